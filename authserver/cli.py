@@ -1,0 +1,144 @@
+"""The SPEC's command line: thin wrappers around the services."""
+
+from __future__ import annotations
+
+import json
+
+import click
+from flask import Flask, current_app
+from flask.cli import AppGroup
+
+from .services import ServiceError, clients, keys, users
+from .services.clients import find_client
+
+users_cli = AppGroup("users", help="Manage user accounts.")
+clients_cli = AppGroup("clients", help="Manage registered clients.")
+keys_cli = AppGroup("keys", help="Manage token signing keys.")
+
+DEMO_EMAIL = "demo@example.com"
+DEMO_PASSWORD = "demo-password"  # noqa: S105 - published on purpose: a local demo account
+DEMO_CLIENT_ID = "demo-client"
+DEMO_REDIRECT_URI = "http://127.0.0.1:8765/callback"
+
+
+def _emit(data: dict, as_json: bool) -> None:
+    if as_json:
+        click.echo(json.dumps(data))
+    else:
+        for key, value in data.items():
+            click.echo(f"{key}: {value}")
+
+
+@users_cli.command("create")
+@click.option("--email", required=True)
+@click.option("--password", required=True)
+@click.option("--name", default="")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+def create_user(email: str, password: str, name: str, as_json: bool) -> None:
+    """Create a user account."""
+    try:
+        user = users.create_user(email, password, name)
+    except ServiceError as error:
+        raise click.ClickException(error.message) from None
+    _emit({"email": user.email, "sub": user.subject, "name": user.name}, as_json)
+
+
+@clients_cli.command("create")
+@click.option("--name", required=True)
+@click.option("--redirect-uri", "redirect_uris", multiple=True)
+@click.option("--scope", required=True, help='Space-separated, e.g. "openid profile".')
+@click.option(
+    "--grant-type",
+    "grant_types",
+    multiple=True,
+    help="authorization_code, refresh_token, client_credentials (repeatable).",
+)
+@click.option("--public", is_flag=True, help="A public client (no secret; PKCE required).")
+@click.option("--owner", "owner_email", help="Email of the developer who owns it.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+def create_client(
+    name: str,
+    redirect_uris: tuple[str, ...],
+    scope: str,
+    grant_types: tuple[str, ...],
+    public: bool,
+    owner_email: str | None,
+    as_json: bool,
+) -> None:
+    """Register a client; a confidential client's secret is printed this once."""
+    owner = None
+    if owner_email:
+        owner = users.find_by_email(owner_email)
+        if owner is None:
+            raise click.ClickException(f"No user with email {owner_email!r}.")
+    try:
+        client, secret = clients.create_client(
+            name=name,
+            redirect_uris=list(redirect_uris),
+            scope=scope,
+            grant_types=list(grant_types) or None,
+            public=public,
+            owner=owner,
+        )
+    except ServiceError as error:
+        raise click.ClickException(error.message) from None
+    data = {"client_id": client.client_id}
+    if secret:
+        data["client_secret"] = secret
+    _emit(data, as_json)
+
+
+@keys_cli.command("rotate")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+def rotate_keys(as_json: bool) -> None:
+    """Activate a new signing key; old keys stay published until their tokens expire."""
+    key = keys.rotate_keys()
+    _emit({"kid": key.kid}, as_json)
+
+
+@click.command("demo")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+def demo(as_json: bool) -> None:
+    """Create (idempotently) a demo user and a demo client, and print their credentials.
+
+    The client's secret is only ever kept as a hash, so each run issues a fresh one.
+    """
+    user = users.find_by_email(DEMO_EMAIL)
+    if user is None:
+        user = users.create_user(DEMO_EMAIL, DEMO_PASSWORD, "Demo User")
+    else:
+        users.set_password(user, DEMO_PASSWORD)
+    client = find_client(DEMO_CLIENT_ID)
+    if client is None:
+        client, secret = clients.create_client(
+            name="Demo App",
+            redirect_uris=[DEMO_REDIRECT_URI],
+            scope="openid profile email offline_access events:read events:write",
+            grant_types=["authorization_code", "refresh_token", "client_credentials"],
+            owner=user,
+            client_id=DEMO_CLIENT_ID,
+        )
+    else:
+        secret = clients.rotate_secret(client)
+    keys.active_key()
+    issuer = current_app.config["ISSUER"]
+    _emit(
+        {
+            "issuer": issuer,
+            "login": f"{issuer}/login",
+            "console": f"{issuer}/console/",
+            "user_email": DEMO_EMAIL,
+            "user_password": DEMO_PASSWORD,
+            "client_id": client.client_id,
+            "client_secret": secret,
+            "redirect_uri": DEMO_REDIRECT_URI,
+        },
+        as_json,
+    )
+
+
+def register_cli(app: Flask) -> None:
+    app.cli.add_command(users_cli)
+    app.cli.add_command(clients_cli)
+    app.cli.add_command(keys_cli)
+    app.cli.add_command(demo)

@@ -1,0 +1,108 @@
+"""Configuration: one class of documented defaults, then ``AUTHSERVER_*`` environment variables.
+
+Every setting can be overridden with an environment variable of the same name prefixed with
+``AUTHSERVER_`` (``AUTHSERVER_ACCESS_TOKEN_TTL=300``); values are parsed as JSON when they can be.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import secrets
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from flask import Flask
+
+
+class DefaultConfig:
+    #: SQLAlchemy URL; None means a SQLite file in the instance folder (SPEC: embedded default).
+    DATABASE_URL: str | None = None
+    #: The ``iss`` of every token and of the metadata (RFC 8414 §2, OIDC Discovery §3).
+    ISSUER = "http://127.0.0.1:5000"
+    #: Flask session key; None means one is generated once and kept in the instance folder.
+    SECRET_KEY: str | None = None
+    #: Access token lifetime in seconds; short because JWTs cannot be recalled (RFC 9700 §2.2.2).
+    ACCESS_TOKEN_TTL = 600
+    #: Refresh token lifetime in seconds (30 days); each use rotates it (RFC 9700 §4.14.2).
+    REFRESH_TOKEN_TTL = 2_592_000
+    #: Authorization code lifetime in seconds; RFC 6749 §4.1.2 recommends at most 10 minutes.
+    CODE_TTL = 60
+    #: ID token lifetime in seconds (OIDC Core §2 leaves it to the server).
+    ID_TOKEN_TTL = 600
+    #: The ``aud`` of access tokens: the resource API's identifier (RFC 9068 §3).
+    DEFAULT_AUDIENCE = "http://127.0.0.1:5001"
+    #: bcrypt work factor for people's passwords (~300 ms a check at 12 on our machines).
+    BCRYPT_ROUNDS = 12
+    #: Shortest password accepted at signup (NIST SP 800-63B §5.1.1.2 asks for at least 8).
+    PASSWORD_MIN_LENGTH = 10
+    #: RFC 7591 dynamic client registration; off unless the operator turns it on.
+    REGISTRATION_ENABLED = False
+    #: If set, POST /oauth/register requires this initial access token (RFC 7591 §3).
+    REGISTRATION_INITIAL_ACCESS_TOKEN: str | None = None
+    #: Flask-Limiter storage; "memory://" for one process, "redis://127.0.0.1:6379" for several.
+    RATELIMIT_STORAGE_URI = "memory://"
+    #: Attempts per client address on the login and signup forms.
+    LOGIN_RATE_LIMIT = "10 per minute"
+    #: Largest request body accepted (forms and JSON are small; this bounds abuse).
+    MAX_CONTENT_LENGTH = 64 * 1024
+
+
+def load_config(app: Flask, test_config: dict | None) -> None:
+    """Defaults, then ``AUTHSERVER_*`` from the environment, then ``test_config``."""
+    app.config.from_object(DefaultConfig)
+    app.config.from_prefixed_env("AUTHSERVER")
+    if test_config:
+        app.config.update(test_config)
+
+    Path(app.instance_path).mkdir(parents=True, exist_ok=True)
+    if not app.config["DATABASE_URL"]:
+        app.config["DATABASE_URL"] = "sqlite:///" + str(
+            Path(app.instance_path) / "authserver.sqlite3"
+        )
+    app.config["SQLALCHEMY_DATABASE_URI"] = app.config["DATABASE_URL"]
+    app.config["ISSUER"] = app.config["ISSUER"].rstrip("/")
+
+    issuer_is_loopback = is_loopback_url(app.config["ISSUER"])
+    if not issuer_is_loopback and urlsplit(app.config["ISSUER"]).scheme != "https":
+        raise RuntimeError(
+            f"AUTHSERVER_ISSUER must use https unless it is a loopback address: "
+            f"{app.config['ISSUER']!r}"
+        )
+    if not app.config["SECRET_KEY"]:
+        if not issuer_is_loopback:
+            # Several machines behind a load balancer must share one key; a generated one
+            # would silently log people out whenever the balancer switches machines.
+            raise RuntimeError("AUTHSERVER_SECRET_KEY must be set when the issuer is public.")
+        app.config["SECRET_KEY"] = _instance_secret_key(Path(app.instance_path))
+
+    # Cookies: not readable from scripts, not sent on cross-site subrequests, https-only
+    # whenever the issuer is https.
+    secure = urlsplit(app.config["ISSUER"]).scheme == "https"
+    app.config.setdefault("SESSION_COOKIE_HTTPONLY", True)
+    app.config.setdefault("SESSION_COOKIE_SAMESITE", "Lax")
+    app.config.setdefault("SESSION_COOKIE_SECURE", secure)
+    app.config.setdefault("REMEMBER_COOKIE_HTTPONLY", True)
+    app.config.setdefault("REMEMBER_COOKIE_SAMESITE", "Lax")
+    app.config.setdefault("REMEMBER_COOKIE_SECURE", secure)
+    app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {"pool_pre_ping": True})
+    app.config.setdefault("WTF_CSRF_TIME_LIMIT", None)  # tied to the session instead
+
+
+def is_loopback_url(url: str) -> bool:
+    host = urlsplit(url).hostname or ""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _instance_secret_key(instance: Path) -> str:
+    path = instance / "secret_key"
+    if not path.exists():
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(secrets.token_hex(32))
+    return path.read_text().strip()

@@ -1,0 +1,73 @@
+"""Server-rendered forms; Flask-WTF adds and checks the ``csrf_token`` field of each."""
+
+from __future__ import annotations
+
+from flask_wtf import FlaskForm
+from wtforms import (
+    BooleanField,
+    EmailField,
+    PasswordField,
+    RadioField,
+    SelectMultipleField,
+    StringField,
+    TextAreaField,
+)
+from wtforms.validators import DataRequired, Length
+from wtforms.widgets import CheckboxInput, ListWidget
+
+from .oauth2.scopes import CATALOGUE
+from .services.clients import GRANT_TYPES
+
+
+class MultiCheckboxField(SelectMultipleField):
+    widget = ListWidget(prefix_label=False)
+    option_widget = CheckboxInput()
+
+
+class LoginForm(FlaskForm):
+    email = EmailField("Email", validators=[DataRequired(), Length(max=320)])
+    password = PasswordField("Password", validators=[DataRequired(), Length(max=1000)])
+
+
+class SignupForm(FlaskForm):
+    name = StringField("Name", validators=[Length(max=200)])
+    email = EmailField("Email", validators=[DataRequired(), Length(max=320)])
+    password = PasswordField("Password", validators=[DataRequired(), Length(max=1000)])
+
+
+class LogoutForm(FlaskForm):
+    revoke_tokens = BooleanField("Also disconnect the apps I signed in to during this session")
+
+
+class ActionForm(FlaskForm):
+    """A button that changes something: nothing but the CSRF token."""
+
+
+GRANT_TYPE_LABELS = {
+    "authorization_code": "Authorization code (users sign in through your app)",
+    "refresh_token": "Refresh tokens (stay connected without asking again)",
+    "client_credentials": "Client credentials (your server acts for itself)",
+}
+
+
+class ClientForm(FlaskForm):
+    name = StringField("Application name", validators=[DataRequired(), Length(max=120)])
+    redirect_uris = TextAreaField(
+        "Redirect URIs",
+        description="One per line. https, or http on 127.0.0.1, [::1] or localhost.",
+        validators=[Length(max=20000)],
+    )
+    scopes = MultiCheckboxField(
+        "Scopes", choices=[(s.name, f"{s.name} — {s.description}") for s in CATALOGUE.values()]
+    )
+    grant_types = MultiCheckboxField(
+        "Grant types", choices=[(g, GRANT_TYPE_LABELS[g]) for g in GRANT_TYPES]
+    )
+    client_type = RadioField(
+        "Client type",
+        choices=[
+            ("confidential", "Confidential — runs on a server that can keep a secret"),
+            ("public", "Public — a mobile, desktop or single-page app (PKCE, no secret)"),
+        ],
+        default="confidential",
+    )

@@ -1,0 +1,28 @@
+"""OAuth 2.0 and OpenID Connect wiring: every grant, extension and endpoint in one list."""
+
+from __future__ import annotations
+
+from flask import Flask, current_app
+
+from .server import AuthorizationServer, supported_scopes
+
+
+def init_oauth2(app: Flask) -> None:
+    from .grants import (
+        AuthorizationCodeGrant,
+        ClientCredentialsGrant,
+        RefreshTokenGrant,
+        S256CodeChallenge,
+        query_client,
+    )
+
+    server = AuthorizationServer(app, query_client=query_client)
+    server.scopes_supported = supported_scopes()
+    server.register_grant(AuthorizationCodeGrant, [S256CodeChallenge(required=True)])
+    server.register_grant(RefreshTokenGrant)
+    server.register_grant(ClientCredentialsGrant)
+    app.extensions["authorization_server"] = server
+
+
+def authorization_server() -> AuthorizationServer:
+    return current_app.extensions["authorization_server"]

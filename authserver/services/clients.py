@@ -1,0 +1,170 @@
+"""Registered applications: who may register what, and how secrets are made and replaced."""
+
+from __future__ import annotations
+
+import ipaddress
+from urllib.parse import urlsplit
+
+from sqlalchemy import select
+
+from ..extensions import db
+from ..models import Client, User
+from ..oauth2.scopes import CATALOGUE, join_scopes, scope_list
+from ..security.secrets import hash_secret, new_secret
+from . import ServiceError
+
+GRANT_TYPES = ("authorization_code", "refresh_token", "client_credentials")
+MAX_REDIRECT_URIS = 10
+
+
+def _is_loopback_host(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def redirect_uri_problem(uri: str) -> str | None:
+    """Why ``uri`` cannot be registered, or None (RFC 6749 §3.1.2, RFC 9700 §2.1)."""
+    if len(uri) > 2000:
+        return "is too long"
+    if any(ch.isspace() for ch in uri):
+        return "contains spaces"
+    try:
+        parts = urlsplit(uri)
+        host = parts.hostname or ""
+        parts.port  # noqa: B018 - raises ValueError on a malformed port
+    except ValueError:
+        return "is not a valid URL"
+    if not parts.scheme or not parts.netloc or not host:
+        return "must be an absolute URL"
+    if "#" in uri:
+        return "must not contain a fragment (#...)"
+    if parts.username or parts.password:
+        return "must not contain a user name or password"
+    if parts.scheme == "https":
+        return None
+    if parts.scheme == "http" and _is_loopback_host(host):
+        return None
+    if parts.scheme == "http":
+        return "must use https (plain http is allowed only for 127.0.0.1, [::1] or localhost)"
+    return "must use https"
+
+
+def validate_registration(
+    name: str,
+    redirect_uris: list[str],
+    scopes: list[str],
+    grant_types: list[str],
+    public: bool,
+) -> tuple[str, list[str], str, list[str]]:
+    name = name.strip()
+    if not name or len(name) > 120:
+        raise ServiceError("Give the application a name (at most 120 characters).", "name")
+    uris = list(dict.fromkeys(u.strip() for u in redirect_uris if u.strip()))
+    if len(uris) > MAX_REDIRECT_URIS:
+        raise ServiceError(f"Register at most {MAX_REDIRECT_URIS} redirect URIs.", "redirect_uris")
+    for uri in uris:
+        problem = redirect_uri_problem(uri)
+        if problem:
+            raise ServiceError(f"Redirect URI {uri!r} {problem}.", "redirect_uris")
+    unknown = [s for s in scopes if s not in CATALOGUE]
+    if unknown:
+        raise ServiceError(f"Unknown scope: {', '.join(unknown)}.", "scopes")
+    if not scopes:
+        raise ServiceError("Choose at least one scope.", "scopes")
+    bad = [g for g in grant_types if g not in GRANT_TYPES]
+    if bad:
+        raise ServiceError(f"Unsupported grant type: {', '.join(bad)}.", "grant_types")
+    grants = [g for g in GRANT_TYPES if g in grant_types]
+    if not grants:
+        raise ServiceError("Choose at least one grant type.", "grant_types")
+    if "refresh_token" in grants and "authorization_code" not in grants:
+        raise ServiceError("Refresh tokens come only with the authorization code grant.", "grant_types")
+    if public and "client_credentials" in grants:
+        raise ServiceError(
+            "A public client has no secret, so it cannot use client credentials.", "grant_types"
+        )
+    if "authorization_code" in grants and not uris:
+        raise ServiceError("The authorization code grant needs a redirect URI.", "redirect_uris")
+    return name, uris, join_scopes(scopes), grants
+
+
+def create_client(
+    name: str,
+    redirect_uris: list[str],
+    scope: str,
+    grant_types: list[str] | None = None,
+    public: bool = False,
+    owner: User | None = None,
+    client_id: str | None = None,
+) -> tuple[Client, str | None]:
+    """A new client and its secret (None for a public client): the only time it is readable."""
+    grant_types = grant_types or ["authorization_code", "refresh_token"]
+    name, uris, scope, grants = validate_registration(
+        name, redirect_uris, scope_list(scope), grant_types, public
+    )
+    secret = None if public else new_secret()
+    client = Client(
+        client_id=client_id or new_secret(18),
+        client_secret_hash=hash_secret(secret) if secret else None,
+        name=name,
+        owner=owner,
+        redirect_uris=uris,
+        scope=scope,
+        grant_types=grants,
+        is_public=public,
+    )
+    db.session.add(client)
+    db.session.commit()
+    return client, secret
+
+
+def update_client(
+    client: Client, name: str, redirect_uris: list[str], scope: str, grant_types: list[str]
+) -> Client:
+    name, uris, scope, grants = validate_registration(
+        name, redirect_uris, scope_list(scope), grant_types, client.is_public
+    )
+    client.name, client.redirect_uris, client.scope, client.grant_types = name, uris, scope, grants
+    db.session.commit()
+    return client
+
+
+def rotate_secret(client: Client) -> str:
+    if client.is_public:
+        raise ServiceError("A public client has no secret.")
+    secret = new_secret()
+    client.client_secret_hash = hash_secret(secret)
+    db.session.commit()
+    return secret
+
+
+def delete_client(client: Client) -> None:
+    """Delete the client; its codes, consents and tokens go with it (ON DELETE CASCADE)."""
+    db.session.delete(client)
+    db.session.commit()
+
+
+def find_client(client_id: str | None) -> Client | None:
+    if not client_id or len(client_id) > 64:
+        return None
+    return db.session.scalar(select(Client).where(Client.client_id == client_id))
+
+
+def clients_of(owner: User) -> list[Client]:
+    return list(
+        db.session.scalars(
+            select(Client).where(Client.owner_id == owner.id).order_by(Client.created_at)
+        )
+    )
+
+
+def owned_client(owner: User, client_id: str) -> Client | None:
+    """The client only if ``owner`` registered it: another developer's client is not found."""
+    client = find_client(client_id)
+    if client is None or client.owner_id != owner.id:
+        return None
+    return client

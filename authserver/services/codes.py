@@ -1,0 +1,80 @@
+"""Authorization codes: hashed, short-lived, single use (RFC 6749 §4.1.2, RFC 9700 §4.5)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from sqlalchemy import select, update
+
+from .. import clock
+from ..extensions import db
+from ..models import AuthorizationCode, Client, User
+from ..security.secrets import hash_secret, new_secret
+
+
+def create_code(
+    client: Client,
+    user: User,
+    redirect_uri: str,
+    redirect_uri_given: bool,
+    scope: str,
+    ttl: int,
+    auth_time: datetime,
+    nonce: str | None = None,
+    code_challenge: str | None = None,
+    code_challenge_method: str | None = None,
+    session_id: str | None = None,
+) -> str:
+    code = new_secret(32)
+    now = clock.now()
+    db.session.add(
+        AuthorizationCode(
+            code_hash=hash_secret(code),
+            client=client,
+            user=user,
+            redirect_uri=redirect_uri,
+            redirect_uri_given=redirect_uri_given,
+            scope=scope,
+            nonce=nonce,
+            code_challenge=code_challenge,
+            code_challenge_method=code_challenge_method,
+            auth_time=auth_time,
+            session_id=session_id,
+            created_at=now,
+            expires_at=now + timedelta(seconds=ttl),
+        )
+    )
+    db.session.commit()
+    return code
+
+
+def find_code(code: str, client: Client) -> AuthorizationCode | None:
+    """The code issued to ``client`` (redeemed or not, expired or not), else None."""
+    if not code or len(code) > 200:
+        return None
+    return db.session.scalar(
+        select(AuthorizationCode).where(
+            AuthorizationCode.code_hash == hash_secret(code),
+            AuthorizationCode.client_id == client.id,
+        )
+    )
+
+
+def is_expired(code: AuthorizationCode) -> bool:
+    return code.expires_at <= clock.now()
+
+
+def claim_code(code: AuthorizationCode) -> bool:
+    """Mark the code redeemed; True for exactly one caller, however many race.
+
+    One conditional UPDATE, not read-then-write: on PostgreSQL the second transaction waits for
+    the first's row lock and then matches no row. The caller must commit (or roll back) the
+    transaction this opens together with what it issues.
+    """
+    result = db.session.execute(
+        update(AuthorizationCode)
+        .where(AuthorizationCode.id == code.id, AuthorizationCode.redeemed_at.is_(None))
+        .values(redeemed_at=clock.now())
+        .execution_options(synchronize_session=False)
+    )
+    return result.rowcount == 1

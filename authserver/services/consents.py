@@ -1,0 +1,57 @@
+"""What a user has granted a client, so a repeat request can skip the consent page."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from ..extensions import db
+from ..models import Client, Consent, User
+from ..oauth2.scopes import REQUIRED_SCOPES, join_scopes, scope_list
+from .tokens import revoke_families_of
+
+
+def find_consent(user: User, client: Client) -> Consent | None:
+    return db.session.scalar(
+        select(Consent).where(Consent.user_id == user.id, Consent.client_id == client.id)
+    )
+
+
+def covers(user: User, client: Client, requested: list[str]) -> bool:
+    consent = find_consent(user, client)
+    return consent is not None and set(requested) <= set(scope_list(consent.scope))
+
+
+def granted_scopes(requested: list[str], ticked: list[str]) -> list[str]:
+    """What the user granted: the ticked boxes that were asked for, plus ``openid`` if asked."""
+    kept = {s for s in requested if s in REQUIRED_SCOPES}
+    return [s for s in requested if s in set(ticked) | kept]
+
+
+def record_consent(user: User, client: Client, requested: list[str], granted: list[str]) -> None:
+    """Store the user's latest answer: scopes asked for now take the new answer, others stay."""
+    consent = find_consent(user, client)
+    earlier = set(scope_list(consent.scope)) if consent else set()
+    scope = join_scopes((earlier - set(requested)) | set(granted))
+    if consent is None:
+        db.session.add(Consent(user=user, client=client, scope=scope))
+    else:
+        consent.scope = scope
+    db.session.commit()
+
+
+def connected_apps(user: User) -> list[Consent]:
+    return list(
+        db.session.scalars(
+            select(Consent).where(Consent.user_id == user.id).order_by(Consent.created_at)
+        )
+    )
+
+
+def revoke_consent(user: User, client: Client) -> bool:
+    """Forget the consent and revoke every token the client holds for the user."""
+    consent = find_consent(user, client)
+    revoked = revoke_families_of(user, client)
+    if consent is not None:
+        db.session.delete(consent)
+    db.session.commit()
+    return consent is not None or revoked > 0

@@ -1,0 +1,167 @@
+"""Issuing, rotating and revoking tokens: who gets what, independent of HTTP."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from flask import current_app
+from sqlalchemy import select, update
+
+from .. import clock
+from ..extensions import db
+from ..models import AccessToken, AuthorizationCode, Client, RefreshToken, TokenFamily, User
+from ..security.keys import sign_jwt
+from ..security.secrets import hash_secret, new_secret
+from .keys import active_key
+
+
+def start_family(
+    client: Client,
+    user: User | None,
+    scope: str,
+    authorization_code: AuthorizationCode | None = None,
+) -> TokenFamily:
+    family = TokenFamily(
+        client=client,
+        user=user,
+        scope=scope,
+        authorization_code_id=authorization_code.id if authorization_code else None,
+        session_id=authorization_code.session_id if authorization_code else None,
+        auth_time=authorization_code.auth_time if authorization_code else None,
+        created_at=clock.now(),
+    )
+    db.session.add(family)
+    db.session.flush()
+    return family
+
+
+def mint_access_token(family: TokenFamily, scope: str) -> tuple[str, int]:
+    """An RFC 9068 JWT access token for ``family``, recorded by ``jti``; (token, expires_in)."""
+    config = current_app.config
+    ttl = int(config["ACCESS_TOKEN_TTL"])
+    now = clock.now()
+    jti = new_secret(16)
+    audience = config["DEFAULT_AUDIENCE"]
+    client = family.client
+    claims = {
+        "iss": config["ISSUER"],
+        "sub": family.user.subject if family.user else client.client_id,
+        "aud": audience,
+        "client_id": client.client_id,
+        "scope": scope,
+        "iat": int(now.timestamp()),
+        "exp": int(now.timestamp()) + ttl,
+        "jti": jti,
+    }
+    if family.auth_time is not None:
+        claims["auth_time"] = int(family.auth_time.timestamp())
+    key = active_key()
+    token = sign_jwt(claims, key.kid, key.private_pem, typ="at+jwt")
+    db.session.add(
+        AccessToken(
+            jti=jti,
+            family=family,
+            scope=scope,
+            audience=audience,
+            issued_at=now,
+            expires_at=now + timedelta(seconds=ttl),
+        )
+    )
+    return token, ttl
+
+
+def mint_refresh_token(family: TokenFamily) -> str:
+    value = new_secret(32)
+    now = clock.now()
+    db.session.add(
+        RefreshToken(
+            family=family,
+            token_hash=hash_secret(value),
+            created_at=now,
+            expires_at=now + timedelta(seconds=int(current_app.config["REFRESH_TOKEN_TTL"])),
+        )
+    )
+    return value
+
+
+def token_response(
+    family: TokenFamily, access_scope: str, include_refresh_token: bool
+) -> dict[str, str | int]:
+    """Mint the tokens of one token-endpoint answer (RFC 6749 §5.1); the caller commits."""
+    access_token, expires_in = mint_access_token(family, access_scope)
+    response: dict[str, str | int] = {
+        "access_token": access_token,
+        "token_type": "Bearer",
+        "expires_in": expires_in,
+        "scope": access_scope,
+    }
+    if include_refresh_token:
+        response["refresh_token"] = mint_refresh_token(family)
+    return response
+
+
+def find_refresh_token(value: str | None) -> RefreshToken | None:
+    if not value or len(value) > 200:
+        return None
+    return db.session.scalar(
+        select(RefreshToken).where(RefreshToken.token_hash == hash_secret(value))
+    )
+
+
+def refresh_token_usable(token: RefreshToken) -> bool:
+    return (
+        token.rotated_at is None
+        and token.family.revoked_at is None
+        and token.expires_at > clock.now()
+    )
+
+
+def claim_refresh_token(token: RefreshToken) -> bool:
+    """Mark the token rotated; True for exactly one caller, however many race."""
+    result = db.session.execute(
+        update(RefreshToken)
+        .where(RefreshToken.id == token.id, RefreshToken.rotated_at.is_(None))
+        .values(rotated_at=clock.now())
+        .execution_options(synchronize_session=False)
+    )
+    return result.rowcount == 1
+
+
+def revoke_family(family: TokenFamily, when: datetime | None = None) -> None:
+    """Revoke every token of the family; the caller commits."""
+    when = when or clock.now()
+    if family.revoked_at is None:
+        family.revoked_at = when
+    db.session.execute(
+        update(AccessToken)
+        .where(AccessToken.family_id == family.id, AccessToken.revoked_at.is_(None))
+        .values(revoked_at=when)
+        .execution_options(synchronize_session=False)
+    )
+
+
+def revoke_families_of_code(code: AuthorizationCode) -> int:
+    """RFC 6749 §4.1.2: on a second redemption, revoke what the first one issued."""
+    families = list(
+        db.session.scalars(
+            select(TokenFamily).where(TokenFamily.authorization_code_id == code.id)
+        )
+    )
+    for family in families:
+        revoke_family(family)
+    return len(families)
+
+
+def revoke_families_of(user: User, client: Client) -> int:
+    families = list(
+        db.session.scalars(
+            select(TokenFamily).where(
+                TokenFamily.user_id == user.id,
+                TokenFamily.client_id == client.id,
+                TokenFamily.revoked_at.is_(None),
+            )
+        )
+    )
+    for family in families:
+        revoke_family(family)
+    return len(families)

@@ -1,0 +1,43 @@
+"""HTTP glue: blueprints, the login manager's loader, and headers every response carries."""
+
+from __future__ import annotations
+
+from flask import Flask, Response
+
+from ..extensions import db, login_manager
+from ..models import User
+
+
+def register_views(app: Flask) -> None:
+    from . import account, auth, console, errors, health, oauth2
+
+    for module in (auth, oauth2, console, account, health):
+        app.register_blueprint(module.bp)
+    errors.register(app)
+
+    login_manager.login_view = "auth.login"
+    login_manager.login_message = "Please log in to continue."
+    login_manager.login_message_category = "info"
+
+    @login_manager.user_loader
+    def load_user(user_id: str) -> User | None:
+        try:
+            return db.session.get(User, int(user_id))
+        except ValueError:
+            return None
+
+    @app.after_request
+    def security_headers(response: Response) -> Response:
+        headers = response.headers
+        headers.setdefault("X-Content-Type-Options", "nosniff")
+        headers.setdefault("Referrer-Policy", "no-referrer")
+        if response.mimetype == "text/html":
+            # No framing: the consent page must not be clickjacked (RFC 9700 §4.16).
+            headers.setdefault("X-Frame-Options", "DENY")
+            headers.setdefault(
+                "Content-Security-Policy",
+                "default-src 'self'; frame-ancestors 'none'; form-action 'self' *; "
+                "base-uri 'none'; object-src 'none'",
+            )
+            headers.setdefault("Cache-Control", "no-store")
+        return response

@@ -1,0 +1,137 @@
+"""The authorization endpoint (login, consent, code), the token endpoint and the JWKS."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from authlib.common.urls import add_params_to_uri
+from authlib.oauth2 import OAuth2Error
+from flask import Blueprint, current_app, jsonify, redirect, render_template, request, session, url_for
+from flask_login import current_user
+from werkzeug.wrappers import Response
+
+from .. import clock
+from ..extensions import csrf
+from ..forms import ActionForm
+from ..oauth2 import authorization_server
+from ..oauth2.scopes import REQUIRED_SCOPES, describe, join_scopes, scope_list
+from ..services import consents, keys
+from ..services.clients import find_client
+
+bp = Blueprint("oauth2", __name__)
+
+def error_page(title: str, message: str, status: int = 400) -> tuple[str, int]:
+    """Shown instead of redirecting when the redirect target cannot be trusted (RFC 6749 §4.1.2.1)."""
+    return render_template("oauth2/error.html", title=title, message=message), status
+
+
+def with_issuer(response: Response) -> Response:
+    """RFC 9207: every authorization response that goes back to the client names the issuer."""
+    location = response.headers.get("Location")
+    if response.status_code in (302, 303) and location:
+        response.headers["Location"] = add_params_to_uri(
+            location, [("iss", current_app.config["ISSUER"])]
+        )
+    return response
+
+
+def _untrusted_redirect_problem() -> tuple[str, str] | None:
+    for name in ("client_id", "redirect_uri"):
+        if len(request.args.getlist(name)) > 1:
+            return "Invalid request", f"The parameter '{name}' was sent more than once."
+    client = find_client(request.args.get("client_id"))
+    if client is None:
+        return (
+            "Unknown application",
+            "The application that sent you here is not registered with this server. "
+            "Nothing was shared with it.",
+        )
+    redirect_uri = request.args.get("redirect_uri")
+    if redirect_uri is None:
+        if client.get_default_redirect_uri() is None:
+            return "Invalid request", f"{client.name} did not say where to send you back."
+    elif not client.check_redirect_uri(redirect_uri):
+        return (
+            "Redirect address not allowed",
+            f"{client.name} asked to send you to an address it has not registered. "
+            "Nothing was shared with it.",
+        )
+    return None
+
+
+@bp.route("/oauth/authorize", methods=["GET", "POST"])
+def authorize() -> Response | tuple[str, int]:
+    # The client and its redirect URI first: until both check out, never redirect anywhere.
+    problem = _untrusted_redirect_problem()
+    if problem:
+        return error_page(*problem)
+    server = authorization_server()
+
+    if not current_user.is_authenticated:
+        return redirect(url_for("auth.login", next=request.full_path))
+
+    try:
+        grant = server.get_consent_grant(end_user=current_user)
+    except OAuth2Error as error:
+        if error.redirect_uri is None:
+            return error_page("Invalid request", error.get_error_description() or error.error)
+        return with_issuer(server.handle_error_response(None, error))
+
+    client = grant.client
+    requested = scope_list(grant.request.scope)
+    prompt = request.args.get("prompt", "")
+
+    if request.method == "POST":
+        form = ActionForm()
+        if not form.validate_on_submit():
+            return error_page("Session expired", "The form expired; please go back and retry.")
+        if request.form.get("decision") != "allow":
+            return with_issuer(server.create_authorization_response(grant=grant, grant_user=None))
+        granted = consents.granted_scopes(requested, request.form.getlist("scope"))
+        consents.record_consent(current_user, client, requested, granted)
+        if not granted:
+            return with_issuer(server.create_authorization_response(grant=grant, grant_user=None))
+        return _issue_code(grant, granted)
+
+    if "consent" not in prompt.split() and consents.covers(current_user, client, requested):
+        return _issue_code(grant, requested)
+
+    return render_template(
+        "oauth2/consent.html",
+        client=client,
+        scopes=describe(requested),
+        required=REQUIRED_SCOPES,
+        form=ActionForm(),
+        user=current_user,
+    )
+
+
+def _issue_code(grant, granted: list[str]) -> Response:  # noqa: ANN001
+    auth_time = session.get("auth_time")
+    grant.request.authorization_context = {
+        "granted_scope": join_scopes(granted),
+        "auth_time": datetime.fromtimestamp(auth_time, UTC) if auth_time else clock.now(),
+        "session_id": session.get("sid"),
+    }
+    response = authorization_server().create_authorization_response(
+        grant=grant, grant_user=current_user._get_current_object()
+    )
+    return with_issuer(response)
+
+
+@bp.post("/oauth/token")
+@csrf.exempt
+def token() -> Response:
+    response = authorization_server().create_token_response()
+    # RFC 6749 §5.1 for successes; errors carry secrets' fate too, so neither is cached.
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["Pragma"] = "no-cache"
+    return response
+
+
+@bp.get("/oauth/jwks")
+def jwks() -> Response:
+    response = jsonify(keys.jwks())
+    # Short, so a rotation reaches resource servers quickly; they refetch on unknown kid anyway.
+    response.headers["Cache-Control"] = "public, max-age=300"
+    return response
