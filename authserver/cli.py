@@ -6,7 +6,7 @@ import json
 
 import click
 from flask import Flask, current_app
-from flask.cli import AppGroup
+from flask.cli import AppGroup, with_appcontext
 
 from .services import ServiceError, clients, keys, users
 from .services.clients import find_client
@@ -97,6 +97,7 @@ def rotate_keys(as_json: bool) -> None:
 
 
 @click.command("demo")
+@with_appcontext
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 def demo(as_json: bool) -> None:
     """Create (idempotently) a demo user and a demo client, and print their credentials.

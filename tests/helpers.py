@@ -88,7 +88,11 @@ def basic_auth(client_id: str, secret: str) -> dict[str, str]:
 def exchange_code(
     http: FlaskClient, app_client: ClientInfo, code: str, **extra: str
 ) -> TestResponse:
-    data = {"grant_type": "authorization_code", "code": code, "redirect_uri": app_client.redirect_uri}
+    data = {
+        "grant_type": "authorization_code",
+        "code": code,
+        "redirect_uri": app_client.redirect_uri,
+    }
     data.update(extra)
     headers = {}
     if app_client.secret:
@@ -98,7 +102,9 @@ def exchange_code(
     return http.post("/oauth/token", data=data, headers=headers)
 
 
-def refresh(http: FlaskClient, app_client: ClientInfo, refresh_token: str, **extra: str) -> TestResponse:
+def refresh(
+    http: FlaskClient, app_client: ClientInfo, refresh_token: str, **extra: str
+) -> TestResponse:
     data = {"grant_type": "refresh_token", "refresh_token": refresh_token}
     data.update(extra)
     headers = {}
@@ -127,3 +133,13 @@ def assert_redirect_error(response: TestResponse, redirect_uri: str, error: str)
     assert query["error"] == error, query
     assert query["iss"] == "http://127.0.0.1:5000"
     return query
+
+
+def decode_jwt(http: FlaskClient, token: str) -> tuple[dict, dict]:
+    """Verify ``token`` against the published JWKS, as a resource server would; (header, claims)."""
+    from joserfc import jwt
+    from joserfc.jwk import KeySet
+
+    keys = KeySet.import_key_set(http.get("/oauth/jwks").get_json())
+    decoded = jwt.decode(token, keys, algorithms=["RS256"])
+    return dict(decoded.header), dict(decoded.claims)

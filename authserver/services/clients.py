@@ -82,7 +82,9 @@ def validate_registration(
     if not grants:
         raise ServiceError("Choose at least one grant type.", "grant_types")
     if "refresh_token" in grants and "authorization_code" not in grants:
-        raise ServiceError("Refresh tokens come only with the authorization code grant.", "grant_types")
+        raise ServiceError(
+            "Refresh tokens come only with the authorization code grant.", "grant_types"
+        )
     if public and "client_credentials" in grants:
         raise ServiceError(
             "A public client has no secret, so it cannot use client credentials.", "grant_types"

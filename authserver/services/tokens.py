@@ -143,9 +143,7 @@ def revoke_family(family: TokenFamily, when: datetime | None = None) -> None:
 def revoke_families_of_code(code: AuthorizationCode) -> int:
     """RFC 6749 §4.1.2: on a second redemption, revoke what the first one issued."""
     families = list(
-        db.session.scalars(
-            select(TokenFamily).where(TokenFamily.authorization_code_id == code.id)
-        )
+        db.session.scalars(select(TokenFamily).where(TokenFamily.authorization_code_id == code.id))
     )
     for family in families:
         revoke_family(family)

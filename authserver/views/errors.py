@@ -33,7 +33,9 @@ def register(app: Flask) -> None:
     def http_error(error: HTTPException) -> tuple[Response | str, int]:
         status = error.code or 500
         if _wants_json():
-            body = {"error": _CODES.get(status, "server_error" if status >= 500 else "invalid_request")}
+            body = {
+                "error": _CODES.get(status, "server_error" if status >= 500 else "invalid_request")
+            }
             if error.description:
                 body["error_description"] = error.description
             return jsonify(body), status

@@ -6,7 +6,16 @@ from datetime import UTC, datetime
 
 from authlib.common.urls import add_params_to_uri
 from authlib.oauth2 import OAuth2Error
-from flask import Blueprint, current_app, jsonify, redirect, render_template, request, session, url_for
+from flask import (
+    Blueprint,
+    current_app,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
 from flask_login import current_user
 from werkzeug.wrappers import Response
 
@@ -20,8 +29,9 @@ from ..services.clients import find_client
 
 bp = Blueprint("oauth2", __name__)
 
+
 def error_page(title: str, message: str, status: int = 400) -> tuple[str, int]:
-    """Shown instead of redirecting when the redirect target cannot be trusted (RFC 6749 §4.1.2.1)."""
+    """Shown instead of a redirect when the target cannot be trusted (RFC 6749 §4.1.2.1)."""
     return render_template("oauth2/error.html", title=title, message=message), status
 
 
@@ -35,34 +45,36 @@ def with_issuer(response: Response) -> Response:
     return response
 
 
-def _untrusted_redirect_problem() -> tuple[str, str] | None:
+def _trusted_redirect_uri() -> tuple[str | None, tuple[str, str] | None]:
+    """The redirect URI if client and URI check out, else why not (title, message)."""
     for name in ("client_id", "redirect_uri"):
         if len(request.args.getlist(name)) > 1:
-            return "Invalid request", f"The parameter '{name}' was sent more than once."
+            return None, ("Invalid request", f"The parameter '{name}' was sent more than once.")
     client = find_client(request.args.get("client_id"))
     if client is None:
-        return (
+        return None, (
             "Unknown application",
             "The application that sent you here is not registered with this server. "
             "Nothing was shared with it.",
         )
     redirect_uri = request.args.get("redirect_uri")
     if redirect_uri is None:
-        if client.get_default_redirect_uri() is None:
-            return "Invalid request", f"{client.name} did not say where to send you back."
+        redirect_uri = client.get_default_redirect_uri()
+        if redirect_uri is None:
+            return None, ("Invalid request", f"{client.name} did not say where to send you back.")
     elif not client.check_redirect_uri(redirect_uri):
-        return (
+        return None, (
             "Redirect address not allowed",
             f"{client.name} asked to send you to an address it has not registered. "
             "Nothing was shared with it.",
         )
-    return None
+    return redirect_uri, None
 
 
 @bp.route("/oauth/authorize", methods=["GET", "POST"])
 def authorize() -> Response | tuple[str, int]:
     # The client and its redirect URI first: until both check out, never redirect anywhere.
-    problem = _untrusted_redirect_problem()
+    redirect_uri, problem = _trusted_redirect_uri()
     if problem:
         return error_page(*problem)
     server = authorization_server()
@@ -73,8 +85,9 @@ def authorize() -> Response | tuple[str, int]:
     try:
         grant = server.get_consent_grant(end_user=current_user)
     except OAuth2Error as error:
-        if error.redirect_uri is None:
-            return error_page("Invalid request", error.get_error_description() or error.error)
+        # Client and redirect URI are verified by now, so every other error goes back to it.
+        error.redirect_uri = error.redirect_uri or redirect_uri
+        error.state = request.args.get("state")
         return with_issuer(server.handle_error_response(None, error))
 
     client = grant.client

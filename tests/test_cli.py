@@ -1,0 +1,166 @@
+"""The SPEC's command line: each command works, and fails with one line on bad input."""
+
+from __future__ import annotations
+
+import json
+
+from sqlalchemy import select
+
+from authserver.extensions import db
+from authserver.models import Client, SigningKey, User
+from authserver.security.secrets import hash_secret
+from tests.helpers import basic_auth
+
+
+def _run(app, *args):
+    return app.test_cli_runner().invoke(args=list(args))
+
+
+def _assert_one_line_failure(result) -> None:
+    assert result.exit_code != 0
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert len(lines) == 1, result.output
+
+
+def test_users_create_prints_json_and_stores_a_bcrypt_hash(app):
+    result = _run(
+        app,
+        "users",
+        "create",
+        "--email",
+        "Dev@Example.com",
+        "--password",
+        "long-enough-pw",
+        "--name",
+        "Dev",
+        "--json",
+    )
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    assert data["email"] == "dev@example.com"
+    with app.app_context():
+        user = db.session.scalar(select(User))
+        assert user.password_hash.startswith("$2b$")
+        assert "long-enough-pw" not in user.password_hash
+
+
+def test_users_create_refuses_bad_input_with_one_line(app):
+    _assert_one_line_failure(
+        _run(app, "users", "create", "--email", "nope", "--password", "x" * 12)
+    )
+    _assert_one_line_failure(
+        _run(app, "users", "create", "--email", "a@b.co", "--password", "short")
+    )
+    assert _run(app, "users", "create", "--email", "a@b.co", "--password", "x" * 12).exit_code == 0
+    _assert_one_line_failure(
+        _run(app, "users", "create", "--email", "A@B.co", "--password", "x" * 12)
+    )
+
+
+def test_clients_create_prints_a_secret_that_is_stored_only_hashed(app, client):
+    result = _run(
+        app,
+        "clients",
+        "create",
+        "--name",
+        "CLI App",
+        "--redirect-uri",
+        "https://cli.example/cb",
+        "--redirect-uri",
+        "http://127.0.0.1:9000/cb",
+        "--scope",
+        "events:read events:write",
+        "--grant-type",
+        "client_credentials",
+        "--json",
+    )
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    assert len(data["client_secret"]) >= 43
+    with app.app_context():
+        row = db.session.scalar(select(Client).where(Client.client_id == data["client_id"]))
+        assert row.client_secret_hash == hash_secret(data["client_secret"])
+        assert row.redirect_uris == ["https://cli.example/cb", "http://127.0.0.1:9000/cb"]
+    # The printed credentials work at the token endpoint.
+    response = client.post(
+        "/oauth/token",
+        data={"grant_type": "client_credentials"},
+        headers=basic_auth(data["client_id"], data["client_secret"]),
+    )
+    assert response.status_code == 200, response.data
+
+
+def test_public_client_gets_no_secret(app):
+    result = _run(
+        app,
+        "clients",
+        "create",
+        "--name",
+        "SPA",
+        "--redirect-uri",
+        "https://spa.example/cb",
+        "--scope",
+        "openid",
+        "--public",
+        "--json",
+    )
+    assert result.exit_code == 0, result.output
+    assert "client_secret" not in json.loads(result.output)
+
+
+def test_clients_create_refuses_bad_input_with_one_line(app):
+    base = ["clients", "create", "--name", "X", "--scope", "openid"]
+    _assert_one_line_failure(_run(app, *base, "--redirect-uri", "http://evil.example/cb"))
+    _assert_one_line_failure(_run(app, *base, "--redirect-uri", "/relative"))
+    _assert_one_line_failure(
+        _run(
+            app,
+            "clients",
+            "create",
+            "--name",
+            "X",
+            "--scope",
+            "admin",
+            "--redirect-uri",
+            "https://x.example/cb",
+        )
+    )
+    _assert_one_line_failure(
+        _run(app, *base, "--redirect-uri", "https://x.example/cb", "--grant-type", "password")
+    )
+    _assert_one_line_failure(
+        _run(app, *base, "--redirect-uri", "https://x.example/cb", "--owner", "nobody@example.com")
+    )
+
+
+def test_keys_rotate_activates_a_new_key_and_keeps_the_old_published(app, client):
+    before = client.get("/oauth/jwks").get_json()["keys"]
+    result = _run(app, "keys", "rotate", "--json")
+    assert result.exit_code == 0, result.output
+    new_kid = json.loads(result.output)["kid"]
+    after = client.get("/oauth/jwks").get_json()["keys"]
+    assert [k["kid"] for k in after] == [new_kid] + [k["kid"] for k in before]
+    with app.app_context():
+        assert db.session.query(SigningKey).filter(SigningKey.retired_at.is_(None)).count() == 1
+
+
+def test_demo_is_idempotent_and_prints_working_credentials(app, client):
+    first = json.loads(_run(app, "demo", "--json").output)
+    second = json.loads(_run(app, "demo", "--json").output)
+    assert first["client_id"] == second["client_id"] == "demo-client"
+    with app.app_context():
+        assert db.session.query(User).count() == 1
+        assert db.session.query(Client).count() == 1
+    # Only the latest secret works: it is kept as a hash, so each run issues a new one.
+    ok = client.post(
+        "/oauth/token",
+        data={"grant_type": "client_credentials"},
+        headers=basic_auth("demo-client", second["client_secret"]),
+    )
+    assert ok.status_code == 200
+    stale = client.post(
+        "/oauth/token",
+        data={"grant_type": "client_credentials"},
+        headers=basic_auth("demo-client", first["client_secret"]),
+    )
+    assert stale.status_code == 401

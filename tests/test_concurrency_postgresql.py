@@ -1,0 +1,115 @@
+"""Concurrent redemption on PostgreSQL: exactly one wins (SPEC; RFC 6749 §4.1.2).
+
+These run against PostgreSQL in every CI pass (a schema of their own when the main run is on
+SQLite), fail in CI when it is unreachable, and skip elsewhere.
+"""
+
+from __future__ import annotations
+
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+from flask_migrate import upgrade
+from sqlalchemy import select
+
+from authserver import create_app
+from authserver.extensions import db
+from authserver.models import AuthorizationCode, Base
+from authserver.services import codes
+from tests import factories
+from tests.helpers import exchange_code, get_code, login
+
+pytestmark = pytest.mark.postgresql
+
+
+@pytest.fixture
+def pg_app(postgres_url, test_database, tmp_path):
+    url, engine_options = postgres_url
+    app = create_app(
+        {
+            "TESTING": True,
+            "INSTANCE_PATH": str(tmp_path),
+            "DATABASE_URL": url,
+            "SQLALCHEMY_ENGINE_OPTIONS": engine_options,
+            "SECRET_KEY": "test-secret-key-" + "x" * 32,
+            "BCRYPT_ROUNDS": 4,
+            "RATELIMIT_ENABLED": False,
+        }
+    )
+    with app.app_context():
+        if not test_database.is_postgresql:
+            upgrade()
+    yield app
+    with app.app_context():
+        with db.engine.begin() as conn:
+            for table in reversed(Base.metadata.sorted_tables):
+                conn.execute(table.delete())
+        db.engine.dispose()
+
+
+def test_concurrent_redemptions_of_one_code_yield_exactly_one_token(pg_app):
+    with pg_app.app_context():
+        user = factories.make_user()
+        app_client = factories.make_client(owner_email=user.email)
+    browser = pg_app.test_client()
+    login(browser, user.email, user.password)
+
+    for _ in range(5):
+        code, _ = get_code(browser, app_client, prompt="consent")
+        barrier = threading.Barrier(4)
+
+        def redeem(code: str = code, barrier: threading.Barrier = barrier) -> int:
+            http = pg_app.test_client()
+            barrier.wait()
+            return exchange_code(http, app_client, code).status_code
+
+        with ThreadPoolExecutor(max_workers=4) as pool:
+            statuses = sorted(pool.map(lambda _: redeem(), range(4)))
+        assert statuses == [200, 400, 400, 400], statuses
+
+
+def test_claim_is_one_conditional_update_that_waits_for_the_winner(pg_app):
+    """Both transactions read the code as unredeemed; the second UPDATE blocks on the first's
+    row lock and, once that commits, matches no row."""
+    with pg_app.app_context():
+        user = factories.make_user()
+        app_client = factories.make_client(owner_email=user.email)
+    browser = pg_app.test_client()
+    login(browser, user.email, user.password)
+    code, _ = get_code(browser, app_client)
+
+    both_read = threading.Barrier(2)
+    first_claimed = threading.Event()
+    release_first = threading.Event()
+    results: dict[str, bool] = {}
+
+    def first() -> None:
+        with pg_app.app_context():
+            found = db.session.scalar(select(AuthorizationCode))
+            both_read.wait()
+            results["first"] = codes.claim_code(found)
+            first_claimed.set()
+            release_first.wait(timeout=10)
+            db.session.commit()
+
+    def second() -> None:
+        with pg_app.app_context():
+            found = db.session.scalar(select(AuthorizationCode))
+            assert found.redeemed_at is None
+            both_read.wait()
+            first_claimed.wait(timeout=10)
+            results["second"] = codes.claim_code(found)
+            db.session.commit()
+
+    threads = [threading.Thread(target=first), threading.Thread(target=second)]
+    for thread in threads:
+        thread.start()
+    first_claimed.wait(timeout=10)
+    # The second is now blocked on the row lock; it must not have an answer yet.
+    threads[1].join(timeout=0.3)
+    assert "second" not in results
+    release_first.set()
+    for thread in threads:
+        thread.join(timeout=10)
+    assert results == {"first": True, "second": False}
