@@ -55,6 +55,11 @@ def create_user(email: str, password: str, name: str, as_json: bool) -> None:
 )
 @click.option("--public", is_flag=True, help="A public client (no secret; PKCE required).")
 @click.option("--owner", "owner_email", help="Email of the developer who owns it.")
+@click.option(
+    "--resource-server",
+    is_flag=True,
+    help="May introspect any client's tokens (RFC 7662), e.g. the resource API.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 def create_client(
     name: str,
@@ -63,6 +68,7 @@ def create_client(
     grant_types: tuple[str, ...],
     public: bool,
     owner_email: str | None,
+    resource_server: bool,
     as_json: bool,
 ) -> None:
     """Register a client; a confidential client's secret is printed this once."""
@@ -79,6 +85,7 @@ def create_client(
             grant_types=list(grant_types) or None,
             public=public,
             owner=owner,
+            can_introspect_any=resource_server,
         )
     except ServiceError as error:
         raise click.ClickException(error.message) from None

@@ -57,6 +57,12 @@ class ClientForm(FlaskForm):
         description="One per line. https, or http on 127.0.0.1, [::1] or localhost.",
         validators=[Length(max=20000)],
     )
+    post_logout_redirect_uris = TextAreaField(
+        "Post-logout redirect URIs (optional)",
+        description="Where people may be sent after logging out from your app (OpenID Connect "
+        "RP-initiated logout). One per line.",
+        validators=[Length(max=20000)],
+    )
     scopes = MultiCheckboxField(
         "Scopes", choices=[(s.name, f"{s.name} — {s.description}") for s in CATALOGUE.values()]
     )

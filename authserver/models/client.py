@@ -76,5 +76,18 @@ class Client(Base):
         return grant_type in self.grant_types
 
     @property
+    def client_metadata(self) -> dict:
+        """RFC 7591 §2 metadata, as Authlib's registration and logout endpoints read it."""
+        return {
+            "client_name": self.name,
+            "redirect_uris": list(self.redirect_uris),
+            "post_logout_redirect_uris": list(self.post_logout_redirect_uris),
+            "grant_types": list(self.grant_types),
+            "response_types": ["code"] if "authorization_code" in self.grant_types else [],
+            "scope": self.scope,
+            "token_endpoint_auth_method": self.token_endpoint_auth_method,
+        }
+
+    @property
     def token_endpoint_auth_method(self) -> str:
         return "none" if self.is_public else "client_secret_basic"

@@ -18,9 +18,23 @@ def init_oauth2(app: Flask) -> None:
 
     server = AuthorizationServer(app, query_client=query_client)
     server.scopes_supported = supported_scopes()
-    server.register_grant(AuthorizationCodeGrant, [S256CodeChallenge(required=True)])
+    from .oidc import OpenIDCode
+
+    server.register_grant(
+        AuthorizationCodeGrant, [S256CodeChallenge(required=True), OpenIDCode(require_nonce=False)]
+    )
     server.register_grant(RefreshTokenGrant)
     server.register_grant(ClientCredentialsGrant)
+    from .endpoints import EndSessionEndpoint, IntrospectionEndpoint, RevocationEndpoint
+
+    server.register_endpoint(RevocationEndpoint)
+    server.register_endpoint(IntrospectionEndpoint)
+    server.register_endpoint(EndSessionEndpoint)
+
+    from .registration import ClientConfigurationEndpoint, ClientRegistrationEndpoint
+
+    server.register_endpoint(ClientRegistrationEndpoint)
+    server.register_endpoint(ClientConfigurationEndpoint)
     app.extensions["authorization_server"] = server
 
 

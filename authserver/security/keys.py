@@ -18,7 +18,7 @@ def generate_private_key() -> tuple[str, str]:
 
 @lru_cache(maxsize=16)
 def load_private_key(kid: str, private_pem: str) -> RSAKey:
-    return RSAKey.import_key(private_pem)
+    return RSAKey.import_key(private_pem, {"kid": kid, "alg": ALGORITHM, "use": "sig"})
 
 
 def public_jwk(kid: str, private_pem: str) -> dict:

@@ -53,6 +53,17 @@ def redirect_uri_problem(uri: str) -> str | None:
     return "must use https"
 
 
+def clean_uris(uris: list[str], field: str, label: str = "Redirect URI") -> list[str]:
+    cleaned = list(dict.fromkeys(u.strip() for u in uris if u.strip()))
+    if len(cleaned) > MAX_REDIRECT_URIS:
+        raise ServiceError(f"Register at most {MAX_REDIRECT_URIS} URIs.", field)
+    for uri in cleaned:
+        problem = redirect_uri_problem(uri)
+        if problem:
+            raise ServiceError(f"{label} {uri!r} {problem}.", field)
+    return cleaned
+
+
 def validate_registration(
     name: str,
     redirect_uris: list[str],
@@ -63,13 +74,7 @@ def validate_registration(
     name = name.strip()
     if not name or len(name) > 120:
         raise ServiceError("Give the application a name (at most 120 characters).", "name")
-    uris = list(dict.fromkeys(u.strip() for u in redirect_uris if u.strip()))
-    if len(uris) > MAX_REDIRECT_URIS:
-        raise ServiceError(f"Register at most {MAX_REDIRECT_URIS} redirect URIs.", "redirect_uris")
-    for uri in uris:
-        problem = redirect_uri_problem(uri)
-        if problem:
-            raise ServiceError(f"Redirect URI {uri!r} {problem}.", "redirect_uris")
+    uris = clean_uris(redirect_uris, "redirect_uris")
     unknown = [s for s in scopes if s not in CATALOGUE]
     if unknown:
         raise ServiceError(f"Unknown scope: {', '.join(unknown)}.", "scopes")
@@ -102,13 +107,19 @@ def create_client(
     public: bool = False,
     owner: User | None = None,
     client_id: str | None = None,
+    post_logout_redirect_uris: list[str] | None = None,
+    can_introspect_any: bool = False,
+    secret: str | None = None,
 ) -> tuple[Client, str | None]:
     """A new client and its secret (None for a public client): the only time it is readable."""
     grant_types = grant_types or ["authorization_code", "refresh_token"]
     name, uris, scope, grants = validate_registration(
         name, redirect_uris, scope_list(scope), grant_types, public
     )
-    secret = None if public else new_secret()
+    logout_uris = clean_uris(
+        post_logout_redirect_uris or [], "post_logout_redirect_uris", "Post-logout redirect URI"
+    )
+    secret = None if public else (secret or new_secret())
     client = Client(
         client_id=client_id or new_secret(18),
         client_secret_hash=hash_secret(secret) if secret else None,
@@ -118,6 +129,8 @@ def create_client(
         scope=scope,
         grant_types=grants,
         is_public=public,
+        post_logout_redirect_uris=logout_uris,
+        can_introspect_any=can_introspect_any,
     )
     db.session.add(client)
     db.session.commit()
@@ -125,11 +138,20 @@ def create_client(
 
 
 def update_client(
-    client: Client, name: str, redirect_uris: list[str], scope: str, grant_types: list[str]
+    client: Client,
+    name: str,
+    redirect_uris: list[str],
+    scope: str,
+    grant_types: list[str],
+    post_logout_redirect_uris: list[str] | None = None,
 ) -> Client:
     name, uris, scope, grants = validate_registration(
         name, redirect_uris, scope_list(scope), grant_types, client.is_public
     )
+    if post_logout_redirect_uris is not None:
+        client.post_logout_redirect_uris = clean_uris(
+            post_logout_redirect_uris, "post_logout_redirect_uris", "Post-logout redirect URI"
+        )
     client.name, client.redirect_uris, client.scope, client.grant_types = name, uris, scope, grants
     db.session.commit()
     return client

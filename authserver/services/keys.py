@@ -60,3 +60,7 @@ def jwks() -> dict:
     if not keys:
         keys = [active_key()]
     return {"keys": [public_jwk(k.kid, k.private_pem) for k in keys]}
+
+
+def find_published_key(kid: str) -> SigningKey | None:
+    return next((key for key in published_keys() if key.kid == kid), None)

@@ -5,14 +5,16 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from flask import current_app
+from joserfc import jws, jwt
+from joserfc.errors import JoseError
 from sqlalchemy import select, update
 
 from .. import clock
 from ..extensions import db
 from ..models import AccessToken, AuthorizationCode, Client, RefreshToken, TokenFamily, User
-from ..security.keys import sign_jwt
+from ..security.keys import ALGORITHM, load_private_key, sign_jwt
 from ..security.secrets import hash_secret, new_secret
-from .keys import active_key
+from .keys import active_key, find_published_key
 
 
 def start_family(
@@ -163,3 +165,46 @@ def revoke_families_of(user: User, client: Client) -> int:
     for family in families:
         revoke_family(family)
     return len(families)
+
+
+def decode_own_jwt(token: str, typ: str = "at+jwt") -> dict | None:
+    """The claims of a JWT this server signed with a still-published key, else None.
+
+    Checks signature (RS256 only), ``typ`` and ``iss``; expiry is the caller's business so that
+    introspection can tell "expired" apart from "not ours".
+    """
+    if not token or len(token) > 8192 or token.count(".") != 2:
+        return None
+    try:
+        header = jws.extract_compact(token.encode()).headers()
+    except JoseError:
+        return None
+    if header.get("alg") != ALGORITHM or header.get("typ") != typ:
+        return None
+    key = find_published_key(str(header.get("kid", "")))
+    if key is None:
+        return None
+    try:
+        decoded = jwt.decode(token, load_private_key(key.kid, key.private_pem), [ALGORITHM])
+    except (JoseError, ValueError):
+        return None
+    claims = dict(decoded.claims)
+    if claims.get("iss") != current_app.config["ISSUER"]:
+        return None
+    return claims
+
+
+def find_access_token(token: str) -> AccessToken | None:
+    """The record of an access token we issued (revoked or expired ones included)."""
+    claims = decode_own_jwt(token)
+    if claims is None or not isinstance(claims.get("jti"), str):
+        return None
+    return db.session.scalar(select(AccessToken).where(AccessToken.jti == claims["jti"]))
+
+
+def access_token_active(record: AccessToken) -> bool:
+    return (
+        record.revoked_at is None
+        and record.family.revoked_at is None
+        and record.expires_at > clock.now()
+    )

@@ -9,9 +9,9 @@ from ..models import User
 
 
 def register_views(app: Flask) -> None:
-    from . import account, auth, console, errors, health, oauth2
+    from . import account, auth, console, errors, health, oauth2, oidc
 
-    for module in (auth, oauth2, console, account, health):
+    for module in (auth, oauth2, oidc, console, account, health):
         app.register_blueprint(module.bp)
     errors.register(app)
 

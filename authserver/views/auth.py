@@ -5,6 +5,7 @@ from __future__ import annotations
 import secrets
 from urllib.parse import urlsplit
 
+from authlib.oauth2 import OAuth2Error
 from flask import (
     Blueprint,
     current_app,
@@ -19,9 +20,10 @@ from flask_login import current_user, login_required, login_user, logout_user
 from werkzeug.wrappers import Response
 
 from .. import clock
-from ..extensions import limiter
+from ..extensions import csrf, limiter
 from ..forms import LoginForm, LogoutForm, SignupForm
 from ..models import User
+from ..oauth2 import authorization_server
 from ..services import ServiceError, users
 from ..services.sessions import revoke_session_tokens
 
@@ -106,3 +108,42 @@ def logout() -> Response:
     session.clear()
     flash("You have been logged out.", "info")
     return redirect(url_for("auth.login"))
+
+
+@bp.route("/oauth/logout", methods=["GET", "POST"])
+@csrf.exempt  # a relying party may POST the request; the confirmation is checked below
+def end_session() -> Response | str | tuple[str, int]:
+    """OpenID Connect RP-Initiated Logout: confirm, end the session, go back to the app."""
+    server = authorization_server()
+    try:
+        logout_request = server.validate_endpoint_request("end_session")
+    except OAuth2Error as error:
+        return render_template(
+            "errors/error.html",
+            title="This logout request is not valid",
+            message=error.get_error_description() or error.error,
+        ), 400
+
+    form = LogoutForm()
+    hint = logout_request.id_token_claims or {}
+    if current_user.is_authenticated:
+        confirmed = request.method == "POST" and request.form.get("confirm") == "yes"
+        if confirmed and not form.validate_on_submit():
+            confirmed = False
+        # A valid id_token_hint naming this very user vouches for the request (§6).
+        vouched = hint.get("sub") == current_user.subject
+        if not (confirmed or vouched):
+            return render_template(
+                "auth/logout_confirm.html",
+                form=form,
+                client=logout_request.client,
+                params=server.create_oauth2_request(None).payload.data,
+            )
+        if confirmed and form.revoke_tokens.data and session.get("sid"):
+            revoke_session_tokens(current_user, session["sid"])
+        logout_user()
+        session.clear()
+
+    if logout_request.redirect_uri:
+        return redirect(logout_request.redirect_uri)
+    return render_template("auth/logged_out.html")

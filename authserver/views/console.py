@@ -52,6 +52,7 @@ def new_client() -> Response | str | tuple[str, int]:
                 grant_types=form.grant_types.data or [],
                 public=form.client_type.data == "public",
                 owner=current_user,
+                post_logout_redirect_uris=(form.post_logout_redirect_uris.data or "").splitlines(),
             )
         except ServiceError as error:
             _field_error(form, error)
@@ -80,6 +81,7 @@ def edit_client(client_id: str) -> Response | str | tuple[str, int]:
     if request.method == "GET":
         form.name.data = client.name
         form.redirect_uris.data = "\n".join(client.redirect_uris)
+        form.post_logout_redirect_uris.data = "\n".join(client.post_logout_redirect_uris)
         form.scopes.data = scope_list(client.scope)
         form.grant_types.data = list(client.grant_types)
         form.client_type.data = "public" if client.is_public else "confidential"
@@ -91,6 +93,7 @@ def edit_client(client_id: str) -> Response | str | tuple[str, int]:
                 redirect_uris=(form.redirect_uris.data or "").splitlines(),
                 scope=" ".join(form.scopes.data or []),
                 grant_types=form.grant_types.data or [],
+                post_logout_redirect_uris=(form.post_logout_redirect_uris.data or "").splitlines(),
             )
         except ServiceError as error:
             _field_error(form, error)

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from urllib.parse import urlencode
 
 from authlib.common.urls import add_params_to_uri
 from authlib.oauth2 import OAuth2Error
+from authlib.oauth2.rfc6749 import InvalidRequestError
+from authlib.oidc.core.errors import ConsentRequiredError, LoginRequiredError
 from flask import (
     Blueprint,
+    abort,
     current_app,
     jsonify,
     redirect,
@@ -78,21 +82,33 @@ def authorize() -> Response | tuple[str, int]:
     if problem:
         return error_page(*problem)
     server = authorization_server()
+    prompts = request.args.get("prompt", "").split()
 
-    if not current_user.is_authenticated:
-        return redirect(url_for("auth.login", next=request.full_path))
+    def redirect_error(error: OAuth2Error) -> Response:
+        error.redirect_uri = redirect_uri
+        error.state = request.args.get("state")
+        return with_issuer(server.handle_error_response(None, error))
+
+    if "none" in prompts and len(prompts) > 1:
+        return redirect_error(InvalidRequestError("'prompt=none' cannot be combined."))
+    max_age = request.args.get("max_age")
+    if max_age is not None and not (max_age.isascii() and max_age.isdigit()):
+        return redirect_error(InvalidRequestError("'max_age' must be a number of seconds."))
+
+    if _login_needed(prompts, max_age):
+        if "none" in prompts:
+            # OIDC Core §3.1.2.1: prompt=none must not show any page.
+            return redirect_error(LoginRequiredError())
+        return redirect(url_for("auth.login", next=_url_after_login(prompts)))
 
     try:
         grant = server.get_consent_grant(end_user=current_user)
     except OAuth2Error as error:
         # Client and redirect URI are verified by now, so every other error goes back to it.
-        error.redirect_uri = error.redirect_uri or redirect_uri
-        error.state = request.args.get("state")
-        return with_issuer(server.handle_error_response(None, error))
+        return redirect_error(error)
 
     client = grant.client
     requested = scope_list(grant.request.scope)
-    prompt = request.args.get("prompt", "")
 
     if request.method == "POST":
         form = ActionForm()
@@ -106,8 +122,10 @@ def authorize() -> Response | tuple[str, int]:
             return with_issuer(server.create_authorization_response(grant=grant, grant_user=None))
         return _issue_code(grant, granted)
 
-    if "consent" not in prompt.split() and consents.covers(current_user, client, requested):
+    if "consent" not in prompts and consents.covers(current_user, client, requested):
         return _issue_code(grant, requested)
+    if "none" in prompts:
+        return redirect_error(ConsentRequiredError())
 
     return render_template(
         "oauth2/consent.html",
@@ -117,6 +135,25 @@ def authorize() -> Response | tuple[str, int]:
         form=ActionForm(),
         user=current_user,
     )
+
+
+def _login_needed(prompts: list[str], max_age: str | None) -> bool:
+    if not current_user.is_authenticated or "login" in prompts:
+        return True
+    if max_age is None:
+        return False
+    auth_time = session.get("auth_time", 0)
+    return clock.now().timestamp() - auth_time > int(max_age)
+
+
+def _url_after_login(prompts: list[str]) -> str:
+    """This request, minus ``prompt=login``: once the user has logged in, it is satisfied."""
+    args = request.args.copy()
+    args.poplist("prompt")
+    rest = [p for p in prompts if p != "login"]
+    if rest:
+        args["prompt"] = " ".join(rest)
+    return request.path + "?" + urlencode(list(args.items(multi=True)))
 
 
 def _issue_code(grant, granted: list[str]) -> Response:  # noqa: ANN001
@@ -148,3 +185,35 @@ def jwks() -> Response:
     # Short, so a rotation reaches resource servers quickly; they refetch on unknown kid anyway.
     response.headers["Cache-Control"] = "public, max-age=300"
     return response
+
+
+@bp.post("/oauth/revoke")
+@csrf.exempt
+def revoke() -> Response:
+    response = authorization_server().create_endpoint_response("revocation")
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@bp.post("/oauth/introspect")
+@csrf.exempt
+def introspect() -> Response:
+    response = authorization_server().create_endpoint_response("introspection")
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@bp.post("/oauth/register")
+@csrf.exempt
+def register() -> Response:
+    if not current_app.config["REGISTRATION_ENABLED"]:
+        abort(404)
+    return authorization_server().create_endpoint_response("client_registration")
+
+
+@bp.route("/oauth/register/<client_id>", methods=["GET", "PUT", "DELETE"])
+@csrf.exempt
+def client_configuration(client_id: str) -> Response:
+    if not current_app.config["REGISTRATION_ENABLED"]:
+        abort(404)
+    return authorization_server().create_endpoint_response("client_configuration")

@@ -1,0 +1,138 @@
+"""RFC 7009 revocation, RFC 7662 introspection and OIDC RP-initiated logout."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from authlib.oauth2.rfc7009 import RevocationEndpoint as _RevocationEndpoint
+from authlib.oauth2.rfc7662 import IntrospectionEndpoint as _IntrospectionEndpoint
+from authlib.oidc.rpinitiated import EndSessionEndpoint as _EndSessionEndpoint
+from flask import current_app
+from joserfc.jwk import KeySet
+
+from .. import clock
+from ..extensions import db
+from ..models import AccessToken, Client, RefreshToken, TokenFamily
+from ..security.keys import ALGORITHM, load_private_key
+from ..services import keys, tokens
+
+
+@dataclass
+class FoundToken:
+    """An access or refresh token found by its value, as the endpoints see it."""
+
+    kind: str  # "access_token" or "refresh_token"
+    family: TokenFamily
+    access: AccessToken | None = None
+    refresh: RefreshToken | None = None
+
+    def check_client(self, client: Client) -> bool:
+        return self.family.client_id == client.id
+
+    def is_expired(self) -> bool:
+        record = self.access or self.refresh
+        return record.expires_at <= clock.now()
+
+    def is_revoked(self) -> bool:
+        if self.family.revoked_at is not None:
+            return True
+        if self.access is not None:
+            return self.access.revoked_at is not None
+        return self.refresh.rotated_at is not None
+
+
+def find_token(value: str, hint: str | None) -> FoundToken | None:
+    """Look the token up as the hint says first, then as the other kind (RFC 7009 §2.1)."""
+    order = ["refresh_token", "access_token"]
+    if hint == "access_token":
+        order.reverse()
+    for kind in order:
+        if kind == "access_token":
+            record = tokens.find_access_token(value)
+            if record is not None:
+                return FoundToken(kind, record.family, access=record)
+        else:
+            refresh = tokens.find_refresh_token(value)
+            if refresh is not None:
+                return FoundToken(kind, refresh.family, refresh=refresh)
+    return None
+
+
+class RevocationEndpoint(_RevocationEndpoint):
+    # Public clients may revoke their own tokens, identified by client_id (RFC 7009 §2.1).
+    CLIENT_AUTH_METHODS = ["client_secret_basic", "client_secret_post", "none"]
+
+    def query_token(self, token_string: str, token_type_hint: str | None) -> FoundToken | None:
+        return find_token(token_string, token_type_hint)
+
+    def revoke_token(self, token: FoundToken, request) -> None:  # noqa: ANN001
+        if token.kind == "refresh_token":
+            # RFC 7009 §2.1: revoking a refresh token SHOULD also invalidate the access tokens
+            # issued with the same grant: the whole family.
+            tokens.revoke_family(token.family)
+        elif token.access.revoked_at is None:
+            token.access.revoked_at = clock.now()
+        db.session.commit()
+
+
+class IntrospectionEndpoint(_IntrospectionEndpoint):
+    CLIENT_AUTH_METHODS = ["client_secret_basic", "client_secret_post"]
+
+    def query_token(self, token_string: str, token_type_hint: str | None) -> FoundToken | None:
+        return find_token(token_string, token_type_hint)
+
+    def check_permission(self, token: FoundToken, client: Client, request) -> bool:  # noqa: ANN001
+        # A client learns only about its own tokens, unless it is a registered resource server
+        # (RFC 7662 §4: the server must not let clients probe other clients' tokens).
+        return token.check_client(client) or client.can_introspect_any
+
+    def introspect_token(self, token: FoundToken) -> dict:
+        family = token.family
+        config = current_app.config
+        body = {
+            "active": True,
+            "client_id": family.client.client_id,
+            "iss": config["ISSUER"],
+            "sub": family.user.subject if family.user else family.client.client_id,
+        }
+        if family.user is not None:
+            body["username"] = family.user.email
+        if token.access is not None:
+            record = token.access
+            body.update(
+                {
+                    "token_type": "Bearer",
+                    "scope": record.scope,
+                    "aud": record.audience,
+                    "jti": record.jti,
+                    "iat": int(record.issued_at.timestamp()),
+                    "exp": int(record.expires_at.timestamp()),
+                }
+            )
+        else:
+            record = token.refresh
+            body.update(
+                {
+                    "token_type": "refresh_token",
+                    "scope": family.scope,
+                    "iat": int(record.created_at.timestamp()),
+                    "exp": int(record.expires_at.timestamp()),
+                }
+            )
+        return body
+
+
+class EndSessionEndpoint(_EndSessionEndpoint):
+    """OpenID Connect RP-Initiated Logout 1.0."""
+
+    def get_server_jwks(self) -> KeySet:
+        # Parsed keys from the per-process cache: no PEM parsing on this path.
+        return KeySet([load_private_key(key.kid, key.private_pem) for key in keys.published_keys()])
+
+    def get_algorithms(self) -> list[str]:
+        return [ALGORITHM]
+
+    def end_session(self, end_session_request) -> None:  # noqa: ANN001
+        # Ending the browser session is the view's job (it owns the session and the choice
+        # to revoke tokens); nothing server-wide happens here.
+        return None

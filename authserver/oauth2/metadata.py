@@ -1,0 +1,48 @@
+"""One source for the discovery documents (RFC 8414, OpenID Connect Discovery 1.0)."""
+
+from __future__ import annotations
+
+from flask import current_app
+
+from ..services.clients import GRANT_TYPES
+from ..services.oidc import supported_claims
+from .scopes import CATALOGUE
+
+CLIENT_AUTH_METHODS = ["client_secret_basic", "client_secret_post", "none"]
+
+
+def server_metadata() -> dict:
+    """What this server implements, and nothing it does not."""
+    config = current_app.config
+    issuer = config["ISSUER"]
+    metadata = {
+        "issuer": issuer,
+        "authorization_endpoint": f"{issuer}/oauth/authorize",
+        "token_endpoint": f"{issuer}/oauth/token",
+        "userinfo_endpoint": f"{issuer}/oauth/userinfo",
+        "jwks_uri": f"{issuer}/oauth/jwks",
+        "revocation_endpoint": f"{issuer}/oauth/revoke",
+        "introspection_endpoint": f"{issuer}/oauth/introspect",
+        "end_session_endpoint": f"{issuer}/oauth/logout",
+        "scopes_supported": list(CATALOGUE),
+        "response_types_supported": ["code"],
+        "response_modes_supported": ["query"],
+        "grant_types_supported": list(GRANT_TYPES),
+        "subject_types_supported": ["public"],
+        "token_endpoint_auth_methods_supported": CLIENT_AUTH_METHODS,
+        "revocation_endpoint_auth_methods_supported": CLIENT_AUTH_METHODS,
+        "introspection_endpoint_auth_methods_supported": CLIENT_AUTH_METHODS[:2],
+        "code_challenge_methods_supported": ["S256"],
+        "id_token_signing_alg_values_supported": ["RS256"],
+        "claims_supported": supported_claims(),
+        "prompt_values_supported": ["none", "login", "consent"],
+        "authorization_response_iss_parameter_supported": True,
+        "claims_parameter_supported": False,
+        "request_parameter_supported": False,
+        "request_uri_parameter_supported": False,
+        "require_request_uri_registration": False,
+        "service_documentation": f"{issuer}/",
+    }
+    if config["REGISTRATION_ENABLED"]:
+        metadata["registration_endpoint"] = f"{issuer}/oauth/register"
+    return metadata

@@ -1,0 +1,160 @@
+"""RFC 7591 dynamic client registration and RFC 7592 client management, off by default."""
+
+from __future__ import annotations
+
+import hmac
+
+from authlib.oauth2.rfc6750 import InvalidTokenError
+from authlib.oauth2.rfc7591 import ClientRegistrationEndpoint as _RegistrationEndpoint
+from authlib.oauth2.rfc7591 import InvalidClientMetadataError, InvalidRedirectURIError
+from authlib.oauth2.rfc7592 import ClientConfigurationEndpoint as _ConfigurationEndpoint
+from flask import current_app
+from flask import request as flask_request
+from sqlalchemy import select
+
+from ..extensions import db
+from ..models import Client
+from ..security.secrets import hash_secret, new_secret
+from ..services import ServiceError, clients
+from .metadata import server_metadata
+from .scopes import scope_list
+
+
+def _bearer(request) -> str | None:  # noqa: ANN001
+    header = request.headers.get("Authorization", "")
+    return header[7:].strip() if header[:7].lower() == "bearer " else None
+
+
+class RegistrationAccess:
+    """The credential of a management request: a registration access token (RFC 7592 §1)."""
+
+    def __init__(self, client: Client | None) -> None:
+        self.client = client
+
+    def check_client(self, client: Client) -> bool:
+        return self.client is not None and self.client.id == client.id
+
+
+def _service_error(error: ServiceError) -> Exception:
+    if error.field in ("redirect_uris", "post_logout_redirect_uris"):
+        return InvalidRedirectURIError(error.message)
+    return InvalidClientMetadataError(error.message)
+
+
+def _grant_types(metadata: dict) -> list[str]:
+    return list(metadata.get("grant_types") or ["authorization_code"])
+
+
+def _registration_info(client: Client, token: str | None) -> dict:
+    info = {
+        "registration_client_uri": f"{current_app.config['ISSUER']}/oauth/register/"
+        f"{client.client_id}"
+    }
+    if token:
+        info["registration_access_token"] = token
+    return info
+
+
+class ClientRegistrationEndpoint(_RegistrationEndpoint):
+    def authenticate_token(self, request) -> bool:  # noqa: ANN001
+        expected = current_app.config["REGISTRATION_INITIAL_ACCESS_TOKEN"]
+        if not expected:
+            return True  # open registration, as the operator chose
+        presented = _bearer(request) or ""
+        if not hmac.compare_digest(presented.encode(), str(expected).encode()):
+            # RFC 7591 §3: a bad initial access token is answered per RFC 6750.
+            raise InvalidTokenError("The initial access token is missing or invalid.")
+        return True
+
+    def get_server_metadata(self) -> dict:
+        return server_metadata()
+
+    def resolve_public_key(self, request) -> None:  # noqa: ANN001
+        return None  # software statements are not accepted
+
+    def generate_client_info(self, request) -> dict:  # noqa: ANN001
+        public = request.payload.data.get("token_endpoint_auth_method") == "none"
+        info = super().generate_client_info(request)
+        info["client_id"] = new_secret(18)
+        if public:
+            info.pop("client_secret")
+            info.pop("client_secret_expires_at")
+        else:
+            info["client_secret"] = new_secret(32)  # SPEC: at least 256 bits
+        return info
+
+    def save_client(self, client_info: dict, client_metadata: dict, request) -> Client:  # noqa: ANN001
+        try:
+            client, _ = clients.create_client(
+                name=client_metadata.get("client_name") or "Unnamed application",
+                redirect_uris=list(client_metadata.get("redirect_uris") or []),
+                scope=client_metadata.get("scope") or "openid",
+                grant_types=_grant_types(client_metadata),
+                public=client_metadata.get("token_endpoint_auth_method") == "none",
+                client_id=client_info["client_id"],
+                secret=client_info.get("client_secret"),
+                post_logout_redirect_uris=list(
+                    client_metadata.get("post_logout_redirect_uris") or []
+                ),
+            )
+        except ServiceError as error:
+            raise _service_error(error) from error
+        return client
+
+    def generate_client_registration_info(self, client: Client, request) -> dict:  # noqa: ANN001
+        token = new_secret(32)
+        client.registration_token_hash = hash_secret(token)
+        db.session.commit()
+        return _registration_info(client, token)
+
+
+class ClientConfigurationEndpoint(_ConfigurationEndpoint):
+    def authenticate_token(self, request) -> RegistrationAccess:  # noqa: ANN001
+        token = _bearer(request)
+        client = None
+        if token and len(token) <= 200:
+            client = db.session.scalar(
+                select(Client).where(Client.registration_token_hash == hash_secret(token))
+            )
+        if client is None:
+            # RFC 7592 §3: an invalid registration access token is an RFC 6750 error (401).
+            raise InvalidTokenError("The registration access token is missing or invalid.")
+        return RegistrationAccess(client)
+
+    def authenticate_client(self, request) -> Client | None:  # noqa: ANN001
+        return clients.find_client(flask_request.view_args.get("client_id"))
+
+    def revoke_access_token(self, request, token) -> None:  # noqa: ANN001
+        if token.client is not None:
+            token.client.registration_token_hash = None
+            db.session.commit()
+
+    def check_permission(self, client: Client, request) -> bool:  # noqa: ANN001
+        return True  # the registration access token is bound to this one client
+
+    def introspect_client(self, client: Client) -> dict:
+        return {"client_id": client.client_id, **client.client_metadata}
+
+    def generate_client_registration_info(self, client: Client, request) -> dict:  # noqa: ANN001
+        return _registration_info(client, None)
+
+    def delete_client(self, client: Client, request) -> None:  # noqa: ANN001
+        clients.delete_client(client)
+
+    def update_client(self, client: Client, client_metadata: dict, request) -> Client:  # noqa: ANN001
+        try:
+            return clients.update_client(
+                client,
+                name=client_metadata.get("client_name") or client.name,
+                redirect_uris=list(client_metadata.get("redirect_uris") or []),
+                scope=client_metadata.get("scope") or " ".join(scope_list(client.scope)),
+                grant_types=_grant_types(client_metadata),
+                post_logout_redirect_uris=list(
+                    client_metadata.get("post_logout_redirect_uris") or []
+                ),
+            )
+        except ServiceError as error:
+            raise _service_error(error) from error
+
+    def get_server_metadata(self) -> dict:
+        return server_metadata()

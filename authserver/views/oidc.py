@@ -1,0 +1,74 @@
+"""OpenID Connect UserInfo, and the discovery documents."""
+
+from __future__ import annotations
+
+from flask import Blueprint, current_app, jsonify, request
+from werkzeug.wrappers import Response
+
+from ..extensions import csrf
+from ..oauth2.metadata import server_metadata
+from ..oauth2.scopes import scope_list
+from ..services import tokens
+from ..services.oidc import user_claims
+
+bp = Blueprint("oidc", __name__)
+
+
+def bearer_error(status: int, error: str | None = None, description: str = "", **extra: str):  # noqa: ANN201
+    """RFC 6750 §3: the error in WWW-Authenticate, and as JSON for humans reading it."""
+    params = [f'realm="{current_app.config["ISSUER"]}"']
+    if error:
+        params.append(f'error="{error}"')
+        if description:
+            params.append(f'error_description="{description}"')
+    params += [f'{k}="{v}"' for k, v in extra.items()]
+    body = {"error": error, "error_description": description} if error else {}
+    response = jsonify(body)
+    response.status_code = status
+    response.headers["WWW-Authenticate"] = "Bearer " + ", ".join(params)
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def _bearer_token() -> tuple[str | None, Response | None]:
+    """The token from the header or (POST) the form body, RFC 6750 §2.1-2.2; never both."""
+    header = request.headers.get("Authorization", "")
+    from_header = header[7:].strip() if header[:7].lower() == "bearer " else None
+    from_body = None
+    if request.method == "POST" and request.mimetype == "application/x-www-form-urlencoded":
+        from_body = request.form.get("access_token")
+    if "access_token" in request.args:
+        return None, bearer_error(
+            400, "invalid_request", "Send the token in a header, not the URL."
+        )
+    if from_header and from_body:
+        return None, bearer_error(400, "invalid_request", "Send the token one way only.")
+    return from_header or from_body, None
+
+
+@bp.route("/oauth/userinfo", methods=["GET", "POST"])
+@csrf.exempt
+def userinfo() -> Response:
+    token, problem = _bearer_token()
+    if problem:
+        return problem
+    if not token:
+        return bearer_error(401)
+    record = tokens.find_access_token(token)
+    if record is None or not tokens.access_token_active(record):
+        return bearer_error(401, "invalid_token", "The access token is invalid or expired.")
+    scopes = scope_list(record.scope)
+    user = record.family.user
+    if user is None or "openid" not in scopes:
+        return bearer_error(403, "insufficient_scope", "The token lacks 'openid'.", scope="openid")
+    response = jsonify(user_claims(user, scopes))
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@bp.get("/.well-known/openid-configuration")
+@bp.get("/.well-known/oauth-authorization-server")
+def discovery() -> Response:
+    response = jsonify(server_metadata())
+    response.headers["Cache-Control"] = "public, max-age=3600"
+    return response
