@@ -7,7 +7,6 @@ schema there and drops it at the end, so nothing is left behind.
 from __future__ import annotations
 
 import os
-import secrets
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -22,47 +21,15 @@ from authserver.models import Base, SigningKey
 from authserver.security.keys import generate_private_key
 
 from . import factories
+from .databases import (
+    DEFAULT_POSTGRES_URL,
+    IN_CI,
+    TestDatabase,
+    drop_postgres_schema,
+    make_postgres_schema,
+    schema_options,
+)
 from .helpers import login
-
-IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
-DEFAULT_POSTGRES_URL = "postgresql+psycopg://127.0.0.1:5432/test"
-
-
-def _schema_options(schema: str) -> dict:
-    return {"connect_args": {"options": f"-csearch_path={schema}"}, "pool_pre_ping": True}
-
-
-class TestDatabase:
-    """One database for the run: a fresh PostgreSQL schema, or a temporary SQLite file."""
-
-    def __init__(self, url: str, engine_options: dict, schema: str | None) -> None:
-        self.url = url
-        self.engine_options = engine_options
-        self.schema = schema
-
-    @property
-    def is_postgresql(self) -> bool:
-        return self.url.startswith("postgresql")
-
-
-def make_postgres_schema(url: str) -> str:
-    schema = "test_" + secrets.token_hex(6)
-    engine = sa.create_engine(url)
-    try:
-        with engine.begin() as conn:
-            conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
-    finally:
-        engine.dispose()
-    return schema
-
-
-def drop_postgres_schema(url: str, schema: str) -> None:
-    engine = sa.create_engine(url)
-    try:
-        with engine.begin() as conn:
-            conn.execute(sa.text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
-    finally:
-        engine.dispose()
 
 
 @pytest.fixture(scope="session")
@@ -70,7 +37,7 @@ def test_database(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestData
     url = os.environ.get("AUTHSERVER_DATABASE_URL", "")
     if url.startswith("postgresql"):
         schema = make_postgres_schema(url)  # fails loudly when the server is unreachable
-        database = TestDatabase(url, _schema_options(schema), schema)
+        database = TestDatabase(url, schema_options(schema), schema)
     else:
         path = tmp_path_factory.mktemp("db") / "authserver.sqlite3"
         database = TestDatabase(f"sqlite:///{path}", {"pool_pre_ping": True}, None)
@@ -173,5 +140,5 @@ def postgres_url(test_database: TestDatabase) -> Iterator[tuple[str, dict]]:
         if IN_CI:
             pytest.fail(f"PostgreSQL is required in CI but unreachable at {url}: {error}")
         pytest.skip(f"PostgreSQL unreachable at {url}")
-    yield url, _schema_options(schema)
+    yield url, schema_options(schema)
     drop_postgres_schema(url, schema)

@@ -1,52 +1,103 @@
-"""A ``requests`` transport that hands each request to a WSGI app in-process.
+"""A ``requests`` transport adapter that answers from a WSGI app in-process.
 
-Third-party client libraries (requests-oauthlib, Authlib's client) then talk to the real server
-exactly as over the network, with no socket and no port.
+Mounted on the resource API's ``IssuerClient.session``, it lets the API talk to an issuer (the
+fake one here, or the real authorization server's ``create_app()``) without a network.
 """
 
 from __future__ import annotations
 
-from io import BytesIO
+import io
+from dataclasses import dataclass
+from typing import Any
 from urllib.parse import urlsplit
 
 import requests
 from requests.adapters import BaseAdapter
+from requests.structures import CaseInsensitiveDict
+from requests.utils import get_encoding_from_headers
 from werkzeug.test import Client
 
 
-class WSGITransport(BaseAdapter):
-    def __init__(self, wsgi_app) -> None:  # noqa: ANN001
-        super().__init__()
-        self.client = Client(wsgi_app)
+@dataclass
+class SentRequest:
+    method: str
+    url: str
+    headers: dict[str, str]
+    body: bytes
+    timeout: Any
 
-    def send(self, request: requests.PreparedRequest, **kwargs) -> requests.Response:  # noqa: ANN003
-        parts = urlsplit(request.url)
-        body = request.body.encode() if isinstance(request.body, str) else request.body
+
+class WSGITransport(BaseAdapter):
+    """Dispatches each request to ``app`` through werkzeug's test client."""
+
+    def __init__(self, app: Any) -> None:
+        super().__init__()
+        self.client = Client(app, use_cookies=False)
+        #: Every request sent, in order, with the timeout it was sent with.
+        self.sent: list[SentRequest] = []
+
+    def send(
+        self,
+        request: requests.PreparedRequest,
+        stream: bool = False,
+        timeout: Any = None,
+        verify: Any = True,
+        cert: Any = None,
+        proxies: Any = None,
+    ) -> requests.Response:
+        body = request.body or b""
+        if isinstance(body, str):
+            body = body.encode("utf-8")
+        headers = dict(request.headers)
+        self.sent.append(
+            SentRequest(request.method or "GET", request.url or "", headers, body, timeout)
+        )
+        url = urlsplit(request.url or "")
         answer = self.client.open(
-            path=parts.path,
-            query_string=parts.query,
+            url.path or "/",
+            base_url=f"{url.scheme}://{url.netloc}",
+            query_string=url.query,
             method=request.method,
-            headers=dict(request.headers),
-            data=body or b"",
-            base_url=f"{parts.scheme}://{parts.netloc}",
+            headers=list(headers.items()),
+            data=body,
         )
         response = requests.Response()
         response.status_code = answer.status_code
-        response.headers = requests.structures.CaseInsensitiveDict(answer.headers)
-        response.raw = BytesIO(answer.get_data())
-        response.url = request.url
+        response.reason = answer.status.partition(" ")[2]
+        response.headers = CaseInsensitiveDict(answer.headers.items())
+        response.raw = io.BytesIO(answer.get_data())
+        response.encoding = get_encoding_from_headers(response.headers)
+        response.url = request.url or ""
         response.request = request
-        response.reason = answer.status.split(" ", 1)[1] if " " in answer.status else ""
-        response.encoding = "utf-8"
+        answer.close()
         return response
 
     def close(self) -> None:
         pass
 
+    def calls_to(self, path: str) -> list[SentRequest]:
+        return [sent for sent in self.sent if urlsplit(sent.url).path == path]
 
-def session_for(wsgi_app, session: requests.Session | None = None) -> requests.Session:  # noqa: ANN001
+
+class UnreachableTransport(BaseAdapter):
+    """An issuer that never answers: every request fails as a refused connection would."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.attempts = 0
+
+    def send(self, request: requests.PreparedRequest, *args: Any, **kwargs: Any) -> Any:
+        self.attempts += 1
+        raise requests.ConnectionError(f"connection refused: {request.url}")
+
+    def close(self) -> None:
+        pass
+
+
+def session_for(app: Any, session: requests.Session | None = None) -> requests.Session:
+    """A requests session (a third-party client's, say) whose every request goes to ``app``."""
     session = session or requests.Session()
-    transport = WSGITransport(wsgi_app)
+    transport = WSGITransport(app)
     session.mount("http://", transport)
     session.mount("https://", transport)
     return session

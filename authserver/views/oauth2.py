@@ -142,14 +142,18 @@ def _login_needed(prompts: list[str], max_age: str | None) -> bool:
         return True
     if max_age is None:
         return False
+    if int(max_age) == 0:
+        return True  # OIDC Core errata: max_age=0 is prompt=login
     auth_time = session.get("auth_time", 0)
-    return clock.now().timestamp() - auth_time > int(max_age)
+    return int(clock.now().timestamp()) - auth_time > int(max_age)
 
 
 def _url_after_login(prompts: list[str]) -> str:
-    """This request, minus ``prompt=login``: once the user has logged in, it is satisfied."""
+    """This request, minus ``prompt=login`` and ``max_age``: the fresh login satisfies both
+    (keeping them would send the user straight back to the login page)."""
     args = request.args.copy()
     args.poplist("prompt")
+    args.poplist("max_age")
     rest = [p for p in prompts if p != "login"]
     if rest:
         args["prompt"] = " ".join(rest)

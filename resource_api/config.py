@@ -1,0 +1,147 @@
+"""Configuration: one class of documented defaults, then ``RESOURCE_API_*`` environment variables.
+
+Every setting can be overridden with an environment variable of the same name prefixed with
+``RESOURCE_API_`` (``RESOURCE_API_INTROSPECTION=1``); Flask parses values as JSON when they can be,
+so ``1``, ``true`` and ``5`` arrive as numbers and booleans.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import time
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from flask import Flask
+
+
+class ConfigError(RuntimeError):
+    """A setting that would make the API unsafe or unable to start."""
+
+
+class DefaultConfig:
+    #: The authorization server to trust; its tokens' ``iss`` (RFC 9068 §4, SPEC env table).
+    ISSUER = "http://127.0.0.1:5000"
+    #: This API's identifier, the ``aud`` it accepts (RFC 9068 §4, SPEC env table).
+    AUDIENCE = "http://127.0.0.1:5001"
+    #: SQLAlchemy URL; None means a SQLite file in the instance folder (SPEC: embedded default).
+    DATABASE_URL: str | None = None
+    #: The ``realm`` of WWW-Authenticate challenges (RFC 6750 §3); None means the AUDIENCE.
+    REALM: str | None = None
+    #: Accept ``?access_token=`` (RFC 6750 §2.3 says SHOULD NOT: URLs end up in logs).
+    ALLOW_QUERY_TOKEN = False
+    #: Also ask the issuer's RFC 7662 endpoint, so revocation takes effect before expiry.
+    INTROSPECTION = False
+    #: Credentials for the introspection endpoint (RFC 7662 §2.1 requires the caller to
+    #: authenticate); sent with client_secret_basic (RFC 6749 §2.3.1).
+    INTROSPECTION_CLIENT_ID: str | None = None
+    INTROSPECTION_CLIENT_SECRET: str | None = None
+    #: Seconds an introspection answer is reused: the longest a revoked token keeps working.
+    INTROSPECTION_CACHE_TTL = 5
+    #: Clock skew tolerated on ``exp``/``nbf``/``iat`` (RFC 7519 §4.1.4: "a few minutes" at most).
+    LEEWAY = 30
+    #: How long the JWKS is trusted before it is fetched again, so a withdrawn key stops working.
+    JWKS_MAX_AGE = 600
+    #: How long the discovery document is reused (OIDC Discovery leaves caching to the client).
+    METADATA_MAX_AGE = 3600
+    #: Fewest seconds between two fetches from the issuer caused by an unknown ``kid`` or a failed
+    #: fetch: tokens with made-up kids must not turn the API into a flood against the issuer.
+    ISSUER_MIN_REFETCH_INTERVAL = 10
+    #: Seconds to connect to and then to hear from the issuer; a stalled issuer must not hold
+    #: every worker of the API.
+    ISSUER_CONNECT_TIMEOUT = 3.0
+    ISSUER_READ_TIMEOUT = 5.0
+    #: Largest request body accepted; events are small, this bounds abuse (413 beyond it).
+    MAX_CONTENT_LENGTH = 64 * 1024
+    #: Seconds since the epoch; tests pass a controllable clock instead (not settable from env).
+    CLOCK = time.time
+
+
+def load_config(app: Flask, test_config: dict | None) -> None:
+    """Defaults, then ``RESOURCE_API_*`` from the environment, then ``test_config``."""
+    app.config.from_object(DefaultConfig)
+    app.config.from_prefixed_env("RESOURCE_API")
+    if test_config:
+        app.config.update(test_config)
+
+    if not app.config["DATABASE_URL"]:
+        Path(app.instance_path).mkdir(parents=True, exist_ok=True)
+        app.config["DATABASE_URL"] = "sqlite:///" + str(
+            Path(app.instance_path) / "resource_api.sqlite3"
+        )
+    app.config["SQLALCHEMY_DATABASE_URI"] = app.config["DATABASE_URL"]
+    app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {"pool_pre_ping": True})
+
+    # The authorization server drops a trailing slash from its issuer; do the same so the
+    # exact string comparison of ``iss`` (RFC 9068 §4) does not fail on a typing habit.
+    app.config["ISSUER"] = str(app.config["ISSUER"]).rstrip("/")
+    _check_issuer(app.config["ISSUER"])
+    if not isinstance(app.config["AUDIENCE"], str) or not app.config["AUDIENCE"]:
+        raise ConfigError("RESOURCE_API_AUDIENCE must be a non-empty string.")
+    app.config["REALM"] = app.config["REALM"] or app.config["AUDIENCE"]
+
+    if not callable(app.config["CLOCK"]):
+        raise ConfigError("CLOCK must be a function returning seconds since the epoch.")
+    for name in ("ALLOW_QUERY_TOKEN", "INTROSPECTION"):
+        app.config[name] = _as_flag(name, app.config[name])
+    for name in (
+        "INTROSPECTION_CACHE_TTL",
+        "LEEWAY",
+        "JWKS_MAX_AGE",
+        "METADATA_MAX_AGE",
+        "ISSUER_MIN_REFETCH_INTERVAL",
+        "ISSUER_CONNECT_TIMEOUT",
+        "ISSUER_READ_TIMEOUT",
+    ):
+        value = app.config[name]
+        if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+            raise ConfigError(f"RESOURCE_API_{name} must be a number >= 0, not {value!r}.")
+
+    for name in ("INTROSPECTION_CLIENT_ID", "INTROSPECTION_CLIENT_SECRET"):
+        # An all-digit client_id arrives from the environment as a number (JSON parsing).
+        if app.config[name] is not None:
+            app.config[name] = str(app.config[name])
+    if app.config["INTROSPECTION"] and not (
+        app.config["INTROSPECTION_CLIENT_ID"] and app.config["INTROSPECTION_CLIENT_SECRET"]
+    ):
+        raise ConfigError(
+            "RESOURCE_API_INTROSPECTION=1 needs RESOURCE_API_INTROSPECTION_CLIENT_ID and "
+            "RESOURCE_API_INTROSPECTION_CLIENT_SECRET (RFC 7662 §2.1: callers authenticate)."
+        )
+
+
+def is_loopback_url(url: str) -> bool:
+    host = urlsplit(url).hostname or ""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _check_issuer(issuer: str) -> None:
+    parts = urlsplit(issuer)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigError(f"RESOURCE_API_ISSUER must be an http(s) URL, not {issuer!r}.")
+    if parts.query or parts.fragment:
+        # RFC 8414 §2: the issuer identifier has no query or fragment components.
+        raise ConfigError(f"RESOURCE_API_ISSUER must not have a query or fragment: {issuer!r}.")
+    if parts.scheme == "http" and not is_loopback_url(issuer):
+        # Keys and introspection answers fetched over plain http could be forged on the way.
+        raise ConfigError(
+            f"RESOURCE_API_ISSUER must use https unless it is a loopback address: {issuer!r}."
+        )
+
+
+def _as_flag(name: str, value: object) -> bool:
+    # from_prefixed_env turns "1"/"true" into 1/True already; strings are what is left over.
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int) and value in (0, 1):
+        return bool(value)
+    if isinstance(value, str) and value.strip().lower() in ("yes", "on", "true", "1"):
+        return True
+    if isinstance(value, str) and value.strip().lower() in ("no", "off", "false", "0", ""):
+        return False
+    raise ConfigError(f"RESOURCE_API_{name} must be 0 or 1, not {value!r}.")

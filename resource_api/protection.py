@@ -1,0 +1,398 @@
+"""Bearer token protection: find the token (RFC 6750 §2), check it (RFC 9068 §4, RFC 7662), and
+guard each view with ``@require_scope(...)``.
+
+Errors follow RFC 6750 §3: 400 ``invalid_request``, 401 ``invalid_token`` (or a bare challenge
+when no token was sent at all), 403 ``insufficient_scope``; each with a ``WWW-Authenticate``.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+import re
+import threading
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, ParamSpec, TypeVar
+
+from flask import Flask, Request, current_app, g, request
+from joserfc import jws
+from joserfc.errors import (
+    ClaimError,
+    ExpiredTokenError,
+    JoseError,
+    MissingClaimError,
+)
+from joserfc.jwt import JWTClaimsRegistry
+
+from .errors import ApiError
+from .issuer import IssuerClient
+from .models import SUB_MAX_LENGTH
+
+#: RFC 6750 §2.1: b64token = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="
+_B64TOKEN = re.compile(r"[A-Za-z0-9\-._~+/]+=*")
+#: RFC 9068 §4: typ is "at+jwt", or the same media type written out in full.
+_ACCESS_TOKEN_TYPES = frozenset({"at+jwt", "application/at+jwt"})
+#: Far above any token the issuer mints; parsing megabytes of base64 is work for nothing.
+MAX_TOKEN_LENGTH = 8192
+#: Introspection answers kept at once; the oldest go first when more tokens are in use.
+INTROSPECTION_CACHE_SIZE = 10_000
+#: RFC 6750 §3: error_description is limited to these characters.
+_DESCRIPTION_UNSAFE = re.compile(r"[^\x20-\x21\x23-\x5b\x5d-\x7e]")
+
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+
+
+# -- errors ----------------------------------------------------------------------------------
+
+
+class BearerError(ApiError):
+    """An RFC 6750 §3 error, answered with a ``WWW-Authenticate: Bearer ...`` challenge."""
+
+    def __init__(self, description: str, *, scope: str | None = None) -> None:
+        params = [("error", self.error), ("error_description", description)]
+        if scope is not None:
+            params.append(("scope", scope))
+        super().__init__(
+            description, headers={"WWW-Authenticate": _challenge(params)}, **_scope_extra(scope)
+        )
+
+
+class InvalidRequest(BearerError):
+    status = 400
+    error = "invalid_request"
+
+
+class InvalidToken(BearerError):
+    status = 401
+    error = "invalid_token"
+
+
+class InsufficientScope(BearerError):
+    status = 403
+    error = "insufficient_scope"
+
+
+class MissingToken(ApiError):
+    """RFC 6750 §3.1: "If the request lacks any authentication information (e.g., the client
+    was unaware that authentication is necessary ...), the resource server SHOULD NOT include
+    an error code or other error information" in the challenge."""
+
+    status = 401
+    error = "unauthorized"
+
+    def __init__(self) -> None:
+        super().__init__(
+            "This endpoint needs an access token: send it as 'Authorization: Bearer <token>'.",
+            headers={"WWW-Authenticate": _challenge([])},
+        )
+
+
+def _challenge(params: list[tuple[str, str]]) -> str:
+    realm = current_app.config["REALM"]
+    items = [("realm", realm), *params]
+    return "Bearer " + ", ".join(f'{name}="{_quoted(name, value)}"' for name, value in items)
+
+
+def _quoted(name: str, value: str) -> str:
+    if name == "error_description":
+        return _DESCRIPTION_UNSAFE.sub(" ", value)
+    # RFC 9110 §5.6.4 quoted-string: backslash-escape the two characters that need it.
+    return value.replace("\\", "\\\\").replace('"', '\\"')
+
+
+def _scope_extra(scope: str | None) -> dict[str, str]:
+    return {"scope": scope} if scope is not None else {}
+
+
+# -- the token in the request ----------------------------------------------------------------
+
+
+def extract_bearer_token(req: Request, *, allow_query: bool) -> str | None:
+    """The one bearer token the request carries, or None if it carries none.
+
+    RFC 6750 §2: "Clients MUST NOT use more than one method to transmit the token in each
+    request."
+    """
+    found: list[str] = []
+
+    headers = req.headers.getlist("Authorization")
+    if len(headers) > 1:
+        raise InvalidRequest("The request has more than one Authorization header.")
+    if headers:
+        scheme, _, credentials = headers[0].strip().partition(" ")
+        # Another scheme (Basic, ...) is simply not a bearer token: the request has none.
+        if scheme.lower() == "bearer":
+            found.append(_single_token([credentials.strip()], "The Authorization header"))
+
+    query_tokens = req.args.getlist("access_token")
+    if query_tokens:
+        if not allow_query:
+            # RFC 6750 §2.3: URIs end up in logs and browser history; we opt out of §2.3.
+            raise InvalidRequest(
+                "Access tokens in the query string are not accepted; "
+                "send an 'Authorization: Bearer' header instead."
+            )
+        found.append(_single_token(query_tokens, "The access_token query parameter"))
+
+    if req.mimetype == "application/x-www-form-urlencoded":
+        body_tokens = req.form.getlist("access_token")
+        if body_tokens:
+            # RFC 6750 §2.2: "The HTTP request method is one for which the request-body has
+            # defined semantics. In particular, this means that the "GET" method MUST NOT be
+            # used."
+            if req.method not in ("POST", "PUT", "PATCH"):
+                raise InvalidRequest(
+                    f"An access_token in the request body is not accepted with {req.method}; "
+                    "send an 'Authorization: Bearer' header instead."
+                )
+            found.append(_single_token(body_tokens, "The access_token body parameter"))
+
+    if len(found) > 1:
+        raise InvalidRequest("The request sends an access token in more than one way.")
+    return found[0] if found else None
+
+
+def _single_token(values: list[str], where: str) -> str:
+    if len(values) > 1:
+        raise InvalidRequest(f"{where} is repeated.")
+    if not _B64TOKEN.fullmatch(values[0]):
+        raise InvalidRequest(f"{where} does not hold a well-formed bearer token.")
+    return values[0]
+
+
+# -- checking the token ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AccessToken:
+    """What a valid access token says: who, through which client, and what it may do."""
+
+    sub: str
+    client_id: str
+    scopes: frozenset[str]
+    claims: dict[str, Any] = field(repr=False)
+
+    def has_scope(self, scope: str) -> bool:
+        return scope in self.scopes
+
+
+class TokenValidator:
+    """Checks RFC 9068 JWT access tokens against the issuer's keys, and optionally asks the
+    issuer (RFC 7662) whether each one is still active."""
+
+    def __init__(
+        self,
+        issuer: IssuerClient,
+        *,
+        audience: str,
+        clock: Callable[[], float],
+        leeway: float = 30,
+        introspection: bool = False,
+        introspection_cache_ttl: float = 5,
+    ) -> None:
+        self.issuer = issuer
+        self.audience = audience
+        self.clock = clock
+        self.leeway = leeway
+        self.introspection = introspection
+        self.introspection_cache_ttl = introspection_cache_ttl
+        self._lock = threading.Lock()
+        # sha256(token) -> (active, reuse until); hashes, so a memory dump holds no tokens.
+        self._introspection_cache: OrderedDict[str, tuple[bool, float]] = OrderedDict()
+
+    def validate(self, token: str) -> AccessToken:
+        """The token's content if it is valid now; raises InvalidToken otherwise."""
+        claims = self._verified_claims(token)
+        access = self._check_claims(claims)
+        if self.introspection:
+            self._check_active(token, claims["exp"])
+        return access
+
+    def _verified_claims(self, token: str) -> dict[str, Any]:
+        if len(token) > MAX_TOKEN_LENGTH:
+            raise InvalidToken("The access token is too long.")
+        if token.count(".") != 2:
+            raise InvalidToken("The access token is not a signed JWT.")
+        try:
+            signed = jws.extract_compact(token.encode("ascii"))
+        except (JoseError, ValueError, TypeError, KeyError) as error:
+            raise InvalidToken("The access token is malformed.") from error
+        header = signed.headers()
+        if not isinstance(header, dict):  # '["alg"]' passes joserfc's own "alg in header" test
+            raise InvalidToken("The access token is malformed.")
+
+        # Decide on the algorithm before touching any key: "none", or HS256 keyed with the
+        # public key's bytes, must never reach a verifier (RFC 8725 §3.1).
+        if header.get("alg") != "RS256":
+            raise InvalidToken("The access token must be signed with RS256.")
+        typ = header.get("typ")
+        if not isinstance(typ, str) or typ.lower() not in _ACCESS_TOKEN_TYPES:
+            # RFC 9068 §4: "Resource servers MUST verify that the typ header value is at+jwt
+            # or application/at+jwt and reject tokens carrying any other value."
+            raise InvalidToken("The token is not a JWT access token (typ must be at+jwt).")
+        if "crit" in header or "b64" in header:
+            raise InvalidToken("The access token uses header extensions this API does not know.")
+        kid = header.get("kid")
+        if not isinstance(kid, str) or not kid:
+            raise InvalidToken("The access token does not name its signing key (kid).")
+
+        key = self.issuer.signing_key(kid)
+        if key is None:
+            raise InvalidToken("The access token is signed with a key the issuer does not publish.")
+        try:
+            valid = jws.validate_compact(signed, key, algorithms=["RS256"])
+        except (JoseError, ValueError, TypeError):
+            valid = False
+        if not valid:
+            raise InvalidToken("The access token's signature is invalid.")
+
+        try:
+            claims = json.loads(signed.payload)
+        except (ValueError, RecursionError) as error:
+            raise InvalidToken("The access token's claims are not JSON.") from error
+        if not isinstance(claims, dict):
+            raise InvalidToken("The access token's claims are not a JSON object.")
+        return claims
+
+    def _check_claims(self, claims: dict[str, Any]) -> AccessToken:
+        # RFC 9068 §2.2 makes these claims REQUIRED; §4 says how to check iss, aud and exp.
+        registry = JWTClaimsRegistry(
+            now=int(self.clock()),
+            leeway=int(self.leeway),
+            iss={"essential": True, "value": self.issuer.issuer},
+            aud={"essential": True, "value": self.audience},
+            exp={"essential": True},
+            iat={"essential": True},
+            sub={"essential": True},
+            jti={"essential": True},
+            client_id={"essential": True},
+        )
+        try:
+            registry.validate(claims)
+        except ExpiredTokenError as error:
+            raise InvalidToken("The access token expired.") from error
+        except MissingClaimError as error:
+            raise InvalidToken(f"The access token lacks the claim(s) {error.claim}.") from error
+        except ClaimError as error:
+            raise InvalidToken(_claim_fault(error.claim)) from error
+
+        sub, client_id, scope = claims["sub"], claims["client_id"], claims.get("scope", "")
+        if len(sub) > SUB_MAX_LENGTH:
+            raise InvalidToken("The access token's sub claim is too long.")
+        if not isinstance(client_id, str):
+            raise InvalidToken(_claim_fault("client_id"))
+        if not isinstance(scope, str):
+            # RFC 9068 §2.2.3: scope is a space-separated string (RFC 8693 §4.2).
+            raise InvalidToken(_claim_fault("scope"))
+        return AccessToken(sub, client_id, frozenset(scope.split()), claims)
+
+    def _check_active(self, token: str, expires_at: float) -> None:
+        # An answer is reused for at most the cache TTL, and never past the token's expiry.
+        digest = hashlib.sha256(token.encode("ascii")).hexdigest()
+        now = self.clock()
+        with self._lock:
+            cached = self._introspection_cache.get(digest)
+        if cached is not None and now < cached[1]:
+            active = cached[0]
+        else:
+            # RFC 7662 §2.2: "active" is the one member every answer has.
+            active = self.issuer.introspect(token)["active"] is True
+            if self.introspection_cache_ttl > 0:
+                self._remember(digest, active, min(now + self.introspection_cache_ttl, expires_at))
+        if not active:
+            raise InvalidToken("The access token has been revoked or is no longer active.")
+
+    def _remember(self, digest: str, active: bool, until: float) -> None:
+        now = self.clock()
+        with self._lock:
+            cache = self._introspection_cache
+            cache[digest] = (active, until)
+            cache.move_to_end(digest)
+            if len(cache) > INTROSPECTION_CACHE_SIZE:
+                for stale in [d for d, (_, reuse_until) in cache.items() if reuse_until <= now]:
+                    del cache[stale]
+            while len(cache) > INTROSPECTION_CACHE_SIZE:
+                cache.popitem(last=False)
+
+
+def _claim_fault(claim: str) -> str:
+    return {
+        "iss": "The access token was issued by another issuer.",
+        "aud": "The access token is meant for another audience.",
+        "nbf": "The access token is not valid yet.",
+        "iat": "The access token claims to be issued in the future.",
+    }.get(claim, f"The access token's {claim} claim is invalid.")
+
+
+# -- wiring ----------------------------------------------------------------------------------
+
+
+def init_protection(app: Flask) -> None:
+    config = app.config
+    issuer = IssuerClient(
+        config["ISSUER"],
+        clock=config["CLOCK"],
+        connect_timeout=config["ISSUER_CONNECT_TIMEOUT"],
+        read_timeout=config["ISSUER_READ_TIMEOUT"],
+        metadata_max_age=config["METADATA_MAX_AGE"],
+        jwks_max_age=config["JWKS_MAX_AGE"],
+        min_refetch_interval=config["ISSUER_MIN_REFETCH_INTERVAL"],
+        introspection_client_id=config["INTROSPECTION_CLIENT_ID"],
+        introspection_client_secret=config["INTROSPECTION_CLIENT_SECRET"],
+    )
+    app.extensions["resource_api.tokens"] = TokenValidator(
+        issuer,
+        audience=config["AUDIENCE"],
+        clock=config["CLOCK"],
+        leeway=config["LEEWAY"],
+        introspection=config["INTROSPECTION"],
+        introspection_cache_ttl=config["INTROSPECTION_CACHE_TTL"],
+    )
+
+
+def token_validator(app: Flask) -> TokenValidator:
+    """The app's validator; its ``issuer.session`` is where a transport adapter is mounted."""
+    return app.extensions["resource_api.tokens"]
+
+
+def require_scope(*scopes: str) -> Callable[[Callable[_P, _R]], Callable[_P, _R]]:
+    """Let the view run only for a valid access token holding every one of ``scopes``.
+
+    The scopes are kept on the view (``required_scopes``) so the OpenAPI document shows
+    exactly what the code enforces.
+    """
+    required = frozenset(scopes)
+
+    def decorator(view: Callable[_P, _R]) -> Callable[_P, _R]:
+        @functools.wraps(view)
+        def guarded(*args: _P.args, **kwargs: _P.kwargs) -> _R:
+            g.access_token = authenticate(required)
+            return view(*args, **kwargs)
+
+        guarded.required_scopes = tuple(scopes)  # type: ignore[attr-defined]
+        return guarded
+
+    return decorator
+
+
+def authenticate(required: frozenset[str]) -> AccessToken:
+    token = extract_bearer_token(request, allow_query=current_app.config["ALLOW_QUERY_TOKEN"])
+    if token is None:
+        raise MissingToken()
+    access = token_validator(current_app).validate(token)
+    if not required <= access.scopes:
+        # RFC 6750 §3.1: 403 with the scope "necessary to access the requested resource".
+        raise InsufficientScope(
+            "The access token does not grant the scope this request needs.",
+            scope=" ".join(sorted(required)),
+        )
+    return access
+
+
+def current_token() -> AccessToken:
+    """The access token of the request, inside a view guarded by ``require_scope``."""
+    return g.access_token

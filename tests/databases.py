@@ -1,0 +1,48 @@
+"""Throw-away databases for test runs: a SQLite file, or a fresh PostgreSQL schema."""
+
+from __future__ import annotations
+
+import os
+import secrets
+
+import sqlalchemy as sa
+
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+DEFAULT_POSTGRES_URL = "postgresql+psycopg://127.0.0.1:5432/test"
+
+
+def schema_options(schema: str) -> dict:
+    return {"connect_args": {"options": f"-csearch_path={schema}"}, "pool_pre_ping": True}
+
+
+class TestDatabase:
+    """One database for the run: a fresh PostgreSQL schema, or a temporary SQLite file."""
+
+    def __init__(self, url: str, engine_options: dict, schema: str | None) -> None:
+        self.url = url
+        self.engine_options = engine_options
+        self.schema = schema
+
+    @property
+    def is_postgresql(self) -> bool:
+        return self.url.startswith("postgresql")
+
+
+def make_postgres_schema(url: str) -> str:
+    schema = "test_" + secrets.token_hex(6)
+    engine = sa.create_engine(url)
+    try:
+        with engine.begin() as conn:
+            conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
+    finally:
+        engine.dispose()
+    return schema
+
+
+def drop_postgres_schema(url: str, schema: str) -> None:
+    engine = sa.create_engine(url)
+    try:
+        with engine.begin() as conn:
+            conn.execute(sa.text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+    finally:
+        engine.dispose()
