@@ -46,6 +46,12 @@ class DefaultConfig:
     LOGIN_RATE_LIMIT = "10 per minute"
     #: Largest request body accepted (forms and JSON are small; this bounds abuse).
     MAX_CONTENT_LENGTH = 64 * 1024
+    #: Session cookies: not readable from scripts, not sent on cross-site subrequests (OWASP
+    #: session management); Secure follows the issuer's scheme unless set explicitly.
+    SESSION_COOKIE_HTTPONLY = True
+    SESSION_COOKIE_SAMESITE = "Lax"
+    REMEMBER_COOKIE_HTTPONLY = True
+    REMEMBER_COOKIE_SAMESITE = "Lax"
 
 
 def load_config(app: Flask, test_config: dict | None) -> None:
@@ -76,15 +82,11 @@ def load_config(app: Flask, test_config: dict | None) -> None:
             raise RuntimeError("AUTHSERVER_SECRET_KEY must be set when the issuer is public.")
         app.config["SECRET_KEY"] = _instance_secret_key(Path(app.instance_path))
 
-    # Cookies: not readable from scripts, not sent on cross-site subrequests, https-only
-    # whenever the issuer is https.
+    # https-only cookies whenever the issuer is https, unless the operator said otherwise.
     secure = urlsplit(app.config["ISSUER"]).scheme == "https"
-    app.config.setdefault("SESSION_COOKIE_HTTPONLY", True)
-    app.config.setdefault("SESSION_COOKIE_SAMESITE", "Lax")
-    app.config.setdefault("SESSION_COOKIE_SECURE", secure)
-    app.config.setdefault("REMEMBER_COOKIE_HTTPONLY", True)
-    app.config.setdefault("REMEMBER_COOKIE_SAMESITE", "Lax")
-    app.config.setdefault("REMEMBER_COOKIE_SECURE", secure)
+    for name in ("SESSION_COOKIE_SECURE", "REMEMBER_COOKIE_SECURE"):
+        if name not in (test_config or {}) and f"AUTHSERVER_{name}" not in os.environ:
+            app.config[name] = secure
     app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {"pool_pre_ping": True})
     app.config.setdefault("WTF_CSRF_TIME_LIMIT", None)  # tied to the session instead
 

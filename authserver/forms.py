@@ -12,6 +12,7 @@ from wtforms import (
     StringField,
     TextAreaField,
 )
+from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length
 from wtforms.widgets import CheckboxInput, ListWidget
 
@@ -64,16 +65,17 @@ class ClientForm(FlaskForm):
         validators=[Length(max=20000)],
     )
     scopes = MultiCheckboxField(
-        "Scopes", choices=[(s.name, f"{s.name} — {s.description}") for s in CATALOGUE.values()]
+        "Scopes",
+        choices=[SelectChoice(s.name, f"{s.name} — {s.description}") for s in CATALOGUE.values()],
     )
     grant_types = MultiCheckboxField(
-        "Grant types", choices=[(g, GRANT_TYPE_LABELS[g]) for g in GRANT_TYPES]
+        "Grant types", choices=[SelectChoice(g, GRANT_TYPE_LABELS[g]) for g in GRANT_TYPES]
     )
     client_type = RadioField(
         "Client type",
         choices=[
-            ("confidential", "Confidential — runs on a server that can keep a secret"),
-            ("public", "Public — a mobile, desktop or single-page app (PKCE, no secret)"),
+            SelectChoice("confidential", "Confidential — runs on a server that can keep a secret"),
+            SelectChoice("public", "Public — a mobile, desktop or single-page app (PKCE)"),
         ],
         default="confidential",
     )

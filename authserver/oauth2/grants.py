@@ -115,13 +115,16 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
     def create_token_response(self):  # noqa: ANN201
         token = self.request.refresh_token
         family = token.family
+        requested = scope_list(self.request.payload.scope) or scope_list(family.scope)
+        # A scope the developer has since removed from the client is not issued any more.
+        scope = join_scopes(set(requested) & set(scope_list(self.request.client.scope)))
+        if not scope:
+            raise InvalidScopeError("The client may no longer request any of the granted scope.")
         if not tokens.claim_refresh_token(token):
             # Lost a race with another use of the same token: that is reuse, too.
             tokens.revoke_family(family)
             db.session.commit()
             raise InvalidGrantError("The refresh token was already used; its grant is revoked.")
-        requested = scope_list(self.request.payload.scope)
-        scope = join_scopes(requested) if requested else family.scope
         self.request.user = family.user
         response = tokens.token_response(family, scope, include_refresh_token=True)
         db.session.commit()

@@ -32,7 +32,11 @@ def record_consent(user: User, client: Client, requested: list[str], granted: li
     consent = find_consent(user, client)
     earlier = set(scope_list(consent.scope)) if consent else set()
     scope = join_scopes((earlier - set(requested)) | set(granted))
-    if consent is None:
+    if not scope:
+        # Nothing granted: the app is not connected, so it must not be listed as one.
+        if consent is not None:
+            db.session.delete(consent)
+    elif consent is None:
         db.session.add(Consent(user=user, client=client, scope=scope))
     else:
         consent.scope = scope

@@ -8,7 +8,13 @@ from urllib.parse import urlencode
 from authlib.common.urls import add_params_to_uri
 from authlib.oauth2 import OAuth2Error
 from authlib.oauth2.rfc6749 import InvalidRequestError
-from authlib.oidc.core.errors import ConsentRequiredError, LoginRequiredError
+from authlib.oidc.core.errors import (
+    ConsentRequiredError,
+    LoginRequiredError,
+    RegistrationNotSupportedError,
+    RequestNotSupportedError,
+    RequestURINotSupportedError,
+)
 from flask import (
     Blueprint,
     abort,
@@ -89,6 +95,10 @@ def authorize() -> Response | tuple[str, int]:
         error.state = request.args.get("state")
         return with_issuer(server.handle_error_response(None, error))
 
+    # OIDC Core §6 and §7.2.1: features we do not implement are refused by name, not ignored.
+    for parameter, unsupported in _UNSUPPORTED_PARAMETERS.items():
+        if parameter in request.args:
+            return redirect_error(unsupported())
     if "none" in prompts and len(prompts) > 1:
         return redirect_error(InvalidRequestError("'prompt=none' cannot be combined."))
     max_age = request.args.get("max_age")
@@ -135,6 +145,13 @@ def authorize() -> Response | tuple[str, int]:
         form=ActionForm(),
         user=current_user,
     )
+
+
+_UNSUPPORTED_PARAMETERS = {
+    "request": RequestNotSupportedError,
+    "request_uri": RequestURINotSupportedError,
+    "registration": RegistrationNotSupportedError,
+}
 
 
 def _login_needed(prompts: list[str], max_age: str | None) -> bool:

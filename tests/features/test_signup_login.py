@@ -1,0 +1,426 @@
+"""Accounts: signing up, logging in and out, and what the browser session may and may not do."""
+
+from __future__ import annotations
+
+import html
+import re
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import func, inspect, select
+from werkzeug.test import TestResponse
+
+from authserver.extensions import db
+from authserver.models import User
+from tests.factories import PASSWORD
+from tests.helpers import csrf_token, login
+
+DEFAULT_LANDING = "/account/apps"
+
+
+def signup(
+    client: FlaskClient, email: str, password: str = PASSWORD, name: str = "Grace", **query: str
+) -> TestResponse:
+    page = client.get("/signup", query_string=query)
+    return client.post(
+        "/signup",
+        query_string=query,
+        data={
+            "email": email,
+            "password": password,
+            "name": name,
+            "csrf_token": csrf_token(page.data),
+        },
+    )
+
+
+def is_logged_in(client: FlaskClient) -> bool:
+    response = client.get(DEFAULT_LANDING)
+    if response.status_code == 200:
+        return True
+    assert response.status_code == 302, response.status_code
+    assert response.headers["Location"].startswith("/login"), response.headers["Location"]
+    return False
+
+
+def text_of(response: TestResponse) -> str:
+    return html.unescape(response.get_data(as_text=True))
+
+
+def user_count(app: Flask) -> int:
+    with app.app_context():
+        return db.session.scalar(select(func.count()).select_from(User))
+
+
+def field_errors(response: TestResponse, field: str) -> list[str]:
+    """The error messages the form shows under one field (``<p class="error" id="F-error">``)."""
+    found = re.findall(
+        rf'<p class="error" id="{field}-error">([^<]*)</p>', response.get_data(as_text=True)
+    )
+    return [html.unescape(message) for message in found]
+
+
+def session_cookie_header(response: TestResponse) -> str:
+    headers = [h for h in response.headers.getlist("Set-Cookie") if h.startswith("session=")]
+    assert headers, response.headers.getlist("Set-Cookie")
+    return headers[-1]
+
+
+def cookie_attributes(set_cookie: str) -> dict[str, str]:
+    attributes = {}
+    for part in set_cookie.split(";")[1:]:
+        key, _, value = part.strip().partition("=")
+        attributes[key.lower()] = value
+    return attributes
+
+
+# --- signing up ---------------------------------------------------------------------------------
+
+
+def test_signup_creates_the_account_and_logs_in(app, client):
+    response = signup(client, "grace@example.com", name="Grace Hopper")
+
+    assert response.status_code == 302
+    assert response.headers["Location"] == DEFAULT_LANDING
+    page = client.get(DEFAULT_LANDING)
+    assert page.status_code == 200
+    assert "grace@example.com" in page.get_data(as_text=True)
+    with app.app_context():
+        user = db.session.scalar(select(User).where(User.email == "grace@example.com"))
+        assert user is not None
+        assert user.name == "Grace Hopper"
+
+
+def test_signup_stores_the_email_in_lower_case_and_login_ignores_case(app, client):
+    signup(client, "  Grace@Example.COM ")
+    client.post("/logout", data={"csrf_token": csrf_token(client.get(DEFAULT_LANDING).data)})
+    assert not is_logged_in(client)
+
+    with app.app_context():
+        assert db.session.scalar(select(User.email)) == "grace@example.com"
+    response = login(client, "GRACE@example.com", PASSWORD)
+    assert response.status_code == 302
+    assert is_logged_in(client)
+
+
+def test_duplicate_email_is_refused_case_insensitively(app, client, user):
+    before = user_count(app)
+
+    response = signup(client, user.email.upper(), password="another long password")
+
+    assert response.status_code == 400
+    assert field_errors(response, "email") == [
+        "An account with this email already exists. Log in instead?"
+    ]
+    assert user_count(app) == before
+    assert not is_logged_in(client)
+    # The existing account is untouched: its own password still works, the new one does not.
+    assert login(client, user.email, "another long password").status_code == 400
+    assert login(client, user.email, user.password).status_code == 302
+
+
+@pytest.mark.parametrize("password", ["", "short", "123456789"])
+def test_too_short_password_is_refused(app, client, password):
+    """NIST SP 800-63B §5.1.1.2: at least 8 characters; this server asks for 10."""
+    response = signup(client, "grace@example.com", password=password)
+
+    assert response.status_code == 400
+    errors = field_errors(response, "password")
+    assert errors, response.data
+    if password:
+        assert errors == ["Use a password of at least 10 characters."]
+    assert user_count(app) == 0
+    assert not is_logged_in(client)
+
+
+def test_password_of_exactly_the_minimum_length_is_accepted(app, client):
+    response = signup(client, "grace@example.com", password="0123456789")
+
+    assert response.status_code == 302
+    assert user_count(app) == 1
+
+
+@pytest.mark.parametrize(
+    "email", ["not-an-email", "grace@localhost", "grace @example.com", "@example.com", "a@b@c.com"]
+)
+def test_invalid_email_is_refused(app, client, email):
+    response = signup(client, email)
+
+    assert response.status_code == 400
+    assert field_errors(response, "email") == ["Enter a valid email address."]
+    assert user_count(app) == 0
+    assert not is_logged_in(client)
+
+
+def test_signup_form_keeps_what_was_typed_except_the_password(client):
+    response = signup(client, "not-an-email", password="a secret of some length", name="Grace")
+
+    page = response.get_data(as_text=True)
+    assert 'value="not-an-email"' in page
+    assert 'value="Grace"' in page
+    assert "a secret of some length" not in page
+
+
+def test_password_is_stored_as_bcrypt_never_in_plaintext(app, client):
+    """SPEC: user passwords are stored with bcrypt."""
+    signup(client, "grace@example.com", password="a very private passphrase")
+
+    with app.app_context():
+        user = db.session.scalar(select(User).where(User.email == "grace@example.com"))
+        assert user.password_hash.startswith("$2b$")
+        assert len(user.password_hash) == 60
+        row = {c.key: getattr(user, c.key) for c in inspect(User).column_attrs}
+    assert all("a very private passphrase" not in str(value) for value in row.values())
+
+
+# --- logging in ---------------------------------------------------------------------------------
+
+
+def test_login_with_the_right_password_logs_in(client, user):
+    response = login(client, user.email, user.password)
+
+    assert response.status_code == 302
+    assert response.headers["Location"] == DEFAULT_LANDING
+    assert is_logged_in(client)
+
+
+def test_wrong_password_and_unknown_email_get_the_same_answer(client, user):
+    """OWASP Authentication Cheat Sheet: the response must not reveal which of the two was wrong."""
+    wrong_password = login(client, user.email, "not the password at all")
+    unknown_email = login(client, "nobody@example.com", user.password)
+
+    assert wrong_password.status_code == unknown_email.status_code == 400
+    for response in (wrong_password, unknown_email):
+        assert "Incorrect email or password." in text_of(response)
+    assert not is_logged_in(client)
+
+    def anonymised(response: TestResponse, email: str) -> str:
+        page = response.get_data(as_text=True).replace(email, "EMAIL")
+        return re.sub(r'name="csrf_token" type="hidden" value="[^"]*"', "CSRF", page)
+
+    assert anonymised(wrong_password, user.email) == anonymised(unknown_email, "nobody@example.com")
+
+
+def test_login_with_empty_fields_asks_for_both(client):
+    response = login(client, "", "")
+
+    assert response.status_code == 400
+    assert "Enter your email and password." in text_of(response)
+    assert not is_logged_in(client)
+
+
+def test_login_without_csrf_token_is_refused(client, user):
+    client.get("/login")
+    response = client.post("/login", data={"email": user.email, "password": user.password})
+
+    assert response.status_code == 400
+    assert not is_logged_in(client)
+
+
+def test_login_with_a_forged_csrf_token_is_refused(client, user):
+    client.get("/login")
+    response = client.post(
+        "/login", data={"email": user.email, "password": user.password, "csrf_token": "forged"}
+    )
+
+    assert response.status_code == 400
+    assert not is_logged_in(client)
+
+
+def test_signup_without_csrf_token_is_refused(app, client):
+    client.get("/signup")
+    response = client.post(
+        "/signup", data={"email": "grace@example.com", "password": PASSWORD, "name": "Grace"}
+    )
+
+    assert response.status_code == 400
+    assert user_count(app) == 0
+    assert not is_logged_in(client)
+
+
+def test_login_starts_a_fresh_session(client, user):
+    """OWASP Session Management: renew the session at login, so a planted one is worth nothing."""
+    client.get("/login")
+    with client.session_transaction() as session:
+        session["planted"] = "by an attacker"
+
+    login(client, user.email, user.password)
+
+    with client.session_transaction() as session:
+        assert "planted" not in session
+        assert session.get("_user_id") == str(user.id)
+
+
+def test_each_login_gets_a_new_session_id(client, user):
+    login(client, user.email, user.password)
+    with client.session_transaction() as session:
+        first = session["sid"]
+    client.post("/logout", data={"csrf_token": csrf_token(client.get(DEFAULT_LANDING).data)})
+
+    login(client, user.email, user.password)
+
+    with client.session_transaction() as session:
+        assert session["sid"] != first
+
+
+# --- logging out --------------------------------------------------------------------------------
+
+
+def test_logout_by_post_with_csrf_ends_the_session(logged_in):
+    token = csrf_token(logged_in.get(DEFAULT_LANDING).data)
+
+    response = logged_in.post("/logout", data={"csrf_token": token})
+
+    assert response.status_code == 302
+    assert response.headers["Location"] == "/login"
+    assert not is_logged_in(logged_in)
+    with logged_in.session_transaction() as session:
+        assert "_user_id" not in session
+        assert "sid" not in session
+
+
+def test_logout_by_get_is_not_allowed(logged_in):
+    """A link or an <img> on another site must not be able to log the user out."""
+    response = logged_in.get("/logout")
+
+    assert response.status_code == 405
+    assert is_logged_in(logged_in)
+
+
+def test_logout_without_csrf_token_is_refused(logged_in):
+    response = logged_in.post("/logout")
+
+    assert response.status_code == 400
+    assert is_logged_in(logged_in)
+
+
+# --- where to go after login --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("target", ["/console/", "/console/clients/new?x=1"])
+def test_next_parameter_with_a_local_path_is_followed(client, user, target):
+    page = client.get("/login", query_string={"next": target})
+    response = client.post(
+        "/login",
+        query_string={"next": target},
+        data={"email": user.email, "password": user.password, "csrf_token": csrf_token(page.data)},
+    )
+
+    assert response.status_code == 302
+    assert response.headers["Location"] == target
+
+
+OFFSITE_TARGETS = [
+    "//evil.example",
+    "//evil.example/path",
+    "///evil.example",
+    "https://evil.example",
+    "https:evil.example",
+    "/\\evil.example",
+    "\\\\evil.example",
+    "/\t/evil.example",
+    "javascript:alert(1)",
+    "evil.example",
+]
+
+
+@pytest.mark.parametrize("target", OFFSITE_TARGETS)
+def test_next_parameter_never_leads_off_site(client, user, target):
+    """RFC 9700 §4.11 and OWASP Unvalidated Redirects: login is not an open redirector."""
+    page = client.get("/login", query_string={"next": target})
+    assert "evil.example" not in text_of(page)  # not carried into the form or the signup link
+    response = client.post(
+        "/login",
+        query_string={"next": target},
+        data={"email": user.email, "password": user.password, "csrf_token": csrf_token(page.data)},
+    )
+
+    assert response.status_code == 302
+    assert response.headers["Location"] == DEFAULT_LANDING
+
+
+@pytest.mark.parametrize("target", ["//evil.example", "https://evil.example", "/\\evil.example"])
+def test_signup_next_parameter_never_leads_off_site(client, target):
+    response = signup(client, "grace@example.com", next=target)
+
+    assert response.status_code == 302
+    assert response.headers["Location"] == DEFAULT_LANDING
+
+
+def test_signup_next_parameter_with_a_local_path_is_followed(client):
+    response = signup(client, "grace@example.com", next="/console/")
+
+    assert response.status_code == 302
+    assert response.headers["Location"] == "/console/"
+
+
+# --- the session cookie -------------------------------------------------------------------------
+
+
+def test_session_cookie_is_httponly_and_samesite_lax(client, user):
+    """OWASP Session Management: HttpOnly keeps scripts out; SameSite=Lax keeps cross-site
+    subrequests (and cross-site POSTs) from carrying the session."""
+    response = login(client, user.email, user.password)
+
+    attributes = cookie_attributes(session_cookie_header(response))
+    assert "httponly" in attributes
+    assert attributes.get("samesite", "").lower() == "lax"
+
+
+@pytest.mark.parametrize(
+    "app_config",
+    [{"ISSUER": "https://auth.example.com", "SECRET_KEY": "a-production-key-" + "y" * 32}],
+)
+def test_session_cookie_is_secure_when_the_issuer_is_https(client):
+    """RFC 6265 §4.1.2.5: a cookie for an https site must not travel over plain http."""
+    response = client.get("/login", base_url="https://auth.example.com")
+
+    attributes = cookie_attributes(session_cookie_header(response))
+    assert "secure" in attributes
+    assert "httponly" in attributes
+
+
+def test_session_cookie_is_not_secure_for_a_loopback_http_issuer(client):
+    """Development on http://127.0.0.1 must keep working: no Secure flag there."""
+    response = client.get("/login")
+
+    assert "secure" not in cookie_attributes(session_cookie_header(response))
+
+
+# --- throttling ---------------------------------------------------------------------------------
+
+THROTTLED = {"RATELIMIT_ENABLED": True, "LOGIN_RATE_LIMIT": "3 per minute"}
+
+
+@pytest.mark.parametrize("app_config", [THROTTLED])
+def test_login_is_throttled_after_the_limit(client, user):
+    """OWASP Authentication Cheat Sheet: limit password guessing; past the limit even the right
+    password has to wait."""
+    for _ in range(3):
+        assert login(client, user.email, "a wrong guess").status_code == 400
+
+    response = login(client, user.email, user.password)
+
+    assert response.status_code == 429
+    assert "Too many attempts" in text_of(response)
+    assert not is_logged_in(client)
+
+
+@pytest.mark.parametrize("app_config", [THROTTLED])
+def test_login_throttle_counts_only_posts(client, user):
+    for _ in range(5):
+        assert client.get("/login").status_code == 200
+
+    assert login(client, user.email, user.password).status_code == 302
+
+
+@pytest.mark.parametrize("app_config", [THROTTLED])
+def test_signup_is_throttled_after_the_limit(app, client):
+    for n in range(3):
+        assert signup(client, f"bad-address-{n}").status_code == 400
+
+    response = signup(client, "grace@example.com")
+
+    assert response.status_code == 429
+    assert user_count(app) == 0
