@@ -3,7 +3,9 @@ VENV ?= .venv
 PYTHON ?= python3
 BIN := $(VENV)/bin
 
-.PHONY: install serve test lint format bench
+NODE_INTEROP := tests/interop/node
+
+.PHONY: install node-interop serve test lint format bench
 
 $(BIN)/.installed: setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -13,12 +15,20 @@ $(BIN)/.installed: setup.cfg pyproject.toml
 
 install: $(BIN)/.installed
 
+# A Node.js OpenID Connect client (openid-client) for one interop test; skipped without npm.
+$(NODE_INTEROP)/node_modules/.installed: $(NODE_INTEROP)/package-lock.json
+	@if command -v npm >/dev/null 2>&1; then \
+		npm ci --prefix $(NODE_INTEROP) --no-audit --no-fund --loglevel=error && touch $@; \
+	else echo "npm not found: the Node.js interop test will be skipped"; fi
+
+node-interop: $(NODE_INTEROP)/node_modules/.installed
+
 ## Install, migrate, seed the demo user and client, and start both services on SQLite.
 serve: install
 	bash scripts/serve.sh
 
 ## Install and run every test (SQLite by default; set AUTHSERVER_DATABASE_URL for PostgreSQL).
-test: install
+test: install node-interop
 	$(BIN)/pytest
 
 lint: install

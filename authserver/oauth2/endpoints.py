@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from authlib.oauth2.rfc6749 import InvalidRequestError, UnsupportedTokenTypeError
 from authlib.oauth2.rfc7009 import RevocationEndpoint as _RevocationEndpoint
 from authlib.oauth2.rfc7662 import IntrospectionEndpoint as _IntrospectionEndpoint
 from authlib.oidc.rpinitiated import EndSessionEndpoint as _EndSessionEndpoint
@@ -58,9 +59,26 @@ def find_token(value: str, hint: str | None) -> FoundToken | None:
     return None
 
 
+class UnsupportedTokenType(UnsupportedTokenTypeError):
+    """RFC 7009 §2.2.1 answers with the RFC 6749 §5.2 shape, which is 400 (Authlib says 401)."""
+
+    status_code = 400
+
+
+def check_token_params(endpoint, request) -> None:  # noqa: ANN001
+    if "token" not in request.form:
+        raise InvalidRequestError("Missing 'token' in request.")
+    hint = request.form.get("token_type_hint")
+    if hint and hint not in endpoint.SUPPORTED_TOKEN_TYPES:
+        raise UnsupportedTokenType(f"Tokens of type {hint!r} are not known here.")
+
+
 class RevocationEndpoint(_RevocationEndpoint):
     # Public clients may revoke their own tokens, identified by client_id (RFC 7009 §2.1).
     CLIENT_AUTH_METHODS = ["client_secret_basic", "client_secret_post", "none"]
+
+    def check_params(self, request, client) -> None:  # noqa: ANN001
+        check_token_params(self, request)
 
     def query_token(self, token_string: str, token_type_hint: str | None) -> FoundToken | None:
         return find_token(token_string, token_type_hint)
@@ -77,6 +95,9 @@ class RevocationEndpoint(_RevocationEndpoint):
 
 class IntrospectionEndpoint(_IntrospectionEndpoint):
     CLIENT_AUTH_METHODS = ["client_secret_basic", "client_secret_post"]
+
+    def check_params(self, request, client) -> None:  # noqa: ANN001
+        check_token_params(self, request)
 
     def query_token(self, token_string: str, token_type_hint: str | None) -> FoundToken | None:
         return find_token(token_string, token_type_hint)

@@ -5,9 +5,11 @@ from __future__ import annotations
 import hmac
 
 from authlib.oauth2.rfc6750 import InvalidTokenError
+from authlib.oauth2.rfc7591 import ClientMetadataClaims as _ClientMetadataClaims
 from authlib.oauth2.rfc7591 import ClientRegistrationEndpoint as _RegistrationEndpoint
 from authlib.oauth2.rfc7591 import InvalidClientMetadataError, InvalidRedirectURIError
 from authlib.oauth2.rfc7592 import ClientConfigurationEndpoint as _ConfigurationEndpoint
+from authlib.oidc.rpinitiated import ClientMetadataClaims as LogoutMetadataClaims
 from flask import current_app
 from flask import request as flask_request
 from sqlalchemy import select
@@ -55,7 +57,29 @@ def _registration_info(client: Client, token: str | None) -> dict:
     return info
 
 
+class ClientMetadataClaims(_ClientMetadataClaims):
+    """RFC 7591 metadata, with redirect URIs held to the same rules as the console's."""
+
+    def validate_redirect_uris(self) -> None:
+        uris = self.get("redirect_uris")
+        if uris is None:
+            return
+        if not isinstance(uris, list) or not all(isinstance(u, str) for u in uris):
+            raise InvalidRedirectURIError("redirect_uris must be a list of URLs.")
+        for uri in uris:
+            problem = clients.redirect_uri_problem(uri)
+            if problem:
+                # RFC 7591 §3.2.2: a bad redirect URI has an error code of its own.
+                raise InvalidRedirectURIError(f"Redirect URI {uri!r} {problem}.")
+
+
+CLAIMS_CLASSES = [ClientMetadataClaims, LogoutMetadataClaims]
+
+
 class ClientRegistrationEndpoint(_RegistrationEndpoint):
+    def __init__(self, server=None) -> None:  # noqa: ANN001
+        super().__init__(server, claims_classes=CLAIMS_CLASSES)
+
     def authenticate_token(self, request) -> bool:  # noqa: ANN001
         expected = current_app.config["REGISTRATION_INITIAL_ACCESS_TOKEN"]
         if not expected:
@@ -105,10 +129,17 @@ class ClientRegistrationEndpoint(_RegistrationEndpoint):
         token = new_secret(32)
         client.registration_token_hash = hash_secret(token)
         db.session.commit()
-        return _registration_info(client, token)
+        info = _registration_info(client, token)
+        # RFC 7591 §3.2.1: the server may substitute the method; say which one it kept
+        # (confidential clients may use either secret method; basic is what we advertise).
+        info["token_endpoint_auth_method"] = client.token_endpoint_auth_method
+        return info
 
 
 class ClientConfigurationEndpoint(_ConfigurationEndpoint):
+    def __init__(self, server=None) -> None:  # noqa: ANN001
+        super().__init__(server, claims_classes=CLAIMS_CLASSES)
+
     def authenticate_token(self, request) -> RegistrationAccess:  # noqa: ANN001
         token = _bearer(request)
         client = None
@@ -116,6 +147,9 @@ class ClientConfigurationEndpoint(_ConfigurationEndpoint):
             client = db.session.scalar(
                 select(Client).where(Client.registration_token_hash == hash_secret(token))
             )
+        # A token is good for its own client's URI only (RFC 7592 §2): anything else is invalid.
+        if client is not None and client.client_id != flask_request.view_args.get("client_id"):
+            client = None
         if client is None:
             # RFC 7592 §3: an invalid registration access token is an RFC 6750 error (401).
             raise InvalidTokenError("The registration access token is missing or invalid.")
