@@ -12,9 +12,11 @@ from sqlalchemy import select, update
 from .. import clock
 from ..extensions import db
 from ..models import AccessToken, AuthorizationCode, Client, RefreshToken, TokenFamily, User
+from ..oauth2.scopes import scope_list
 from ..security.keys import ALGORITHM, load_private_key, sign_jwt
 from ..security.secrets import hash_secret, new_secret
 from .keys import active_key, find_published_key
+from .oidc import user_claims
 
 
 def start_family(
@@ -57,6 +59,12 @@ def mint_access_token(family: TokenFamily, scope: str) -> tuple[str, int]:
     }
     if family.auth_time is not None:
         claims["auth_time"] = int(family.auth_time.timestamp())
+    if family.user is not None:
+        # RFC 9068 §2.2.3.1: identity claims the scope allows, so the resource API can show
+        # a profile without reading our database.
+        identity = user_claims(family.user, scope_list(scope))
+        identity.pop("sub")
+        claims.update(identity)
     key = active_key()
     token = sign_jwt(claims, key.kid, key.private_pem, typ="at+jwt")
     db.session.add(

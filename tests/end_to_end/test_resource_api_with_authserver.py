@@ -187,3 +187,19 @@ def test_revoked_token_stops_working_within_the_cache_bound_in_introspection_mod
     response = http.get("/api/events", headers=_bearer(token))
     assert response.status_code == 401
     assert 'error="invalid_token"' in response.headers["WWW-Authenticate"]
+
+
+def test_profile_shows_the_email_only_with_the_email_scope(
+    api, logged_in, confidential_client, user
+):
+    """SPEC: GET /api/me needs ``profile``, and ``email`` to see the email."""
+    http = api.test_client()
+    without = _user_token(logged_in, confidential_client, "openid profile")["access_token"]
+    body = http.get("/api/me", headers=_bearer(without)).get_json()
+    assert body["sub"] == user.subject
+    assert body["name"] == user.name
+    assert "email" not in body
+
+    with_email = _user_token(logged_in, confidential_client, "openid profile email")
+    body = http.get("/api/me", headers=_bearer(with_email["access_token"])).get_json()
+    assert body["email"] == user.email
