@@ -52,6 +52,9 @@ class AuthorizationServer(FlaskAuthorizationServer):
 def check_single_auth_method(request) -> None:  # noqa: ANN001
     """RFC 6749 §2.3: a client MUST NOT use more than one authentication method per request."""
     header = request.headers.get("Authorization", "")
+    if header and len(header.split(None, 1)) < 2:
+        # A scheme with no credentials; Authlib's parser would trip over it.
+        raise InvalidClientError(status_code=401, description="Malformed Authorization header.")
     uses_basic = header[:6].lower() == "basic "
     uses_post = "client_secret" in request.form
     if uses_basic and uses_post:

@@ -209,15 +209,19 @@ def test_credentials_in_the_query_string_are_not_read(logged_in, confidential_cl
     assert_oauth_error(response, "invalid_client", status=401)
 
 
-def test_malformed_basic_header_is_invalid_client_not_a_crash(logged_in):
-    for header in ("Basic !!!not-base64", "Basic " + "//79", "Basic"):
-        response = logged_in.post(
-            "/oauth/token",
-            data={"grant_type": "authorization_code", "code": "x"},
-            headers={"Authorization": header},
-        )
-        assert response.status_code in (400, 401), (header, response.status_code)
-        assert response.get_json()["error"] in ("invalid_client", "invalid_request")
+def test_malformed_authorization_header_is_invalid_client_not_a_crash(logged_in):
+    """Bad input gets a 4xx in the RFC 6749 §5.2 shape, never a 5xx, at every endpoint that
+    authenticates clients."""
+    headers = ("Basic !!!not-base64", "Basic " + "//79", "Basic", "Basic ", "Bearer ", "x ")
+    for path in ("/oauth/token", "/oauth/revoke", "/oauth/introspect"):
+        for header in headers:
+            response = logged_in.post(
+                path,
+                data={"grant_type": "authorization_code", "code": "x", "token": "x"},
+                headers={"Authorization": header},
+            )
+            assert response.status_code in (400, 401), (path, header, response.status_code)
+            assert response.get_json()["error"] in ("invalid_client", "invalid_request")
 
 
 def test_unsupported_grant_type(logged_in, confidential_client):
