@@ -92,7 +92,10 @@ def load_config(app: Flask, test_config: dict | None) -> None:
 
 
 def is_loopback_url(url: str) -> bool:
-    host = urlsplit(url).hostname or ""
+    return is_loopback_host(urlsplit(url).hostname or "")
+
+
+def is_loopback_host(host: str) -> bool:
     if host == "localhost":
         return True
     try:

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import ipaddress
 from urllib.parse import urlsplit
 
 from sqlalchemy import select
 
+from ..config import is_loopback_host
 from ..extensions import db
 from ..models import Client, User
 from ..oauth2.scopes import CATALOGUE, join_scopes, scope_list
@@ -15,15 +15,6 @@ from . import ServiceError
 
 GRANT_TYPES = ("authorization_code", "refresh_token", "client_credentials")
 MAX_REDIRECT_URIS = 10
-
-
-def _is_loopback_host(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def redirect_uri_problem(uri: str) -> str | None:
@@ -46,7 +37,7 @@ def redirect_uri_problem(uri: str) -> str | None:
         return "must not contain a user name or password"
     if parts.scheme == "https":
         return None
-    if parts.scheme == "http" and _is_loopback_host(host):
+    if parts.scheme == "http" and is_loopback_host(host):
         return None
     if parts.scheme == "http":
         return "must use https (plain http is allowed only for 127.0.0.1, [::1] or localhost)"

@@ -190,14 +190,17 @@ def _issue_code(grant, granted: list[str]) -> Response:  # noqa: ANN001
     return with_issuer(response)
 
 
-@bp.post("/oauth/token")
-@csrf.exempt
-def token() -> Response:
-    response = authorization_server().create_token_response()
-    # RFC 6749 §5.1 for successes; errors carry secrets' fate too, so neither is cached.
+def _uncached(response: Response) -> Response:
+    """RFC 6749 §5.1: token material, and errors about it, must not be cached."""
     response.headers["Cache-Control"] = "no-store"
     response.headers["Pragma"] = "no-cache"
     return response
+
+
+@bp.post("/oauth/token")
+@csrf.exempt
+def token() -> Response:
+    return _uncached(authorization_server().create_token_response())
 
 
 @bp.get("/oauth/jwks")
@@ -211,17 +214,13 @@ def jwks() -> Response:
 @bp.post("/oauth/revoke")
 @csrf.exempt
 def revoke() -> Response:
-    response = authorization_server().create_endpoint_response("revocation")
-    response.headers["Cache-Control"] = "no-store"
-    return response
+    return _uncached(authorization_server().create_endpoint_response("revocation"))
 
 
 @bp.post("/oauth/introspect")
 @csrf.exempt
 def introspect() -> Response:
-    response = authorization_server().create_endpoint_response("introspection")
-    response.headers["Cache-Control"] = "no-store"
-    return response
+    return _uncached(authorization_server().create_endpoint_response("introspection"))
 
 
 @bp.post("/oauth/register")
