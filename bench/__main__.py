@@ -39,7 +39,8 @@ def main() -> None:
     args = parser.parse_args()
 
     from authserver import create_app
-    from authserver.services import clients, keys
+    from authserver.extensions import db
+    from authserver.services import clients, keys, tokens, users
 
     workdir = Path(tempfile.mkdtemp(prefix="authserver-bench-"))
     app = create_app(
@@ -54,9 +55,16 @@ def main() -> None:
         upgrade()
         keys.active_key()
         client, secret = clients.create_client(
-            "Bench", [], "events:read", grant_types=["client_credentials"]
+            "Bench",
+            ["https://bench.example/cb"],
+            "events:read",
+            grant_types=["client_credentials", "authorization_code", "refresh_token"],
         )
         client_id = client.client_id
+        user = users.create_user("bench@example.com", "bench-password-1", "Bench")
+        family = tokens.start_family(client, user, "events:read")
+        first_refresh = tokens.mint_refresh_token(family)
+        db.session.commit()
 
     bare = Flask("bare")
 
@@ -83,6 +91,17 @@ def main() -> None:
         )
         assert response.status_code == 401
 
+    chain = {"refresh_token": first_refresh}
+
+    def refresh_rotation() -> None:
+        response = http.post(
+            "/oauth/token",
+            data={"grant_type": "refresh_token", "refresh_token": chain["refresh_token"]},
+            headers=headers,
+        )
+        assert response.status_code == 200, response.data
+        chain["refresh_token"] = response.get_json()["refresh_token"]
+
     def jwks() -> None:
         assert http.get("/oauth/jwks").status_code == 200
 
@@ -90,6 +109,7 @@ def main() -> None:
     rows = [
         ("bare Flask POST (floor)", floor),
         ("POST /oauth/token client_credentials", _timed(client_credentials, args.rounds)),
+        ("POST /oauth/token refresh_token (rotates)", _timed(refresh_rotation, args.rounds)),
         ("POST /oauth/token wrong secret (401)", _timed(wrong_secret, args.rounds)),
         ("GET /oauth/jwks", _timed(jwks, args.rounds)),
     ]
