@@ -143,3 +143,16 @@ def decode_jwt(http: FlaskClient, token: str) -> tuple[dict, dict]:
     keys = KeySet.import_key_set(http.get("/oauth/jwks").get_json())
     decoded = jwt.decode(token, keys, algorithms=["RS256"])
     return dict(decoded.header), dict(decoded.claims)
+
+
+def user_tokens(browser: FlaskClient, app_client: ClientInfo, **params: str) -> dict:
+    """Authorize (with PKCE when the client is public), consent, exchange: the token response."""
+    extra = {}
+    if app_client.secret is None:
+        verifier, challenge = pkce_pair()
+        params.update(code_challenge=challenge, code_challenge_method="S256")
+        extra["code_verifier"] = verifier
+    code, _ = get_code(browser, app_client, **params)
+    response = exchange_code(browser, app_client, code, **extra)
+    assert response.status_code == 200, response.data
+    return response.get_json()

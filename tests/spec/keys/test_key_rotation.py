@@ -12,7 +12,8 @@ from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
 
 from authserver import clock
-from tests.helpers import basic_auth, exchange_code, get_code, refresh
+from tests.helpers import basic_auth, refresh
+from tests.helpers import user_tokens as tokens
 
 
 class FakeClock:
@@ -54,13 +55,6 @@ def verify(http, token: str) -> dict:
     """Verify as a relying party or resource server does: by the published JWKS alone."""
     keys = KeySet.import_key_set(http.get("/oauth/jwks").get_json())
     return dict(jwt.decode(token, keys, algorithms=["RS256"]).claims)
-
-
-def tokens(browser, app_client) -> dict:
-    code, _ = get_code(browser, app_client)
-    response = exchange_code(browser, app_client, code)
-    assert response.status_code == 200, response.data
-    return response.get_json()
 
 
 def test_every_jwt_carries_a_kid_that_the_jwks_publishes(logged_in, confidential_client):

@@ -16,25 +16,11 @@ from tests.helpers import (
     assert_redirect_error,
     authorize_url,
     decode_jwt,
-    exchange_code,
-    get_code,
     login,
-    pkce_pair,
 )
+from tests.helpers import user_tokens as token_response
 
 ISSUER = "http://127.0.0.1:5000"
-
-
-def token_response(browser, app_client, **params) -> dict:
-    extra = {}
-    if app_client.secret is None:
-        verifier, challenge = pkce_pair()
-        params.update(code_challenge=challenge, code_challenge_method="S256")
-        extra["code_verifier"] = verifier
-    code, _ = get_code(browser, app_client, **params)
-    response = exchange_code(browser, app_client, code, **extra)
-    assert response.status_code == 200, response.data
-    return response.get_json()
 
 
 def id_token_of(browser, app_client, **params) -> tuple[dict, dict, dict]:

@@ -9,15 +9,9 @@ import pytest
 from authserver import clock
 from tests import factories
 from tests.helpers import basic_auth, decode_jwt, exchange_code, get_code, refresh
+from tests.helpers import user_tokens as tokens
 
 ISSUER = "http://127.0.0.1:5000"
-
-
-def tokens(browser, app_client, **params) -> dict:
-    code, _ = get_code(browser, app_client, **params)
-    response = exchange_code(browser, app_client, code)
-    assert response.status_code == 200, response.data
-    return response.get_json()
 
 
 def bearer(token: str) -> dict[str, str]:

@@ -7,13 +7,7 @@ from datetime import timedelta
 from authserver import clock
 from tests import factories
 from tests.helpers import assert_oauth_error, decode_jwt, exchange_code, get_code, refresh
-
-
-def _tokens(browser, app_client, **params):
-    code, _ = get_code(browser, app_client, **params)
-    response = exchange_code(browser, app_client, code)
-    assert response.status_code == 200, response.data
-    return response.get_json()
+from tests.helpers import user_tokens as _tokens
 
 
 def test_refresh_rotates_the_refresh_token(logged_in, confidential_client):

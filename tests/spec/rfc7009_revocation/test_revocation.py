@@ -12,23 +12,9 @@ from tests.factories import ClientInfo
 from tests.helpers import (
     assert_oauth_error,
     basic_auth,
-    exchange_code,
-    get_code,
-    pkce_pair,
     refresh,
 )
-
-
-def tokens(browser: FlaskClient, app_client: ClientInfo, **params) -> dict:
-    extra = {}
-    if app_client.secret is None:
-        verifier, challenge = pkce_pair()
-        params.update(code_challenge=challenge, code_challenge_method="S256")
-        extra["code_verifier"] = verifier
-    code, _ = get_code(browser, app_client, **params)
-    response = exchange_code(browser, app_client, code, **extra)
-    assert response.status_code == 200, response.data
-    return response.get_json()
+from tests.helpers import user_tokens as tokens
 
 
 def revoke(http: FlaskClient, app_client: ClientInfo, token: str, hint: str | None = None):

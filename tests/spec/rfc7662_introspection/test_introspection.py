@@ -17,20 +17,12 @@ from tests.helpers import (
     assert_oauth_error,
     basic_auth,
     decode_jwt,
-    exchange_code,
-    get_code,
     refresh,
 )
+from tests.helpers import user_tokens as tokens
 
 ISSUER = "http://127.0.0.1:5000"
 INACTIVE = {"active": False}
-
-
-def tokens(browser: FlaskClient, app_client: ClientInfo, **params) -> dict:
-    code, _ = get_code(browser, app_client, **params)
-    response = exchange_code(browser, app_client, code)
-    assert response.status_code == 200, response.data
-    return response.get_json()
 
 
 def introspect(http: FlaskClient, caller: ClientInfo, token: str, hint: str | None = None):
