@@ -128,6 +128,13 @@ def public_client(app: Flask, user: factories.UserInfo) -> factories.ClientInfo:
 
 
 @pytest.fixture
+def resource_server(app: Flask) -> factories.ClientInfo:
+    """A protected resource registered to introspect every client's tokens (RFC 7662 §2.1)."""
+    with app.app_context():
+        return factories.make_service_client(name="Resource API", can_introspect_any=True)
+
+
+@pytest.fixture
 def postgres_url(test_database: TestDatabase) -> Iterator[tuple[str, dict]]:
     """A PostgreSQL database for tests that need one; fails in CI, skips elsewhere, if absent."""
     if test_database.is_postgresql:

@@ -48,6 +48,7 @@ def make_client(
     grant_types: list[str] | None = None,
     redirect_uris: list[str] | None = None,
     name: str = "Example App",
+    can_introspect_any: bool = False,
 ) -> ClientInfo:
     owner = users.find_by_email(owner_email) if owner_email else None
     client, secret = clients.create_client(
@@ -57,6 +58,7 @@ def make_client(
         grant_types=grant_types or ["authorization_code", "refresh_token"],
         public=public,
         owner=owner,
+        can_introspect_any=can_introspect_any,
     )
     return ClientInfo(
         client.id,
@@ -64,4 +66,17 @@ def make_client(
         secret,
         client.redirect_uris[0] if client.redirect_uris else None,
         client.scope,
+    )
+
+
+def make_service_client(
+    scope: str = "events:read", owner_email: str | None = None, **options: object
+) -> ClientInfo:
+    """A confidential client that acts for itself only (client_credentials)."""
+    return make_client(
+        owner_email=owner_email,
+        grant_types=["client_credentials"],
+        scope=scope,
+        redirect_uris=[],
+        **options,
     )

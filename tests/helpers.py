@@ -156,3 +156,14 @@ def user_tokens(browser: FlaskClient, app_client: ClientInfo, **params: str) -> 
     response = exchange_code(browser, app_client, code, **extra)
     assert response.status_code == 200, response.data
     return response.get_json()
+
+
+def client_credentials_token(http: FlaskClient, app_client: ClientInfo, **data: str) -> str:
+    """An access token the client gets for itself (RFC 6749 §4.4)."""
+    response = http.post(
+        "/oauth/token",
+        data={"grant_type": "client_credentials", **data},
+        headers=basic_auth(app_client.client_id, app_client.secret),
+    )
+    assert response.status_code == 200, response.data
+    return response.get_json()["access_token"]

@@ -6,9 +6,8 @@ in introspection mode, RFC 7662.
 
 from __future__ import annotations
 
-from authserver.services import clients, keys
 from tests import factories
-from tests.helpers import basic_auth, exchange_code, get_code
+from tests.helpers import basic_auth, client_credentials_token, exchange_code, get_code
 
 
 def _user_token(browser, app_client, scope: str) -> dict:
@@ -24,18 +23,8 @@ def _bearer(token: str) -> dict[str, str]:
 
 def _service_token(app, http, scope: str) -> str:
     with app.app_context():
-        service = factories.make_client(
-            grant_types=["client_credentials"],
-            scope="events:read events:write",
-            redirect_uris=[],
-        )
-    response = http.post(
-        "/oauth/token",
-        data={"grant_type": "client_credentials", "scope": scope},
-        headers=basic_auth(service.client_id, service.secret),
-    )
-    assert response.status_code == 200, response.data
-    return response.get_json()["access_token"]
+        service = factories.make_service_client("events:read events:write")
+    return client_credentials_token(http, service, scope=scope)
 
 
 def test_user_token_reads_profile_and_manages_events(api, logged_in, confidential_client, user):
@@ -148,32 +137,16 @@ def test_key_rotation_is_picked_up_without_restarting_the_api(app, api, client, 
 
 
 def test_revoked_token_stops_working_within_the_cache_bound_in_introspection_mode(
-    app, make_api, client, api_clock
+    app, make_api, client, api_clock, resource_server
 ):
-    with app.app_context():
-        resource_server, secret = clients.create_client(
-            "Calendar API",
-            [],
-            "events:read",
-            grant_types=["client_credentials"],
-            can_introspect_any=True,
-        )
-        resource_server_id = resource_server.client_id
-        keys.active_key()
     api = make_api(
         INTROSPECTION=True,
-        INTROSPECTION_CLIENT_ID=resource_server_id,
-        INTROSPECTION_CLIENT_SECRET=secret,
+        INTROSPECTION_CLIENT_ID=resource_server.client_id,
+        INTROSPECTION_CLIENT_SECRET=resource_server.secret,
     )
     with app.app_context():
-        owner = factories.make_client(
-            grant_types=["client_credentials"], scope="events:read", redirect_uris=[]
-        )
-    token = client.post(
-        "/oauth/token",
-        data={"grant_type": "client_credentials"},
-        headers=basic_auth(owner.client_id, owner.secret),
-    ).get_json()["access_token"]
+        owner = factories.make_service_client()
+    token = client_credentials_token(client, owner)
     http = api.test_client()
     assert http.get("/api/events", headers=_bearer(token)).status_code == 200
 

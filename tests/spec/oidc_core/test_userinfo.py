@@ -8,7 +8,14 @@ import pytest
 
 from authserver import clock
 from tests import factories
-from tests.helpers import basic_auth, decode_jwt, exchange_code, get_code, refresh
+from tests.helpers import (
+    basic_auth,
+    client_credentials_token,
+    decode_jwt,
+    exchange_code,
+    get_code,
+    refresh,
+)
 from tests.helpers import user_tokens as tokens
 
 ISSUER = "http://127.0.0.1:5000"
@@ -173,17 +180,8 @@ def test_a_client_credentials_token_gets_no_userinfo(app, client, user):
     """UserInfo returns Claims about the authenticated End-User — Core §5.3; a token a client
     got for itself names no End-User."""
     with app.app_context():
-        machine = factories.make_client(
-            owner_email=user.email,
-            grant_types=["client_credentials"],
-            scope="events:read",
-            redirect_uris=[],
-        )
-    access = client.post(
-        "/oauth/token",
-        data={"grant_type": "client_credentials"},
-        headers=basic_auth(machine.client_id, machine.secret),
-    ).get_json()["access_token"]
+        machine = factories.make_service_client(owner_email=user.email)
+    access = client_credentials_token(client, machine)
     response = client.get("/oauth/userinfo", headers=bearer(access))
     assert_bearer_error(response, 403, "insufficient_scope")
 

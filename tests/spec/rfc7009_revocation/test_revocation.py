@@ -6,7 +6,6 @@ import pytest
 from flask.testing import FlaskClient
 
 from authserver.extensions import db
-from authserver.services.clients import create_client
 from tests import factories
 from tests.factories import ClientInfo
 from tests.helpers import (
@@ -27,20 +26,6 @@ def revoke(http: FlaskClient, app_client: ClientInfo, token: str, hint: str | No
     else:
         data["client_id"] = app_client.client_id
     return http.post("/oauth/revoke", data=data, headers=headers)
-
-
-@pytest.fixture
-def resource_server(app, user) -> ClientInfo:
-    """A client registered to introspect any token (RFC 7662 §2.1's protected resource)."""
-    with app.app_context():
-        client, secret = create_client(
-            name="Resource API",
-            redirect_uris=[],
-            scope="events:read",
-            grant_types=["client_credentials"],
-            can_introspect_any=True,
-        )
-        return ClientInfo(client.id, client.client_id, secret, None, client.scope)
 
 
 def active(http: FlaskClient, introspector: ClientInfo, token: str) -> bool:

@@ -10,12 +10,12 @@ import pytest
 from flask.testing import FlaskClient
 
 from authserver import clock
-from authserver.services.clients import create_client
 from tests import factories
 from tests.factories import ClientInfo
 from tests.helpers import (
     assert_oauth_error,
     basic_auth,
+    client_credentials_token,
     decode_jwt,
     refresh,
 )
@@ -39,20 +39,6 @@ def answer(http: FlaskClient, caller: ClientInfo, token: str, hint: str | None =
     assert response.status_code == 200, response.data
     assert response.mimetype == "application/json"
     return response.get_json()
-
-
-@pytest.fixture
-def resource_server(app) -> ClientInfo:
-    """A protected resource registered to introspect every client's tokens (RFC 7662 §2.1)."""
-    with app.app_context():
-        client, secret = create_client(
-            name="Resource API",
-            redirect_uris=[],
-            scope="events:read",
-            grant_types=["client_credentials"],
-            can_introspect_any=True,
-        )
-        return ClientInfo(client.id, client.client_id, secret, None, client.scope)
 
 
 @pytest.fixture
@@ -112,17 +98,8 @@ def test_a_narrowed_token_reports_its_own_scope(logged_in, confidential_client):
 
 def test_a_client_credentials_token_names_the_client_as_subject(app, client, user):
     with app.app_context():
-        machine = factories.make_client(
-            owner_email=user.email,
-            grant_types=["client_credentials"],
-            scope="events:read",
-            redirect_uris=[],
-        )
-    access = client.post(
-        "/oauth/token",
-        data={"grant_type": "client_credentials"},
-        headers=basic_auth(machine.client_id, machine.secret),
-    ).get_json()["access_token"]
+        machine = factories.make_service_client(owner_email=user.email)
+    access = client_credentials_token(client, machine)
     info = answer(client, machine, access)
     assert info["active"] is True
     assert info["sub"] == machine.client_id
