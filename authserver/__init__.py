@@ -7,6 +7,7 @@ from pathlib import Path
 from flask import Flask
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from .config import load_config
 from .extensions import csrf, db, limiter, login_manager, migrate
@@ -24,11 +25,18 @@ def create_app(test_config: dict | None = None) -> Flask:
         static_folder=str(PROJECT_ROOT / "static"),
     )
     load_config(app, test_config)
+    if app.config["TRUSTED_PROXIES"]:
+        # The client's address and scheme as the proxies saw them; only as many hops as the
+        # operator vouches for, since anyone can send X-Forwarded-For.
+        hops = int(app.config["TRUSTED_PROXIES"])
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
 
     db.init_app(app)
     # Batch mode, so later ALTERs work on SQLite too.
     migrate.init_app(app, db, directory=str(PROJECT_ROOT / "migrations"), render_as_batch=True)
     csrf.init_app(app)
+    from . import ratelimit  # noqa: F401  (registers the database:// throttling storage)
+
     limiter.init_app(app)
     login_manager.init_app(app)
 
@@ -54,4 +62,8 @@ def _sqlite_foreign_keys(dbapi_connection, connection_record) -> None:  # noqa: 
     if module.startswith("sqlite3"):
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA foreign_keys=ON")
+        # WAL: readers never block the writer, so a throttling count or a session's last use
+        # (written on a connection of their own) cannot wait on a request's open read.
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA busy_timeout=5000")
         cursor.close()

@@ -40,10 +40,30 @@ class DefaultConfig:
     REGISTRATION_ENABLED = False
     #: If set, POST /oauth/register requires this initial access token (RFC 7591 §3).
     REGISTRATION_INITIAL_ACCESS_TOKEN: str | None = None
-    #: Flask-Limiter storage; "memory://" for one process, "redis://127.0.0.1:6379" for several.
-    RATELIMIT_STORAGE_URI = "memory://"
-    #: Attempts per client address on the login and signup forms.
-    LOGIN_RATE_LIMIT = "10 per minute"
+    #: Refresh-token family lifetime in seconds (90 days), however often it is refreshed, so
+    #: access granted once does not live forever by refreshing (RFC 9700 §4.14.2).
+    REFRESH_TOKEN_MAX_LIFETIME = 7_776_000
+    #: Where throttling counters live: "database://" (this server's own database, shared by every
+    #: worker and node) or "redis://host:6379" for Redis. "memory://" is per process: tests only.
+    RATELIMIT_STORAGE_URI = "database://"
+    #: Failed logins allowed for one account from one address before that pair is refused until
+    #: the window ends (OWASP authentication cheat sheet: throttle guessing, not people).
+    LOGIN_FAILURES_PER_ACCOUNT = "10 per 15 minutes"
+    #: Failed logins allowed from one address over all accounts (credential stuffing); generous,
+    #: since an office or a campus shares one address.
+    LOGIN_FAILURES_PER_ADDRESS = "100 per hour"
+    #: Sign-ups from one address; accounts cost bcrypt time and storage.
+    SIGNUP_RATE_LIMIT = "30 per hour"
+    #: Proxies in front whose X-Forwarded-For/-Proto/-Host are trusted (Werkzeug's ProxyFix);
+    #: 0 means the socket's peer is the client. Set it to the number of proxies, never more.
+    TRUSTED_PROXIES = 0
+    #: A login session ends after this many seconds without a request (OWASP session management).
+    SESSION_IDLE_TIMEOUT = 28_800
+    #: ...and after this many seconds in any case, however active (OWASP: absolute timeout).
+    SESSION_MAX_LIFETIME = 1_209_600
+    #: The session cookie's name: cookies ignore ports, so Flask's default "session" would clash
+    #: with any other Flask app on another port of the same host (SPEC).
+    SESSION_COOKIE_NAME = "authserver_session"
     #: Largest request body accepted (forms and JSON are small; this bounds abuse).
     MAX_CONTENT_LENGTH = 64 * 1024
     #: Session cookies: not readable from scripts, not sent on cross-site subrequests (OWASP

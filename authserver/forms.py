@@ -38,6 +38,7 @@ class SignupForm(FlaskForm):
 
 class LogoutForm(FlaskForm):
     revoke_tokens = BooleanField("Also disconnect the apps I signed in to during this session")
+    everywhere = BooleanField("Log out on every device and browser, not only this one")
 
 
 class ActionForm(FlaskForm):

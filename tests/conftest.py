@@ -66,7 +66,6 @@ def _make_app(database: TestDatabase, instance: Path, **overrides: object) -> Fl
         "SQLALCHEMY_ENGINE_OPTIONS": database.engine_options,
         "SECRET_KEY": "test-secret-key-" + "x" * 32,
         "BCRYPT_ROUNDS": 4,
-        "RATELIMIT_ENABLED": False,
     }
     config.update(overrides)
     return create_app(config)

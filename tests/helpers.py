@@ -46,7 +46,7 @@ def authorize_url(app_client: ClientInfo, **params: str) -> str:
         "response_type": "code",
         "client_id": app_client.client_id,
         "redirect_uri": app_client.redirect_uri,
-        "scope": "openid profile events:read",
+        "scope": "openid profile offline_access events:read",
         "state": "state-123",
     }
     query.update(params)

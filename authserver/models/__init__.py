@@ -1,19 +1,25 @@
+from .audit import AuditEvent
 from .base import Base, utcnow
 from .client import Client
 from .grant import AuthorizationCode, Consent
+from .session import UserSession
 from .signing_key import SigningKey
+from .throttle import RateLimitCounter
 from .token import AccessToken, RefreshToken, TokenFamily
 from .user import User
 
 __all__ = [
     "AccessToken",
+    "AuditEvent",
     "AuthorizationCode",
     "Base",
     "Client",
     "Consent",
+    "RateLimitCounter",
     "RefreshToken",
     "SigningKey",
     "TokenFamily",
     "User",
+    "UserSession",
     "utcnow",
 ]

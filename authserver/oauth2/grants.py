@@ -75,7 +75,9 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
         self.request.user = code.user
         family = tokens.start_family(client, code.user, code.scope, code)
         token = tokens.token_response(
-            family, code.scope, include_refresh_token=client.check_grant_type("refresh_token")
+            family,
+            code.scope,
+            include_refresh_token=tokens.refresh_token_allowed(client, code.scope),
         )
         self.request.token_family = family
         db.session.commit()

@@ -7,7 +7,7 @@ from sqlalchemy import select
 from ..extensions import db
 from ..models import Client, Consent, User
 from ..oauth2.scopes import REQUIRED_SCOPES, join_scopes, scope_list
-from .tokens import revoke_families_of
+from .tokens import discard_pending_codes, revoke_families_of
 
 
 def find_consent(user: User, client: Client) -> Consent | None:
@@ -55,6 +55,8 @@ def revoke_consent(user: User, client: Client) -> bool:
     """Forget the consent and revoke every token the client holds for the user."""
     consent = find_consent(user, client)
     revoked = revoke_families_of(user, client)
+    # A code already handed out but not yet exchanged must not turn into tokens afterwards.
+    revoked += discard_pending_codes(user, client)
     if consent is not None:
         db.session.delete(consent)
     db.session.commit()

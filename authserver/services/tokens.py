@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 from flask import current_app
 from joserfc import jws, jwt
 from joserfc.errors import JoseError
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 
 from .. import clock
 from ..extensions import db
@@ -80,15 +80,30 @@ def mint_access_token(family: TokenFamily, scope: str) -> tuple[str, int]:
     return token, ttl
 
 
+def refresh_token_allowed(client: Client, granted_scope: str) -> bool:
+    """Who gets a refresh token: a client holding the ``refresh_token`` grant, for a person who
+    granted ``offline_access`` (OIDC Core §11: access while they are away is theirs to give)."""
+    return client.check_grant_type("refresh_token") and "offline_access" in scope_list(
+        granted_scope
+    )
+
+
+def family_ends_at(family: TokenFamily) -> datetime:
+    """A family's absolute end, however often it is refreshed (``REFRESH_TOKEN_MAX_LIFETIME``)."""
+    lifetime = int(current_app.config["REFRESH_TOKEN_MAX_LIFETIME"])
+    return family.created_at + timedelta(seconds=lifetime)
+
+
 def mint_refresh_token(family: TokenFamily) -> str:
     value = new_secret(32)
     now = clock.now()
+    sliding_end = now + timedelta(seconds=int(current_app.config["REFRESH_TOKEN_TTL"]))
     db.session.add(
         RefreshToken(
             family=family,
             token_hash=hash_secret(value),
             created_at=now,
-            expires_at=now + timedelta(seconds=int(current_app.config["REFRESH_TOKEN_TTL"])),
+            expires_at=min(sliding_end, family_ends_at(family)),
         )
     )
     return value
@@ -119,10 +134,12 @@ def find_refresh_token(value: str | None) -> RefreshToken | None:
 
 
 def refresh_token_usable(token: RefreshToken) -> bool:
+    now = clock.now()
     return (
         token.rotated_at is None
         and token.family.revoked_at is None
-        and token.expires_at > clock.now()
+        and token.expires_at > now
+        and family_ends_at(token.family) > now
     )
 
 
@@ -158,6 +175,20 @@ def revoke_families_of_code(code: AuthorizationCode) -> int:
     for family in families:
         revoke_family(family)
     return len(families)
+
+
+def discard_pending_codes(user: User, client: Client) -> int:
+    """Codes issued to ``client`` for ``user`` and not yet redeemed stop working (deleted)."""
+    result = db.session.execute(
+        delete(AuthorizationCode)
+        .where(
+            AuthorizationCode.user_id == user.id,
+            AuthorizationCode.client_id == client.id,
+            AuthorizationCode.redeemed_at.is_(None),
+        )
+        .execution_options(synchronize_session=False)
+    )
+    return result.rowcount
 
 
 def revoke_families_of(user: User, client: Client) -> int:

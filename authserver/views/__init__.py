@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from flask import Flask, Response
+from flask import Flask, Response, session
 
-from ..extensions import db, login_manager
+from ..extensions import login_manager
 from ..models import User
+from ..services import sessions
 
 
 def register_views(app: Flask) -> None:
@@ -21,10 +22,16 @@ def register_views(app: Flask) -> None:
 
     @login_manager.user_loader
     def load_user(user_id: str) -> User | None:
+        # The signed cookie is not enough: its server-side session must still be live, so a
+        # copy of the cookie dies with logout, a password change or the session's timeouts.
         try:
-            return db.session.get(User, int(user_id))
+            login = sessions.live_session(session.get("sid"), int(user_id))
         except ValueError:
+            login = None
+        if login is None:
+            session.clear()
             return None
+        return login.user
 
     @app.after_request
     def security_headers(response: Response) -> Response:

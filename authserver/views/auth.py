@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-import secrets
+import hashlib
+import math
+import time
+from collections.abc import Callable
 from urllib.parse import urlsplit
 
 from authlib.oauth2 import OAuth2Error
@@ -10,22 +13,24 @@ from flask import (
     Blueprint,
     current_app,
     flash,
+    g,
+    make_response,
     redirect,
     render_template,
     request,
     session,
     url_for,
 )
+from flask_limiter import RequestLimit
+from flask_limiter.util import get_remote_address
 from flask_login import current_user, login_required, login_user, logout_user
 from werkzeug.wrappers import Response
 
-from .. import clock
-from ..extensions import csrf, limiter
+from ..extensions import csrf, db, limiter
 from ..forms import LoginForm, LogoutForm, SignupForm
 from ..models import User
 from ..oauth2 import authorization_server
-from ..services import ServiceError, users
-from ..services.sessions import revoke_session_tokens
+from ..services import ServiceError, audit, sessions, users
 
 bp = Blueprint("auth", __name__)
 
@@ -42,14 +47,47 @@ def safe_next(target: str | None, default: str) -> str:
 
 def start_session(user: User) -> None:
     """A fresh session at login, so an id planted before it is worth nothing (session fixation)."""
+    old_sid = session.get("sid")
+    login = sessions.start_session(user, request.remote_addr, request.user_agent.string)
+    sessions.end_session(old_sid)
+    audit.record("login.succeeded", user=user, address=request.remote_addr)
+    db.session.commit()
     session.clear()
+    session["sid"] = login.sid
+    session["auth_time"] = int(login.auth_time.timestamp())
     login_user(user)
-    session["auth_time"] = int(clock.now().timestamp())
-    session["sid"] = secrets.token_urlsafe(16)
 
 
-def _login_limit() -> str:
-    return current_app.config["LOGIN_RATE_LIMIT"]
+def _account_and_address() -> str:
+    """The throttling key of one account tried from one address (the email is hashed)."""
+    email = users.normalize_email(str(request.form.get("email", "")))
+    digest = hashlib.sha256(email.encode("utf-8", "surrogatepass")).hexdigest()[:32]
+    return f"{get_remote_address()}|{digest}"
+
+
+def _login_failed(response: Response) -> bool:
+    return bool(g.get("login_failed"))
+
+
+def _too_many_attempts(limit: RequestLimit) -> Response:
+    """429 that says when to try again (RFC 6585 §4), with Retry-After."""
+    wait = max(1, limit.reset_at - int(time.time()))
+    minutes = max(1, math.ceil(wait / 60))
+    response = make_response(
+        render_template(
+            "errors/error.html",
+            title="Too many attempts",
+            message="There were too many unsuccessful attempts from your network. For your "
+            f"safety, try again in {minutes} minute{'s' if minutes != 1 else ''}.",
+        ),
+        429,
+    )
+    response.headers["Retry-After"] = str(wait)
+    return response
+
+
+def _config_value(name: str) -> Callable[[], str]:
+    return lambda: current_app.config[name]
 
 
 @bp.route("/")
@@ -60,34 +98,78 @@ def index() -> Response:
 
 
 @bp.route("/signup", methods=["GET", "POST"])
-@limiter.limit(_login_limit, methods=["POST"])
+@limiter.limit(_config_value("SIGNUP_RATE_LIMIT"), methods=["POST"], on_breach=_too_many_attempts)
 def signup() -> Response | str:
     form = SignupForm()
     next_url = safe_next(request.args.get("next"), url_for("account.apps"))
     if form.validate_on_submit():
         try:
             user = users.create_user(form.email.data, form.password.data, form.name.data or "")
+        except users.EmailTaken as taken:
+            # Same answer as a new account: the page must not tell who has one. The holder
+            # is told instead (their account's recent activity).
+            audit.record(
+                "signup.duplicate",
+                outcome="refused",
+                user=taken.user,
+                actor="anonymous",
+                address=request.remote_addr,
+            )
+            db.session.commit()
+            return _after_signup(form.email.data, next_url)
         except ServiceError as error:
             getattr(form, error.field or "email").errors.append(error.message)
         else:
-            start_session(user)
-            flash("Welcome! Your account is ready.", "success")
-            return redirect(next_url)
+            audit.record("signup.succeeded", user=user, address=request.remote_addr)
+            db.session.commit()
+            return _after_signup(user.email, next_url)
     status = 400 if request.method == "POST" else 200
     return render_template("auth/signup.html", form=form, next=next_url), status
 
 
+def _after_signup(email: str, next_url: str) -> Response:
+    """New account or not, the same next step: log in (the form remembers the address)."""
+    session["login_email"] = users.normalize_email(email)
+    flash("Thanks! Log in with your email and password to continue.", "success")
+    return redirect(url_for("auth.login", next=next_url))
+
+
 @bp.route("/login", methods=["GET", "POST"])
-@limiter.limit(_login_limit, methods=["POST"])
+@limiter.limit(
+    _config_value("LOGIN_FAILURES_PER_ACCOUNT"),
+    key_func=_account_and_address,
+    deduct_when=_login_failed,
+    methods=["POST"],
+    on_breach=_too_many_attempts,
+)
+@limiter.limit(
+    _config_value("LOGIN_FAILURES_PER_ADDRESS"),
+    deduct_when=_login_failed,
+    methods=["POST"],
+    on_breach=_too_many_attempts,
+)
 def login() -> Response | str:
     form = LoginForm()
     next_url = safe_next(request.args.get("next"), url_for("account.apps"))
     error = None
+    if request.method == "GET" and not form.email.data:
+        form.email.data = session.get("login_email")
     if form.validate_on_submit():
         user = users.authenticate(form.email.data, form.password.data)
         if user is not None:
             start_session(user)
             return redirect(next_url)
+        # Only a wrong password counts toward throttling: people signing in are never refused.
+        g.login_failed = True
+        known = users.find_by_email(form.email.data)
+        audit.record(
+            "login.failed",
+            outcome="failure",
+            user=known,
+            actor="anonymous",
+            address=request.remote_addr,
+        )
+        db.session.commit()
         # One message for both cases: which one was wrong is not ours to tell.
         error = "Incorrect email or password."
     elif request.method == "POST" and not form.errors.get("csrf_token"):
@@ -102,8 +184,12 @@ def logout() -> Response:
     form = LogoutForm()
     if not form.validate_on_submit():
         return redirect(url_for("account.apps"))
-    if form.revoke_tokens.data and session.get("sid"):
-        revoke_session_tokens(current_user, session["sid"])
+    sessions.log_out(
+        current_user._get_current_object(),
+        session.get("sid"),
+        revoke_tokens=bool(form.revoke_tokens.data),
+        everywhere=bool(form.everywhere.data),
+    )
     logout_user()
     session.clear()
     flash("You have been logged out.", "info")
@@ -139,8 +225,11 @@ def end_session() -> Response | str | tuple[str, int]:
                 client=logout_request.client,
                 params=server.create_oauth2_request(None).payload.data,
             )
-        if confirmed and form.revoke_tokens.data and session.get("sid"):
-            revoke_session_tokens(current_user, session["sid"])
+        sessions.log_out(
+            current_user._get_current_object(),
+            session.get("sid"),
+            revoke_tokens=bool(confirmed and form.revoke_tokens.data),
+        )
         logout_user()
         session.clear()
 

@@ -31,6 +31,9 @@ def register(app: Flask) -> None:
 
     @app.errorhandler(HTTPException)
     def http_error(error: HTTPException) -> tuple[Response | str, int]:
+        if error.response is not None:
+            # Made by the code that refused (a throttling page with its Retry-After).
+            return error.response, error.response.status_code
         status = error.code or 500
         if _wants_json():
             body = {

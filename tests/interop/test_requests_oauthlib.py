@@ -37,7 +37,7 @@ def test_code_flow_with_pkce_refresh_and_scope_check(app, logged_in, confidentia
     oauth = OAuth2Session(
         confidential_client.client_id,
         redirect_uri=confidential_client.redirect_uri,
-        scope=["openid", "profile", "events:read"],
+        scope=["openid", "profile", "offline_access", "events:read"],
         pkce="S256",
     )
     session_for(app, oauth)
@@ -54,7 +54,7 @@ def test_code_flow_with_pkce_refresh_and_scope_check(app, logged_in, confidentia
         client_secret=confidential_client.secret,
     )
     assert token["token_type"] == "Bearer"
-    assert token["scope"] == ["openid", "profile", "events:read"]
+    assert token["scope"] == ["openid", "profile", "offline_access", "events:read"]
     _, claims = decode_jwt(logged_in, token["access_token"])
     assert claims["sub"] == user.subject
 
@@ -265,7 +265,7 @@ def test_requests_oauthlib_reports_invalid_scope_on_refresh(app, logged_in, conf
     oauth = OAuth2Session(
         confidential_client.client_id,
         redirect_uri=confidential_client.redirect_uri,
-        scope=["openid"],
+        scope=["openid", "offline_access"],
         pkce="S256",
     )
     session_for(app, oauth)

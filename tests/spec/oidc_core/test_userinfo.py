@@ -115,7 +115,7 @@ def test_a_scope_the_user_unticked_releases_nothing(logged_in, confidential_clie
 
 def test_a_narrowed_refresh_narrows_userinfo(logged_in, confidential_client):
     """RFC 6749 §6: a refreshed token with a narrower scope releases only that scope's claims."""
-    body = tokens(logged_in, confidential_client, scope="openid profile email")
+    body = tokens(logged_in, confidential_client, scope="openid profile email offline_access")
     narrowed = refresh(logged_in, confidential_client, body["refresh_token"], scope="openid")
     access = narrowed.get_json()["access_token"]
     assert logged_in.get("/oauth/userinfo", headers=bearer(access)).get_json().keys() == {"sub"}

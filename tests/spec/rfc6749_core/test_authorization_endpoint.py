@@ -218,7 +218,7 @@ def test_consent_is_stored_and_a_repeat_request_skips_the_page(app, logged_in, c
     get_code(logged_in, confidential_client)
     with app.app_context():
         stored = db.session.query(Consent).one()
-        assert stored.scope == "openid profile events:read"
+        assert stored.scope == "openid profile offline_access events:read"
     again = logged_in.get(authorize_url(confidential_client, scope="openid events:read"))
     assert again.status_code == 302
     assert "code" in query_of(again.headers["Location"])

@@ -41,7 +41,7 @@ def test_token_response_is_a_bearer_jwt_and_not_cached(logged_in, confidential_c
     assert claims["sub"] == user.subject
     assert claims["aud"] == "http://127.0.0.1:5001"
     assert claims["client_id"] == confidential_client.client_id
-    assert claims["scope"] == "openid profile events:read"
+    assert claims["scope"] == "openid profile offline_access events:read"
     assert claims["exp"] - claims["iat"] == 600
     assert abs(claims["iat"] - time.time()) < 30
     assert claims["jti"]

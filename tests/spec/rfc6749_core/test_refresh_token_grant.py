@@ -37,7 +37,9 @@ def test_reused_rotated_refresh_token_revokes_the_family(logged_in, confidential
 
 def test_refresh_may_narrow_but_not_widen_the_scope(logged_in, confidential_client):
     """The requested scope MUST NOT include any scope not originally granted — RFC 6749 §6."""
-    first = _tokens(logged_in, confidential_client, scope="openid profile events:read")
+    first = _tokens(
+        logged_in, confidential_client, scope="openid profile offline_access events:read"
+    )
     narrowed = refresh(logged_in, confidential_client, first["refresh_token"], scope="events:read")
     assert narrowed.status_code == 200
     body = narrowed.get_json()
@@ -46,7 +48,7 @@ def test_refresh_may_narrow_but_not_widen_the_scope(logged_in, confidential_clie
     assert claims["scope"] == "events:read"
     # Narrowing once does not lose the original grant for the next refresh.
     widened_back = refresh(logged_in, confidential_client, body["refresh_token"])
-    assert widened_back.get_json()["scope"] == "openid profile events:read"
+    assert widened_back.get_json()["scope"] == "openid profile offline_access events:read"
     too_wide = refresh(
         logged_in,
         confidential_client,

@@ -93,7 +93,7 @@ def test_revocation_leaves_other_grants_alone(logged_in, confidential_client, re
     """Only the grant of the revoked token goes (RFC 7009 §2.1, "the same authorization
     grant")."""
     kept = tokens(logged_in, confidential_client)
-    gone = tokens(logged_in, confidential_client, scope="openid")
+    gone = tokens(logged_in, confidential_client, scope="openid offline_access")
     revoke(logged_in, confidential_client, gone["refresh_token"])
     assert active(logged_in, resource_server, kept["access_token"])
     assert refresh(logged_in, confidential_client, kept["refresh_token"]).status_code == 200

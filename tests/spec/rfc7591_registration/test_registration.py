@@ -106,7 +106,8 @@ def test_a_registered_client_completes_a_code_flow(client, user):
     response = exchange_code(client, app_client, code)
     assert response.status_code == 200, response.data
     tokens = response.get_json()
-    assert tokens["refresh_token"]
+    # offline_access was not asked for, so no refresh token (OIDC Core §11, SPEC).
+    assert "refresh_token" not in tokens
     _, claims = decode_jwt(client, tokens["id_token"])
     assert claims["aud"] == body["client_id"]
     assert claims["nonce"] == "dyn"

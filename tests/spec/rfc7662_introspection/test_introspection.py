@@ -54,7 +54,7 @@ def test_an_active_access_token_is_described(logged_in, confidential_client, use
     _, claims = decode_jwt(logged_in, body["access_token"])
     info = answer(logged_in, confidential_client, body["access_token"])
     assert info["active"] is True
-    assert info["scope"] == "openid profile events:read"
+    assert info["scope"] == "openid profile offline_access events:read"
     assert info["client_id"] == confidential_client.client_id
     assert info["sub"] == user.subject
     assert info["username"] == user.email
@@ -72,7 +72,7 @@ def test_an_active_refresh_token_is_described(logged_in, confidential_client, us
     info = answer(logged_in, confidential_client, body["refresh_token"])
     assert info["active"] is True
     assert info["client_id"] == confidential_client.client_id
-    assert info["scope"] == "openid profile events:read"
+    assert info["scope"] == "openid profile offline_access events:read"
     assert info["sub"] == user.subject
     assert info["exp"] - info["iat"] == 2_592_000
 

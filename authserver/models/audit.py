@@ -1,0 +1,33 @@
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import JSON, ForeignKey, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from .base import Base, UTCDateTime, utcnow
+
+
+class AuditEvent(Base):
+    """One security-relevant event: who did what, to which account or client, from where.
+
+    Never holds a secret, code, password or token; ``detail`` is a small JSON object of reasons.
+    """
+
+    __tablename__ = "audit_events"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    #: Dotted name, e.g. ``login.failed``, ``signup.duplicate``, ``consent.revoked``.
+    event: Mapped[str] = mapped_column(String(64))
+    outcome: Mapped[str] = mapped_column(String(16), default="success")
+    #: The account the event is about; the record stays (unlinked) if the account is deleted.
+    user_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), index=True
+    )
+    #: The client's public ``client_id`` (not a foreign key: the record outlives the client).
+    client_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    #: Who acted: ``user:<sub>``, ``client:<client_id>``, ``operator`` or ``anonymous``.
+    actor: Mapped[str] = mapped_column(String(100), default="anonymous")
+    address: Mapped[str | None] = mapped_column(String(45))
+    detail: Mapped[dict] = mapped_column(JSON, default=dict)
