@@ -144,6 +144,19 @@ def _grant_types(metadata: dict) -> list[str]:
     return list(metadata.get("grant_types") or ["authorization_code"])
 
 
+def client_information(client: Client) -> dict:
+    """The RFC 7591 §3.2.1 client information response, from what is stored: registration,
+    read and update all answer with it, so what the client is told is what it gets back."""
+    info = {
+        "client_id": client.client_id,
+        "client_id_issued_at": int(client.created_at.timestamp()),
+        **client.client_metadata,
+    }
+    if not client.is_public:
+        info["client_secret_expires_at"] = 0  # REQUIRED with a secret; ours do not expire
+    return info
+
+
 def _registration_info(client: Client, token: str | None) -> dict:
     info = {
         "registration_client_uri": f"{current_app.config['ISSUER']}/oauth/register/"
@@ -156,6 +169,18 @@ def _registration_info(client: Client, token: str | None) -> dict:
 
 class ClientMetadataClaims(_ClientMetadataClaims):
     """RFC 7591 metadata, with redirect URIs held to the same rules as the console's."""
+
+    # Only what a Client row keeps is registered, and so echoed back: client_uri, logo_uri,
+    # contacts and the like are still validated but would be gone at the next read (RFC 7591
+    # §3.2.1 lets the server leave out what it does not register).
+    REGISTERED_CLAIMS = [
+        "redirect_uris",
+        "token_endpoint_auth_method",
+        "grant_types",
+        "response_types",
+        "client_name",
+        "scope",
+    ]
 
     def validate_jwks(self) -> None:
         # joserfc trips with a TypeError over key sets of the wrong shape; say invalid instead.
@@ -251,11 +276,10 @@ class ClientRegistrationEndpoint(_RegistrationEndpoint):
         token = new_secret(32)
         client.registration_token_hash = hash_secret(token)
         db.session.commit()
-        info = _registration_info(client, token)
-        # RFC 7591 §3.2.1: the server may substitute the method; say which one it kept
-        # (confidential clients may use either secret method; basic is what we advertise).
-        info["token_endpoint_auth_method"] = client.token_endpoint_auth_method
-        return info
+        # Authlib echoes the request's metadata; this, applied over it, is what was stored:
+        # deduplicated, in our order, and the auth method we advertise (a confidential client
+        # may use either secret method, so client_secret_post is substituted, §3.2.1).
+        return {**client_information(client), **_registration_info(client, token)}
 
 
 class ClientConfigurationEndpoint(_ConfigurationEndpoint):
@@ -296,7 +320,7 @@ class ClientConfigurationEndpoint(_ConfigurationEndpoint):
         return True  # the registration access token is bound to this one client
 
     def introspect_client(self, client: Client) -> dict:
-        return {"client_id": client.client_id, **client.client_metadata}
+        return client_information(client)
 
     def generate_client_registration_info(self, client: Client, request) -> dict:  # noqa: ANN001
         return _registration_info(client, None)
