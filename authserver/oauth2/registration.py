@@ -68,16 +68,15 @@ class RegistrationAccess:
         return self.client is not None and self.client.id == client.id
 
 
-def _service_error(error: ServiceError) -> Exception:
-    if error.field in ("redirect_uris", "post_logout_redirect_uris"):
-        return InvalidRedirectURIError(error.message)
-    return InvalidClientMetadataError(error.message)
-
-
-def _field_error(field: str, message: str) -> Exception:
+def _field_error(field: str | None, message: str) -> Exception:
+    # RFC 7591 §3.2.2: a bad redirect URI has an error code of its own.
     if field in ("redirect_uris", "post_logout_redirect_uris"):
         return InvalidRedirectURIError(message)
     return InvalidClientMetadataError(message)
+
+
+def _service_error(error: ServiceError) -> Exception:
+    return _field_error(error.field, error.message)
 
 
 def _text_problem(value: object) -> str | None:
