@@ -3,16 +3,22 @@
 from __future__ import annotations
 
 import hmac
+import json
+import unicodedata
+from functools import cached_property
 
+from authlib.oauth2.rfc6749 import JsonPayload, JsonRequest
 from authlib.oauth2.rfc6750 import InvalidTokenError
 from authlib.oauth2.rfc7591 import ClientMetadataClaims as _ClientMetadataClaims
 from authlib.oauth2.rfc7591 import ClientRegistrationEndpoint as _RegistrationEndpoint
 from authlib.oauth2.rfc7591 import InvalidClientMetadataError, InvalidRedirectURIError
 from authlib.oauth2.rfc7592 import ClientConfigurationEndpoint as _ConfigurationEndpoint
 from authlib.oidc.rpinitiated import ClientMetadataClaims as LogoutMetadataClaims
-from flask import current_app
+from flask import Request, current_app
 from flask import request as flask_request
+from joserfc.errors import InvalidClaimError
 from sqlalchemy import select
+from werkzeug.exceptions import RequestEntityTooLarge
 
 from ..extensions import db
 from ..models import Client
@@ -20,6 +26,31 @@ from ..security.secrets import hash_secret, new_secret
 from ..services import ServiceError, clients
 from .metadata import server_metadata
 from .scopes import scope_list
+
+#: RFC 7591 §2 fields whose value is a string, and those whose value is an array of strings.
+TEXT_FIELDS = (
+    "token_endpoint_auth_method",
+    "client_name",
+    "client_uri",
+    "logo_uri",
+    "scope",
+    "tos_uri",
+    "policy_uri",
+    "jwks_uri",
+    "software_id",
+    "software_version",
+)
+LIST_FIELDS = (
+    "redirect_uris",
+    "grant_types",
+    "response_types",
+    "contacts",
+    "post_logout_redirect_uris",  # OpenID Connect RP-Initiated Logout §3.1
+)
+#: Longer than any value we keep (a redirect URI may have 2000 characters), so the services
+#: still give their own, more precise reasons for what is merely too long for them.
+MAX_TEXT = 4000
+MAX_ITEMS = 50
 
 
 def _bearer(request) -> str | None:  # noqa: ANN001
@@ -37,14 +68,92 @@ class RegistrationAccess:
         return self.client is not None and self.client.id == client.id
 
 
+def _field_error(field: str | None, message: str) -> Exception:
+    # RFC 7591 §3.2.2: a bad redirect URI has an error code of its own.
+    if field in ("redirect_uris", "post_logout_redirect_uris"):
+        return InvalidRedirectURIError(message)
+    return InvalidClientMetadataError(message)
+
+
 def _service_error(error: ServiceError) -> Exception:
-    if error.field in ("redirect_uris", "post_logout_redirect_uris"):
-        return InvalidRedirectURIError(error.message)
-    return InvalidClientMetadataError(error.message)
+    return _field_error(error.field, error.message)
+
+
+def _text_problem(value: object) -> str | None:
+    if not isinstance(value, str):
+        return "must be a string"
+    if len(value) > MAX_TEXT:
+        return "is too long"
+    # Control characters have no place in names, URIs or scopes, PostgreSQL refuses NUL, and a
+    # lone surrogate cannot be encoded to be stored at all.
+    if any(unicodedata.category(ch) in ("Cc", "Cs") for ch in value):
+        return "must not contain control characters"
+    return None
+
+
+def read_metadata(request: Request, text_fields: tuple[str, ...] = TEXT_FIELDS) -> dict:
+    """The body as a JSON object whose known fields have their RFC 7591 §2 types.
+
+    Unknown fields pass untouched: the claims classes ignore them (RFC 7591 §2).
+    """
+    if not request.is_json:
+        raise InvalidClientMetadataError("Send the client metadata as application/json.")
+    try:
+        document = json.loads(request.get_data(cache=True))
+    except RequestEntityTooLarge as error:
+        raise InvalidClientMetadataError("The client metadata document is too large.") from error
+    except (ValueError, RecursionError) as error:
+        # RecursionError: json refuses nesting deeper than the interpreter's stack allows.
+        raise InvalidClientMetadataError("The body is not a readable JSON document.") from error
+    if not isinstance(document, dict):
+        raise InvalidClientMetadataError("The client metadata must be a JSON object.")
+    for field in text_fields:
+        if field in document:
+            problem = _text_problem(document[field])
+            if problem:
+                raise _field_error(field, f"{field} {problem}.")
+    for field in LIST_FIELDS:
+        if field not in document:
+            continue
+        items = document[field]
+        if not isinstance(items, list) or len(items) > MAX_ITEMS:
+            raise _field_error(field, f"{field} must be an array of at most {MAX_ITEMS} strings.")
+        for item in items:
+            problem = _text_problem(item)
+            if problem:
+                raise _field_error(field, f"Each of {field} {problem}.")
+    if "jwks" in document and not isinstance(document["jwks"], dict):
+        raise InvalidClientMetadataError("jwks must be a JSON object.")
+    return document
+
+
+class MetadataPayload(JsonPayload):
+    """A JSON body checked once, when Authlib first reads it (inside its error handling)."""
+
+    def __init__(self, request: Request, text_fields: tuple[str, ...] = TEXT_FIELDS) -> None:
+        self._request = request
+        self._text_fields = text_fields
+
+    @cached_property
+    def data(self) -> dict:
+        return read_metadata(self._request, self._text_fields)
 
 
 def _grant_types(metadata: dict) -> list[str]:
     return list(metadata.get("grant_types") or ["authorization_code"])
+
+
+def client_information(client: Client) -> dict:
+    """The RFC 7591 §3.2.1 client information response, from what is stored: registration,
+    read and update all answer with it, so what the client is told is what it gets back."""
+    info = {
+        "client_id": client.client_id,
+        "client_id_issued_at": int(client.created_at.timestamp()),
+        **client.client_metadata,
+    }
+    if not client.is_public:
+        info["client_secret_expires_at"] = 0  # REQUIRED with a secret; ours do not expire
+    return info
 
 
 def _registration_info(client: Client, token: str | None) -> dict:
@@ -60,6 +169,25 @@ def _registration_info(client: Client, token: str | None) -> dict:
 class ClientMetadataClaims(_ClientMetadataClaims):
     """RFC 7591 metadata, with redirect URIs held to the same rules as the console's."""
 
+    # Only what a Client row keeps is registered, and so echoed back: client_uri, logo_uri,
+    # contacts and the like are still validated but would be gone at the next read (RFC 7591
+    # §3.2.1 lets the server leave out what it does not register).
+    REGISTERED_CLAIMS = [
+        "redirect_uris",
+        "token_endpoint_auth_method",
+        "grant_types",
+        "response_types",
+        "client_name",
+        "scope",
+    ]
+
+    def validate_jwks(self) -> None:
+        # joserfc trips with a TypeError over key sets of the wrong shape; say invalid instead.
+        keys = self["jwks"].get("keys") if isinstance(self.get("jwks"), dict) else []
+        if not isinstance(keys, list) or not all(isinstance(key, dict) for key in keys):
+            raise InvalidClaimError("jwks")
+        super().validate_jwks()
+
     def validate_redirect_uris(self) -> None:
         uris = self.get("redirect_uris")
         if uris is None:
@@ -73,12 +201,30 @@ class ClientMetadataClaims(_ClientMetadataClaims):
                 raise InvalidRedirectURIError(f"Redirect URI {uri!r} {problem}.")
 
 
-CLAIMS_CLASSES = [ClientMetadataClaims, LogoutMetadataClaims]
+class LogoutClaims(LogoutMetadataClaims):
+    """post_logout_redirect_uris (RP-Initiated Logout §3.1)."""
+
+    def validate(self, now=None, leeway=0) -> None:  # noqa: ANN001
+        try:
+            super().validate(now, leeway)
+        except ValueError as error:
+            # Authlib raises a bare ValueError for a public client's plain-http URI, which the
+            # endpoints would let through as a 500; it is an invalid value like any other.
+            raise InvalidClaimError("post_logout_redirect_uris") from error
+
+
+CLAIMS_CLASSES = [ClientMetadataClaims, LogoutClaims]
 
 
 class ClientRegistrationEndpoint(_RegistrationEndpoint):
     def __init__(self, server=None) -> None:  # noqa: ANN001
         super().__init__(server, claims_classes=CLAIMS_CLASSES)
+
+    def create_endpoint_request(self, request) -> JsonRequest:  # noqa: ANN001
+        # No Authlib hook checks the document before its claims classes index into it.
+        json_request = super().create_endpoint_request(request)
+        json_request.payload = MetadataPayload(flask_request)
+        return json_request
 
     def authenticate_token(self, request) -> bool:  # noqa: ANN001
         expected = current_app.config["REGISTRATION_INITIAL_ACCESS_TOKEN"]
@@ -129,16 +275,22 @@ class ClientRegistrationEndpoint(_RegistrationEndpoint):
         token = new_secret(32)
         client.registration_token_hash = hash_secret(token)
         db.session.commit()
-        info = _registration_info(client, token)
-        # RFC 7591 §3.2.1: the server may substitute the method; say which one it kept
-        # (confidential clients may use either secret method; basic is what we advertise).
-        info["token_endpoint_auth_method"] = client.token_endpoint_auth_method
-        return info
+        # Authlib echoes the request's metadata; this, applied over it, is what was stored:
+        # deduplicated, in our order, and the auth method we advertise (a confidential client
+        # may use either secret method, so client_secret_post is substituted, §3.2.1).
+        return {**client_information(client), **_registration_info(client, token)}
 
 
 class ClientConfigurationEndpoint(_ConfigurationEndpoint):
     def __init__(self, server=None) -> None:  # noqa: ANN001
         super().__init__(server, claims_classes=CLAIMS_CLASSES)
+
+    def create_endpoint_request(self, request) -> JsonRequest:  # noqa: ANN001
+        # No Authlib hook checks the document before the update indexes into it; an update
+        # may also carry the client_secret it must match (RFC 7592 §2.2), a string like these.
+        json_request = super().create_endpoint_request(request)
+        json_request.payload = MetadataPayload(flask_request, (*TEXT_FIELDS, "client_secret"))
+        return json_request
 
     def authenticate_token(self, request) -> RegistrationAccess:  # noqa: ANN001
         token = _bearer(request)
@@ -167,7 +319,7 @@ class ClientConfigurationEndpoint(_ConfigurationEndpoint):
         return True  # the registration access token is bound to this one client
 
     def introspect_client(self, client: Client) -> dict:
-        return {"client_id": client.client_id, **client.client_metadata}
+        return client_information(client)
 
     def generate_client_registration_info(self, client: Client, request) -> dict:  # noqa: ANN001
         return _registration_info(client, None)
