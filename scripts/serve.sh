@@ -21,7 +21,7 @@ Authorization server: http://127.0.0.1:5000  (log in at http://127.0.0.1:5000/lo
 Developer console:    http://127.0.0.1:5000/console/
 Resource API:         http://127.0.0.1:5001/openapi.json
 Try the flow in a browser (PKCE S256 is optional for this confidential client):
-  http://127.0.0.1:5000/oauth/authorize?response_type=code&client_id=demo-client&redirect_uri=http%3A%2F%2F127.0.0.1%3A8765%2Fcallback&scope=openid%20profile%20email%20events%3Aread%20events%3Awrite&state=xyz
+  http://127.0.0.1:5000/oauth/authorize?response_type=code&client_id=demo-client&redirect_uri=http%3A%2F%2F127.0.0.1%3A8765%2Fcallback&scope=openid%20profile%20email%20offline_access%20events%3Aread%20events%3Awrite&state=xyz
 then exchange the code from the address bar as the README shows.
 
 MSG

@@ -416,3 +416,20 @@ def test_session_cookie_is_not_secure_for_a_loopback_http_issuer(client):
 
 
 # --- throttling: see test_login_throttling.py --------------------------------------------------
+
+
+@pytest.mark.parametrize("email", ["grace\x00@example.com", "grace@exa\x01mple.com", "\x7f@x.com"])
+def test_control_characters_in_the_email_are_refused_not_a_server_error(app, client, email):
+    """Bad input gets a 4xx and changes nothing (PostgreSQL refuses NUL outright)."""
+    response = signup(client, email)
+    assert response.status_code == 400
+    assert field_errors(response, "email") == ["Enter a valid email address."]
+    assert login(client, email, PASSWORD).status_code == 400
+    assert user_count(app) == 0
+
+
+def test_control_characters_in_the_name_are_refused(app, client):
+    response = signup(client, "grace@example.com", name="Grace\x00Hopper")
+    assert response.status_code == 400
+    assert field_errors(response, "name") == ["A name cannot contain control characters."]
+    assert user_count(app) == 0
