@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
 from urllib.parse import unquote
 
 from authlib.integrations.flask_oauth2 import AuthorizationServer as FlaskAuthorizationServer
@@ -25,7 +26,35 @@ class _Payload(FlaskOAuth2Payload):
         return self._values
 
 
+#: Endpoints whose parameters come only in an application/x-www-form-urlencoded body.
+FORM_ENDPOINTS = ("revocation", "introspection")
+#: RFC 8707 §2 lets ``resource`` repeat; every other parameter is sent at most once.
+REPEATABLE = frozenset({"resource"})
+#: RFC 6749 §3.3: scope-token = 1*( %x21 / %x23-5B / %x5D-7E ), separated by spaces.
+_SCOPE = re.compile(r"[\x21\x23-\x5b\x5d-\x7e ]*")
+_NAME = re.compile(r"[A-Za-z0-9_.:-]{1,64}")
+
+
 class AuthorizationServer(FlaskAuthorizationServer):
+    # Authlib builds the request outside its error handling, so no hook can refuse it.
+    def create_token_response(self, request=None):  # noqa: ANN001, ANN201
+        refused = self._refuse_malformed_form()
+        return refused if refused is not None else super().create_token_response(request)
+
+    # As above: the endpoint request is built before Authlib's error handling starts.
+    def create_endpoint_response(self, name: str, request=None):  # noqa: ANN001, ANN201
+        if name in FORM_ENDPOINTS:
+            refused = self._refuse_malformed_form()
+            if refused is not None:
+                return refused
+        return super().create_endpoint_response(name, request)
+
+    def _refuse_malformed_form(self):  # noqa: ANN202
+        problem = form_request_problem(flask_request.mimetype, flask_request.form)
+        if problem is None:
+            return None
+        return self.handle_error_response(None, InvalidRequestError(problem))
+
     def create_oauth2_request(self, request) -> FlaskOAuth2Request:  # noqa: ANN001
         oauth_request = FlaskOAuth2Request(flask_request)
         # The authorization endpoint reads only its query: the consent form posts back to the
@@ -40,6 +69,10 @@ class AuthorizationServer(FlaskAuthorizationServer):
         return oauth_request
 
     def validate_requested_scope(self, scope: str | None) -> None:
+        if scope and not _SCOPE.fullmatch(scope):
+            raise InvalidScopeError(
+                "The scope contains characters RFC 6749 section 3.3 does not allow."
+            )
         unknown = unknown_scopes(scope_list(scope))
         if unknown:
             raise InvalidScopeError(f"Unknown scope: {' '.join(unknown)}.")
@@ -52,28 +85,54 @@ class AuthorizationServer(FlaskAuthorizationServer):
 def check_single_auth_method(request) -> None:  # noqa: ANN001
     """RFC 6749 §2.3: a client MUST NOT use more than one authentication method per request."""
     header = request.headers.get("Authorization", "")
-    if header and len(header.split(None, 1)) < 2:
+    parts = header.split(None, 1)
+    if header and len(parts) < 2:
         # A scheme with no credentials; Authlib's parser would trip over it.
         raise InvalidClientError(status_code=401, description="Malformed Authorization header.")
-    uses_basic = header[:6].lower() == "basic "
+    # Any whitespace may follow the scheme (RFC 9110 §11.4 allows a TAB too).
+    uses_basic = bool(parts) and parts[0].lower() == "basic"
     uses_post = "client_secret" in request.form
     if uses_basic and uses_post:
         raise InvalidRequestError("Use exactly one client authentication method, not several.")
     if uses_basic:
-        basic_client_id = _basic_client_id(header)
+        basic_client_id = _basic_client_id(parts[1])
         form_client_id = request.form.get("client_id")
         if form_client_id is not None and form_client_id != basic_client_id:
             raise InvalidRequestError("client_id in the body differs from the one authenticated.")
 
 
-def _basic_client_id(header: str) -> str:
+def _basic_client_id(credentials: str) -> str:
     try:
-        decoded = base64.b64decode(header[6:].strip(), validate=True).decode("utf-8")
+        decoded = base64.b64decode(credentials.strip(), validate=True).decode("utf-8")
     except (binascii.Error, UnicodeDecodeError) as exc:
         raise InvalidClientError(
             status_code=401, description="Malformed HTTP Basic credentials."
         ) from exc
     return unquote(decoded.split(":", 1)[0])
+
+
+def parameter_problem(values: MultiDict) -> str | None:
+    """Why these request parameters are malformed, or None.
+
+    RFC 6749 §3.1 and §3.2: parameters MUST NOT be included more than once. A value with a
+    control character is no value any RFC defines, and PostgreSQL refuses NUL outright.
+    """
+    for name in values:
+        # Error descriptions allow only some ASCII (RFC 6749 §5.2): never echo a wild name.
+        shown = f"'{name}'" if _NAME.fullmatch(name) else "A parameter"
+        given = values.getlist(name)
+        if len(given) > 1 and name not in REPEATABLE:
+            return f"{shown} was sent more than once."
+        if not name.isprintable() or not all(value.isprintable() for value in given):
+            return f"{shown} contains control characters."
+    return None
+
+
+def form_request_problem(mimetype: str, form: MultiDict) -> str | None:
+    """RFC 6749 §3.2, RFC 7009 §2.1, RFC 7662 §2.1: a form body, each parameter at most once."""
+    if mimetype != "application/x-www-form-urlencoded":
+        return "Send the parameters as application/x-www-form-urlencoded."
+    return parameter_problem(form)
 
 
 def supported_scopes() -> list[str]:

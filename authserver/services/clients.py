@@ -164,7 +164,13 @@ def delete_client(client: Client) -> None:
 
 
 def find_client(client_id: str | None) -> Client | None:
-    if not client_id or len(client_id) > 64:
+    """The client registered as ``client_id``; None for anything no client could be called.
+
+    Checked before the query because PostgreSQL refuses a NUL byte in a string outright.
+    """
+    if not isinstance(client_id, str) or not client_id or len(client_id) > 64:
+        return None
+    if not client_id.isprintable():
         return None
     return db.session.scalar(select(Client).where(Client.client_id == client_id))
 

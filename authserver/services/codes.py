@@ -78,3 +78,31 @@ def claim_code(code: AuthorizationCode) -> bool:
         .execution_options(synchronize_session=False)
     )
     return result.rowcount == 1
+
+
+#: OIDC Core sets no limit; 255 is far beyond any real nonce (a hash or 128 random bits).
+MAX_NONCE_LENGTH = 255
+#: Ten digits of seconds is over 300 years: anything longer is no real limit.
+MAX_AGE_DIGITS = 10
+
+
+def nonce_problem(nonce: str | None) -> str | None:
+    """Why ``nonce`` cannot be bound to a code and sent back unchanged, or None."""
+    if nonce is None:
+        return None
+    if len(nonce) > MAX_NONCE_LENGTH:
+        return f"'nonce' must be at most {MAX_NONCE_LENGTH} characters."
+    if not nonce.isprintable():
+        return "'nonce' must not contain control characters."
+    return None
+
+
+def max_age_problem(max_age: str | None) -> str | None:
+    """Why ``max_age`` is not a number of seconds (OIDC Core §3.1.2.1), or None."""
+    if max_age is None:
+        return None
+    if not (max_age.isascii() and max_age.isdigit()):
+        return "'max_age' must be a number of seconds."
+    if len(max_age) > MAX_AGE_DIGITS:
+        return f"'max_age' must have at most {MAX_AGE_DIGITS} digits."
+    return None

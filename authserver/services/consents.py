@@ -28,7 +28,11 @@ def granted_scopes(requested: list[str], ticked: list[str]) -> list[str]:
 
 
 def record_consent(user: User, client: Client, requested: list[str], granted: list[str]) -> None:
-    """Store the user's latest answer: scopes asked for now take the new answer, others stay."""
+    """Store the user's latest answer: scopes asked for now take the new answer, others stay.
+
+    Flushed, not committed: the caller commits it together with the code it issues, so a failure
+    there leaves no consent behind (SPEC: bad input changes nothing).
+    """
     consent = find_consent(user, client)
     earlier = set(scope_list(consent.scope)) if consent else set()
     scope = join_scopes((earlier - set(requested)) | set(granted))
@@ -40,7 +44,7 @@ def record_consent(user: User, client: Client, requested: list[str], granted: li
         db.session.add(Consent(user=user, client=client, scope=scope))
     else:
         consent.scope = scope
-    db.session.commit()
+    db.session.flush()
 
 
 def connected_apps(user: User) -> list[Consent]:

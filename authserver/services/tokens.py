@@ -15,6 +15,7 @@ from ..models import AccessToken, AuthorizationCode, Client, RefreshToken, Token
 from ..oauth2.scopes import scope_list
 from ..security.keys import ALGORITHM, load_private_key, sign_jwt
 from ..security.secrets import hash_secret, new_secret
+from .clients import find_client
 from .keys import active_key, find_published_key
 from .oidc import user_claims
 
@@ -206,28 +207,34 @@ def revoke_families_of(user: User, client: Client) -> int:
     return len(families)
 
 
+#: What decoding an attacker's JWT may raise; ValueError covers binascii, JSON and Unicode errors.
+_DECODING_ERRORS = (JoseError, ValueError, TypeError, KeyError, AttributeError)
+
+
 def decode_own_jwt(token: str, typ: str = "at+jwt") -> dict | None:
     """The claims of a JWT this server signed with a still-published key, else None.
 
     Checks signature (RS256 only), ``typ`` and ``iss``; expiry is the caller's business so that
     introspection can tell "expired" apart from "not ours".
     """
-    if not token or len(token) > 8192 or token.count(".") != 2:
+    if not isinstance(token, str) or len(token) > 8192 or token.count(".") != 2:
         return None
+    # Every part is attacker-chosen: a header that is a JSON array, base64 of non-UTF-8 bytes,
+    # a claims set that is a string... joserfc raises all sorts for those, not only JoseError.
     try:
         header = jws.extract_compact(token.encode()).headers()
-    except JoseError:
-        return None
-    if header.get("alg") != ALGORITHM or header.get("typ") != typ:
-        return None
-    key = find_published_key(str(header.get("kid", "")))
-    if key is None:
-        return None
-    try:
+        if not isinstance(header, dict):
+            return None
+        if header.get("alg") != ALGORITHM or header.get("typ") != typ:
+            return None
+        kid = header.get("kid")
+        key = find_published_key(kid) if isinstance(kid, str) else None
+        if key is None:
+            return None
         decoded = jwt.decode(token, load_private_key(key.kid, key.private_pem), [ALGORITHM])
-    except (JoseError, ValueError):
+        claims = dict(decoded.claims)
+    except _DECODING_ERRORS:
         return None
-    claims = dict(decoded.claims)
     if claims.get("iss") != current_app.config["ISSUER"]:
         return None
     return claims
@@ -236,9 +243,10 @@ def decode_own_jwt(token: str, typ: str = "at+jwt") -> dict | None:
 def find_access_token(token: str) -> AccessToken | None:
     """The record of an access token we issued (revoked or expired ones included)."""
     claims = decode_own_jwt(token)
-    if claims is None or not isinstance(claims.get("jti"), str):
+    jti = claims.get("jti") if claims else None
+    if not isinstance(jti, str) or not jti.isprintable() or len(jti) > 200:
         return None
-    return db.session.scalar(select(AccessToken).where(AccessToken.jti == claims["jti"]))
+    return db.session.scalar(select(AccessToken).where(AccessToken.jti == jti))
 
 
 def access_token_active(record: AccessToken) -> bool:
@@ -247,3 +255,25 @@ def access_token_active(record: AccessToken) -> bool:
         and record.family.revoked_at is None
         and record.expires_at > clock.now()
     )
+
+
+def decode_id_token_hint(hint: str | None, allow_expired: bool = True) -> dict | None:
+    """The claims of ``hint`` if it is an ID token this server issued to a registered client.
+
+    An access token (``typ`` at+jwt) is no hint, and neither is a token whose ``aud`` names no
+    client of ours. Expired ID tokens are accepted by default: RP-Initiated Logout §2 and OIDC
+    Core §3.1.2.1 both allow an expired ID token as a hint.
+    """
+    claims = decode_own_jwt(hint, typ="JWT") if hint else None
+    if claims is None:
+        return None
+    subject, audience = claims.get("sub"), claims.get("aud")
+    if not isinstance(subject, str) or not isinstance(audience, str):
+        return None
+    if find_client(audience) is None:
+        return None
+    if not allow_expired:
+        expires = claims.get("exp")
+        if not isinstance(expires, int) or expires <= clock.now().timestamp():
+            return None
+    return claims

@@ -30,12 +30,14 @@ from flask_login import current_user
 from werkzeug.wrappers import Response
 
 from .. import clock
-from ..extensions import csrf
+from ..extensions import csrf, db
 from ..forms import ActionForm
 from ..oauth2 import authorization_server
 from ..oauth2.scopes import REQUIRED_SCOPES, describe, join_scopes, scope_list
-from ..services import consents, keys
+from ..oauth2.server import parameter_problem
+from ..services import codes, consents, keys
 from ..services.clients import find_client
+from ..services.tokens import decode_id_token_hint
 
 bp = Blueprint("oauth2", __name__)
 
@@ -88,24 +90,31 @@ def authorize() -> Response | tuple[str, int]:
     if problem:
         return error_page(*problem)
     server = authorization_server()
-    prompts = request.args.get("prompt", "").split()
+    prompts = " ".join(request.args.getlist("prompt")).split()
 
     def redirect_error(error: OAuth2Error) -> Response:
         error.redirect_uri = redirect_uri
         error.state = request.args.get("state")
         return with_issuer(server.handle_error_response(None, error))
 
-    # OIDC Core §6 and §7.2.1: features we do not implement are refused by name, not ignored.
-    for parameter, unsupported in _UNSUPPORTED_PARAMETERS.items():
-        if parameter in request.args:
-            return redirect_error(unsupported())
-    if "none" in prompts and len(prompts) > 1:
-        return redirect_error(InvalidRequestError("'prompt=none' cannot be combined."))
-    max_age = request.args.get("max_age")
-    if max_age is not None and not (max_age.isascii() and max_age.isdigit()):
-        return redirect_error(InvalidRequestError("'max_age' must be a number of seconds."))
+    hint = None
+    error = _request_error(prompts)
+    if error is None and "id_token_hint" in request.args:
+        hint = decode_id_token_hint(request.args["id_token_hint"], allow_expired=True)
+        if hint is None:
+            error = InvalidRequestError("The id_token_hint is not an ID token issued here.")
+    if error is not None:
+        if current_user.is_authenticated:
+            return redirect_error(error)
+        # RFC 9700 §4.11.2: a redirect to the client on anyone's click is an open redirector;
+        # the error goes back only once the person has logged in and can be held to it.
+        if "none" in prompts:
+            # Logging in is no part of a silent request, so say what is wrong here.
+            return error_page("Invalid request", error.get_error_description() or error.error)
+        return redirect(url_for("auth.login", next=request.full_path))
 
-    if _login_needed(prompts, max_age):
+    max_age = request.args.get("max_age")
+    if _login_needed(prompts, max_age, hint):
         if "none" in prompts:
             # OIDC Core §3.1.2.1: prompt=none must not show any page.
             return redirect_error(LoginRequiredError())
@@ -127,8 +136,10 @@ def authorize() -> Response | tuple[str, int]:
         if request.form.get("decision") != "allow":
             return with_issuer(server.create_authorization_response(grant=grant, grant_user=None))
         granted = consents.granted_scopes(requested, request.form.getlist("scope"))
+        # Flushed, not committed: the code below commits both, or neither is kept.
         consents.record_consent(current_user, client, requested, granted)
         if not granted:
+            db.session.commit()  # granting nothing is an answer to keep, with no code to go
             return with_issuer(server.create_authorization_response(grant=grant, grant_user=None))
         return _issue_code(grant, granted)
 
@@ -154,8 +165,29 @@ _UNSUPPORTED_PARAMETERS = {
 }
 
 
-def _login_needed(prompts: list[str], max_age: str | None) -> bool:
+def _request_error(prompts: list[str]) -> OAuth2Error | None:
+    """What is wrong with this authorization request before anyone looks at who sent it."""
+    problem = parameter_problem(request.args)
+    if problem:
+        return InvalidRequestError(problem)
+    # OIDC Core §6 and §7.2.1: features we do not implement are refused by name, not ignored.
+    for parameter, unsupported in _UNSUPPORTED_PARAMETERS.items():
+        if parameter in request.args:
+            return unsupported()
+    if "none" in prompts and len(prompts) > 1:
+        return InvalidRequestError("'prompt=none' cannot be combined.")
+    problem = codes.max_age_problem(request.args.get("max_age")) or codes.nonce_problem(
+        request.args.get("nonce")
+    )
+    return InvalidRequestError(problem) if problem else None
+
+
+def _login_needed(prompts: list[str], max_age: str | None, hint: dict | None) -> bool:
     if not current_user.is_authenticated or "login" in prompts:
+        return True
+    if hint is not None and hint["sub"] != current_user.subject:
+        # The app believes someone else is signed in: ask who is here rather than answer for
+        # the wrong person (OIDC Core §3.1.2.1, id_token_hint).
         return True
     if max_age is None:
         return False
@@ -166,11 +198,12 @@ def _login_needed(prompts: list[str], max_age: str | None) -> bool:
 
 
 def _url_after_login(prompts: list[str]) -> str:
-    """This request, minus ``prompt=login`` and ``max_age``: the fresh login satisfies both
-    (keeping them would send the user straight back to the login page)."""
+    """This request, minus ``prompt=login``, ``max_age`` and ``id_token_hint``: the fresh login
+    satisfies all three (keeping them would send the user straight back to the login page)."""
     args = request.args.copy()
     args.poplist("prompt")
     args.poplist("max_age")
+    args.poplist("id_token_hint")
     rest = [p for p in prompts if p != "login"]
     if rest:
         args["prompt"] = " ".join(rest)
