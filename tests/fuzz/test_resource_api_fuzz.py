@@ -131,6 +131,9 @@ def api(make_api: Callable[..., Flask], api_token: Callable[..., str]) -> dict[s
         "apps": apps,
         "good": good,
         "read_only": api_token(scope="events:read"),
+        # Validly signed tokens whose claims have broken things before, drawn often.
+        "odd": [api_token(sub=sub) for sub in CLAIMS["sub"]]
+        + [api_token(scope=scope) for scope in CLAIMS["scope"]],
         "ids": ids,
         "cursor": listed.get_json()["next_cursor"],
     }
@@ -165,6 +168,7 @@ def test_resource_api(
     token = data.draw(
         st.one_of(
             st.sampled_from([api["good"], api["read_only"]]),
+            st.sampled_from(api["odd"]),
             signed_tokens(api_token),
             signed_tokens(api_token),
         ),
