@@ -283,6 +283,10 @@ class TokenValidator:
         sub, client_id, scope = claims["sub"], claims["client_id"], claims.get("scope", "")
         if len(sub) > SUB_MAX_LENGTH:
             raise InvalidToken("The access token's sub claim is too long.")
+        if not _storable_text(sub):
+            # Stored and queried as owner_sub: PostgreSQL refuses NUL in text, and neither
+            # database takes a lone surrogate (a "\ud800" JSON escape); either would be a 500.
+            raise InvalidToken(_claim_fault("sub"))
         if not isinstance(client_id, str):
             raise InvalidToken(_claim_fault("client_id"))
         if not isinstance(scope, str):
@@ -317,6 +321,16 @@ class TokenValidator:
                     del cache[stale]
             while len(cache) > INTROSPECTION_CACHE_SIZE:
                 cache.popitem(last=False)
+
+
+def _storable_text(value: str) -> bool:
+    if "\x00" in value:
+        return False
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _claim_fault(claim: str) -> str:

@@ -207,6 +207,19 @@ def test_overlong_sub_is_rejected_before_it_reaches_the_database(client, make_to
     assert_invalid_token(client.get("/api/events", headers=bearer(token)), "sub")
 
 
+@pytest.mark.parametrize("sub", ["al\x00ice", "\ud800"], ids=["nul", "lone-surrogate"])
+@pytest.mark.parametrize("path", ["/api/events", "/api/me"])
+def test_sub_the_database_cannot_store_is_rejected_not_a_server_error(
+    client, token, signing_keys, path, sub
+):
+    """Found by tests/fuzz: NUL in ``sub`` was a 500 on PostgreSQL (text cannot hold it), a
+    lone surrogate a 500 on both databases; the token is invalid, not the server."""
+    header = {"alg": "RS256", "typ": "at+jwt", "kid": signing_keys[0].kid}
+    claims = {**claims_of(token), "sub": sub}
+    signed = jws.serialize_compact(header, json.dumps(claims).encode(), signing_keys[0])
+    assert_invalid_token(client.get(path, headers=bearer(signed)), "sub")
+
+
 def test_non_string_scope_claim_is_rejected(client, make_token):
     """RFC 9068 §2.2.3: scope is a space-delimited string (RFC 8693 §4.2)."""
     token = make_token(scope=["profile"])
