@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from flask import request
 from flask_wtf import FlaskForm
+from flask_wtf.form import SUBMIT_METHODS
 from wtforms import (
     BooleanField,
     EmailField,
@@ -20,28 +22,42 @@ from .oauth2.scopes import CATALOGUE
 from .services.clients import GRANT_TYPES
 
 
+class Form(FlaskForm):
+    """Our HTML forms read form-encoded bodies only.
+
+    Flask-WTF would read a JSON body too, and crash on one that is not an object (``false``) at
+    the CSRF-exempt logout endpoint; no page of ours posts JSON.
+    """
+
+    def __init__(self, **kwargs: object) -> None:
+        if "formdata" not in kwargs:
+            submitted = request.method in SUBMIT_METHODS and bool(request.form)
+            kwargs["formdata"] = request.form if submitted else None
+        super().__init__(**kwargs)
+
+
 class MultiCheckboxField(SelectMultipleField):
     widget = ListWidget(prefix_label=False)
     option_widget = CheckboxInput()
 
 
-class LoginForm(FlaskForm):
+class LoginForm(Form):
     email = EmailField("Email", validators=[DataRequired(), Length(max=320)])
     password = PasswordField("Password", validators=[DataRequired(), Length(max=1000)])
 
 
-class SignupForm(FlaskForm):
+class SignupForm(Form):
     name = StringField("Name", validators=[Length(max=200)])
     email = EmailField("Email", validators=[DataRequired(), Length(max=320)])
     password = PasswordField("Password", validators=[DataRequired(), Length(max=1000)])
 
 
-class LogoutForm(FlaskForm):
+class LogoutForm(Form):
     revoke_tokens = BooleanField("Also disconnect the apps I signed in to during this session")
     everywhere = BooleanField("Log out on every device and browser, not only this one")
 
 
-class ActionForm(FlaskForm):
+class ActionForm(Form):
     """A button that changes something: nothing but the CSRF token."""
 
 
@@ -52,7 +68,7 @@ GRANT_TYPE_LABELS = {
 }
 
 
-class ClientForm(FlaskForm):
+class ClientForm(Form):
     name = StringField("Application name", validators=[DataRequired(), Length(max=120)])
     redirect_uris = TextAreaField(
         "Redirect URIs",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flask import Flask, jsonify, render_template, request
+from flask.globals import request_ctx
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response
@@ -43,6 +44,10 @@ def register(app: Flask) -> None:
                 body["error_description"] = error.description
             return jsonify(body), status
         titles = {404: "Page not found", 405: "Method not allowed", 429: "Too many attempts"}
+        if request_ctx.url_adapter is None:
+            # Werkzeug could not route the request at all (an invalid Host header): no page can
+            # build its links, so answer in plain text.
+            return Response(f"{status} {error.name}\n", mimetype="text/plain"), status
         return (
             render_template(
                 "errors/error.html",
