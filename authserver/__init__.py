@@ -9,8 +9,12 @@ from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from werkzeug.middleware.proxy_fix import ProxyFix
 
+from . import ratelimit  # noqa: F401 - registers the database:// storage that the limiter names
+from .cli import register_cli
 from .config import load_config
 from .extensions import csrf, db, limiter, login_manager, migrate
+from .oauth2 import init_oauth2
+from .views import register_views
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -35,28 +39,17 @@ def create_app(test_config: dict | None = None) -> Flask:
     # Batch mode, so later ALTERs work on SQLite too.
     migrate.init_app(app, db, directory=str(PROJECT_ROOT / "migrations"), render_as_batch=True)
     csrf.init_app(app)
-    from . import ratelimit  # noqa: F401  (registers the database:// throttling storage)
-
     limiter.init_app(app)
     login_manager.init_app(app)
 
-    from . import models  # noqa: F401  (registers the tables with the metadata)
-    from .oauth2 import init_oauth2
-
     init_oauth2(app)
-
-    from .views import register_views
-
     register_views(app)
-
-    from .cli import register_cli
-
     register_cli(app)
     return app
 
 
 @event.listens_for(Engine, "connect")
-def _sqlite_foreign_keys(dbapi_connection, connection_record) -> None:  # noqa: ANN001
+def _sqlite_foreign_keys(dbapi_connection, connection_record) -> None:
     # SQLite ignores ON DELETE CASCADE unless asked, per connection.
     module = type(dbapi_connection).__module__
     if module.startswith("sqlite3"):

@@ -8,6 +8,7 @@ import click
 from flask import Flask, current_app
 from flask.cli import AppGroup, with_appcontext
 
+from .extensions import db
 from .services import ServiceError, clients, keys, users
 from .services.clients import find_client
 
@@ -40,6 +41,7 @@ def create_user(email: str, password: str, name: str, as_json: bool) -> None:
         user = users.create_user(email, password, name)
     except ServiceError as error:
         raise click.ClickException(error.message) from None
+    db.session.commit()
     _emit({"email": user.email, "sub": user.subject, "name": user.name}, as_json)
 
 
@@ -89,6 +91,7 @@ def create_client(
         )
     except ServiceError as error:
         raise click.ClickException(error.message) from None
+    db.session.commit()
     data = {"client_id": client.client_id}
     if secret:
         data["client_secret"] = secret
@@ -100,6 +103,7 @@ def create_client(
 def rotate_keys(as_json: bool) -> None:
     """Activate a new signing key; old keys stay published until their tokens expire."""
     key = keys.rotate_keys()
+    db.session.commit()
     _emit({"kid": key.kid}, as_json)
 
 
@@ -129,6 +133,7 @@ def demo(as_json: bool) -> None:
     else:
         secret = clients.rotate_secret(client)
     keys.active_key()
+    db.session.commit()
     issuer = current_app.config["ISSUER"]
     _emit(
         {

@@ -14,8 +14,13 @@ from urllib.parse import urlsplit
 
 from flask import Flask
 
+from .clock import wall_clock
+
 
 class DefaultConfig:
+    #: "Now" for every rule and timestamp: an aware UTC datetime. Tests pass a controllable one;
+    #: it cannot be set from the environment.
+    CLOCK = staticmethod(wall_clock)
     #: SQLAlchemy URL; None means a SQLite file in the instance folder (SPEC: embedded default).
     DATABASE_URL: str | None = None
     #: The ``iss`` of every token and of the metadata (RFC 8414 §2, OIDC Discovery §3).
@@ -81,6 +86,8 @@ def load_config(app: Flask, test_config: dict | None) -> None:
     if test_config:
         app.config.update(test_config)
 
+    if not callable(app.config["CLOCK"]):
+        raise RuntimeError("CLOCK must be a function returning an aware UTC datetime.")
     Path(app.instance_path).mkdir(parents=True, exist_ok=True)
     if not app.config["DATABASE_URL"]:
         app.config["DATABASE_URL"] = "sqlite:///" + str(

@@ -18,7 +18,7 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length
 from wtforms.widgets import CheckboxInput, ListWidget
 
-from .oauth2.scopes import CATALOGUE
+from .scopes import CATALOGUE
 from .services.clients import GRANT_TYPES
 
 

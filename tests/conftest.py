@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -95,6 +96,30 @@ def app(
             for table in reversed(Base.metadata.sorted_tables):
                 conn.execute(table.delete())
         db.engine.dispose()
+
+
+class FakeClock:
+    """The server's "now" (its ``CLOCK`` setting), moved only when a test says so."""
+
+    def __init__(self, start: datetime) -> None:
+        self.start = self.current = start
+
+    def __call__(self) -> datetime:
+        return self.current
+
+    def advance(self, seconds: float) -> None:
+        self.current += timedelta(seconds=seconds)
+
+    def timestamp(self) -> int:
+        return int(self.current.timestamp())
+
+
+@pytest.fixture
+def fake_clock(app: Flask) -> FakeClock:
+    # Half past a second, as real logins are: whole-second claims must not trip on it.
+    clock = FakeClock(datetime.now(UTC).replace(microsecond=500_000))
+    app.config["CLOCK"] = clock
+    return clock
 
 
 @pytest.fixture

@@ -8,6 +8,7 @@ from __future__ import annotations
 import itertools
 from dataclasses import dataclass
 
+from authserver.extensions import db
 from authserver.services import clients, users
 
 PASSWORD = "correct horse battery staple"
@@ -38,6 +39,7 @@ class ClientInfo:
 
 def make_user(email: str | None = None, password: str = PASSWORD, name: str = "Ada") -> UserInfo:
     user = users.create_user(email or f"user{next(_numbers)}@example.com", password, name)
+    db.session.commit()
     return UserInfo(user.id, user.email, password, user.subject, user.name)
 
 
@@ -60,6 +62,7 @@ def make_client(
         owner=owner,
         can_introspect_any=can_introspect_any,
     )
+    db.session.commit()
     return ClientInfo(
         client.id,
         client.client_id,

@@ -1,5 +1,5 @@
 from .audit import AuditEvent
-from .base import Base, utcnow
+from .base import Base
 from .client import Client
 from .grant import AuthorizationCode, Consent
 from .session import UserSession
@@ -21,5 +21,4 @@ __all__ = [
     "TokenFamily",
     "User",
     "UserSession",
-    "utcnow",
 ]

@@ -5,9 +5,10 @@ from datetime import datetime
 from sqlalchemy import JSON, Boolean, ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from ..oauth2.scopes import scope_list
+from .. import clock
+from ..scopes import scope_list
 from ..security.secrets import verify_secret
-from .base import Base, UTCDateTime, utcnow
+from .base import Base, UTCDateTime
 from .user import User
 
 
@@ -31,8 +32,8 @@ class Client(Base):
     registration_token_hash: Mapped[str | None] = mapped_column(String(64))
     #: May introspect any token (a resource server), not only its own (RFC 7662 §2.1).
     can_introspect_any: Mapped[bool] = mapped_column(Boolean, default=False)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.now)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.now, onupdate=clock.now)
 
     owner: Mapped[User | None] = relationship()
 

@@ -5,7 +5,8 @@ from datetime import datetime
 from sqlalchemy import String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from .base import Base, UTCDateTime, utcnow
+from .. import clock
+from .base import Base, UTCDateTime
 
 
 class SigningKey(Base):
@@ -17,6 +18,6 @@ class SigningKey(Base):
     kid: Mapped[str] = mapped_column(String(64), unique=True)
     algorithm: Mapped[str] = mapped_column(String(10), default="RS256")
     private_pem: Mapped[str] = mapped_column(Text)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.now)
     #: When a newer key took over; the public key stays in the JWKS until tokens it signed expire.
     retired_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -5,7 +5,8 @@ from datetime import datetime
 from sqlalchemy import ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from .base import Base, UTCDateTime, utcnow
+from .. import clock
+from .base import Base, UTCDateTime
 from .client import Client
 from .user import User
 
@@ -29,7 +30,7 @@ class TokenFamily(Base):
     scope: Mapped[str] = mapped_column(String(500))
     session_id: Mapped[str | None] = mapped_column(String(64), index=True)
     auth_time: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.now)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     client: Mapped[Client] = relationship()
@@ -44,22 +45,36 @@ class RefreshToken(Base):
         ForeignKey("token_families.id", ondelete="CASCADE"), index=True
     )
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.now)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
     #: Set when this token was exchanged for its successor; presenting it again is reuse.
     rotated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     family: Mapped[TokenFamily] = relationship()
 
+    # --- Authlib's refresh token protocol ---
+    def check_client(self, client: Client) -> bool:
+        return self.family.client_id == client.id
+
+    def get_scope(self) -> str:
+        """What the person granted; a refresh may narrow it, never widen it (RFC 6749 §6)."""
+        return self.family.scope
+
 
 class AccessToken(Base):
-    """A record of each JWT issued, by ``jti``, so introspection and revocation can see it."""
+    """A record of each JWT issued, by ``jti``, so introspection and revocation can see it.
+
+    It names its client and person itself, so a ``client_credentials`` token is one row: only
+    tokens a person granted belong to a family (the grant that revoking ends).
+    """
 
     __tablename__ = "access_tokens"
 
     id: Mapped[int] = mapped_column(primary_key=True)
     jti: Mapped[str] = mapped_column(String(64), unique=True)
-    family_id: Mapped[int] = mapped_column(
+    client_id: Mapped[int] = mapped_column(ForeignKey("clients.id", ondelete="CASCADE"), index=True)
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    family_id: Mapped[int | None] = mapped_column(
         ForeignKey("token_families.id", ondelete="CASCADE"), index=True
     )
     scope: Mapped[str] = mapped_column(String(500))
@@ -68,4 +83,6 @@ class AccessToken(Base):
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
-    family: Mapped[TokenFamily] = relationship()
+    client: Mapped[Client] = relationship()
+    user: Mapped[User | None] = relationship()
+    family: Mapped[TokenFamily | None] = relationship()

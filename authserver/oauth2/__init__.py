@@ -4,35 +4,34 @@ from __future__ import annotations
 
 from flask import Flask, current_app
 
-from .server import AuthorizationServer, supported_scopes
+from ..scopes import CATALOGUE
+from .endpoints import EndSessionEndpoint, IntrospectionEndpoint, RevocationEndpoint
+from .grants import (
+    AuthorizationCodeGrant,
+    ClientCredentialsGrant,
+    RefreshTokenGrant,
+    S256CodeChallenge,
+)
+from .oidc import OpenIDCode
+from .registration import ClientConfigurationEndpoint, ClientRegistrationEndpoint
+from .server import AuthorizationServer
+from .storage import generate_token, query_client, save_token
 
 
 def init_oauth2(app: Flask) -> None:
-    from .grants import (
-        AuthorizationCodeGrant,
-        ClientCredentialsGrant,
-        RefreshTokenGrant,
-        S256CodeChallenge,
-        query_client,
-    )
-
-    server = AuthorizationServer(app, query_client=query_client)
-    server.scopes_supported = supported_scopes()
-    from .oidc import OpenIDCode
+    server = AuthorizationServer(app, query_client=query_client, save_token=save_token)
+    server.scopes_supported = list(CATALOGUE)
+    server.register_token_generator("default", generate_token)
 
     server.register_grant(
         AuthorizationCodeGrant, [S256CodeChallenge(required=True), OpenIDCode(require_nonce=False)]
     )
     server.register_grant(RefreshTokenGrant)
     server.register_grant(ClientCredentialsGrant)
-    from .endpoints import EndSessionEndpoint, IntrospectionEndpoint, RevocationEndpoint
 
     server.register_endpoint(RevocationEndpoint)
     server.register_endpoint(IntrospectionEndpoint)
     server.register_endpoint(EndSessionEndpoint)
-
-    from .registration import ClientConfigurationEndpoint, ClientRegistrationEndpoint
-
     server.register_endpoint(ClientRegistrationEndpoint)
     server.register_endpoint(ClientConfigurationEndpoint)
     app.extensions["authorization_server"] = server

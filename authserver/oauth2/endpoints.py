@@ -11,8 +11,7 @@ from authlib.oidc.rpinitiated import EndSessionEndpoint as _EndSessionEndpoint
 from flask import current_app
 
 from .. import clock
-from ..extensions import db
-from ..models import AccessToken, Client, RefreshToken, TokenFamily
+from ..models import AccessToken, Client, RefreshToken, TokenFamily, User
 from ..services import tokens
 
 
@@ -21,19 +20,27 @@ class FoundToken:
     """An access or refresh token found by its value, as the endpoints see it."""
 
     kind: str  # "access_token" or "refresh_token"
-    family: TokenFamily
+    family: TokenFamily | None  # None for a client's own (client_credentials) access token
     access: AccessToken | None = None
     refresh: RefreshToken | None = None
 
+    @property
+    def client(self) -> Client:
+        return self.access.client if self.access is not None else self.family.client
+
+    @property
+    def user(self) -> User | None:
+        return self.access.user if self.access is not None else self.family.user
+
     def check_client(self, client: Client) -> bool:
-        return self.family.client_id == client.id
+        return self.client.id == client.id
 
     def is_expired(self) -> bool:
         record = self.access or self.refresh
         return record.expires_at <= clock.now()
 
     def is_revoked(self) -> bool:
-        if self.family.revoked_at is not None:
+        if self.family is not None and self.family.revoked_at is not None:
             return True
         if self.access is not None:
             return self.access.revoked_at is not None
@@ -63,7 +70,7 @@ class UnsupportedTokenType(UnsupportedTokenTypeError):
     status_code = 400
 
 
-def check_token_params(endpoint, request) -> None:  # noqa: ANN001
+def check_token_params(endpoint, request) -> None:
     if "token" not in request.form:
         raise InvalidRequestError("Missing 'token' in request.")
     hint = request.form.get("token_type_hint")
@@ -75,47 +82,45 @@ class RevocationEndpoint(_RevocationEndpoint):
     # Public clients may revoke their own tokens, identified by client_id (RFC 7009 §2.1).
     CLIENT_AUTH_METHODS = ["client_secret_basic", "client_secret_post", "none"]
 
-    def check_params(self, request, client) -> None:  # noqa: ANN001
+    def check_params(self, request, client) -> None:
         check_token_params(self, request)
 
     def query_token(self, token_string: str, token_type_hint: str | None) -> FoundToken | None:
         return find_token(token_string, token_type_hint)
 
-    def revoke_token(self, token: FoundToken, request) -> None:  # noqa: ANN001
+    def revoke_token(self, token: FoundToken, request) -> None:
         if token.kind == "refresh_token":
             # RFC 7009 §2.1: revoking a refresh token SHOULD also invalidate the access tokens
             # issued with the same grant: the whole family.
             tokens.revoke_family(token.family)
         elif token.access.revoked_at is None:
             token.access.revoked_at = clock.now()
-        db.session.commit()
 
 
 class IntrospectionEndpoint(_IntrospectionEndpoint):
     CLIENT_AUTH_METHODS = ["client_secret_basic", "client_secret_post"]
 
-    def check_params(self, request, client) -> None:  # noqa: ANN001
+    def check_params(self, request, client) -> None:
         check_token_params(self, request)
 
     def query_token(self, token_string: str, token_type_hint: str | None) -> FoundToken | None:
         return find_token(token_string, token_type_hint)
 
-    def check_permission(self, token: FoundToken, client: Client, request) -> bool:  # noqa: ANN001
+    def check_permission(self, token: FoundToken, client: Client, request) -> bool:
         # A client learns only about its own tokens, unless it is a registered resource server
         # (RFC 7662 §4: the server must not let clients probe other clients' tokens).
         return token.check_client(client) or client.can_introspect_any
 
     def introspect_token(self, token: FoundToken) -> dict:
-        family = token.family
-        config = current_app.config
+        client, user = token.client, token.user
         body = {
             "active": True,
-            "client_id": family.client.client_id,
-            "iss": config["ISSUER"],
-            "sub": family.user.subject if family.user else family.client.client_id,
+            "client_id": client.client_id,
+            "iss": current_app.config["ISSUER"],
+            "sub": user.subject if user is not None else client.client_id,
         }
-        if family.user is not None:
-            body["username"] = family.user.email
+        if user is not None:
+            body["username"] = user.email
         if token.access is not None:
             record = token.access
             body.update(
@@ -133,7 +138,7 @@ class IntrospectionEndpoint(_IntrospectionEndpoint):
             body.update(
                 {
                     "token_type": "refresh_token",
-                    "scope": family.scope,
+                    "scope": token.family.scope,
                     "iat": int(record.created_at.timestamp()),
                     "exp": int(record.expires_at.timestamp()),
                 }
@@ -152,7 +157,7 @@ class EndSessionEndpoint(_EndSessionEndpoint):
             raise InvalidRequestError("The id_token_hint is not an ID token issued here.")
         return claims
 
-    def end_session(self, end_session_request) -> None:  # noqa: ANN001
+    def end_session(self, end_session_request) -> None:
         # Ending the browser session is the view's job (it owns the session and the choice
         # to revoke tokens); nothing server-wide happens here.
         return None

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from flask import current_app
 
+from ..scopes import CATALOGUE
 from ..services.clients import GRANT_TYPES
 from ..services.oidc import supported_claims
-from .scopes import CATALOGUE
 
 CLIENT_AUTH_METHODS = ["client_secret_basic", "client_secret_post", "none"]
 

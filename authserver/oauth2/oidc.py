@@ -1,19 +1,26 @@
-"""OpenID Connect on the code grant: nonce checks and the ID token in the token response."""
+"""OpenID Connect on the code grant: Authlib's ``OpenIDCode`` builds the ID token (nonce,
+auth_time and at_hash included); these hooks say with which key and claims."""
 
 from __future__ import annotations
 
 from authlib.oidc.core import grants as oidc_grants
+from flask import current_app
+from joserfc.jwk import RSAKey
 from sqlalchemy import select
 
+from .. import clock, policy
 from ..extensions import db
-from ..models import AuthorizationCode
+from ..models import AuthorizationCode, Client
+from ..scopes import scope_list
+from ..security.keys import ALGORITHM, load_private_key
 from ..services.clients import find_client
-from ..services.oidc import make_id_token
-from .scopes import scope_list
+from ..services.keys import active_key
+from ..services.oidc import user_claims
+from .storage import Grantor
 
 
 class OpenIDCode(oidc_grants.OpenIDCode):
-    def exists_nonce(self, nonce: str, request) -> bool:  # noqa: ANN001
+    def exists_nonce(self, nonce: str, request) -> bool:
         """A nonce seen before with this client is a replayed request (OIDC Core §3.1.2.1)."""
         client = find_client(request.payload.client_id)
         if client is None:
@@ -27,19 +34,31 @@ class OpenIDCode(oidc_grants.OpenIDCode):
             is not None
         )
 
-    def process_token(self, grant, response):  # noqa: ANN001, ANN201
-        _, token, _ = response
-        scopes = scope_list(token.get("scope"))
-        if "openid" not in scopes:
-            return token
-        code: AuthorizationCode = grant.request.authorization_code
-        token["id_token"] = make_id_token(
-            client=grant.request.client,
-            user=code.user,
-            scopes=scopes,
-            auth_time=code.auth_time,
-            nonce=code.nonce,
-            access_token=token["access_token"],
-            session_id=code.session_id,
-        )
-        return token
+    def resolve_client_private_key(self, client: Client) -> RSAKey:
+        key = active_key()
+        return load_private_key(key.kid, key.private_pem)  # parsed once per process
+
+    def get_client_algorithm(self, client: Client) -> str:
+        return ALGORITHM
+
+    def get_encode_header(self, client: Client) -> dict:
+        return {"alg": ALGORITHM, "typ": "JWT", "kid": active_key().kid}
+
+    def get_client_claims(self, client: Client) -> dict:
+        issued = int(clock.now().timestamp())
+        life = policy.lifetimes(current_app.config, client.client_id, "authorization_code")
+        return {
+            "iss": current_app.config["ISSUER"],
+            "aud": client.client_id,
+            # azp: the party the token was issued to (OIDC Core §2); equal to aud here.
+            "azp": client.client_id,
+            "iat": issued,
+            "exp": issued + life.id_token,
+        }
+
+    def generate_user_info(self, user: Grantor, scope: str) -> dict:
+        claims = user_claims(user.user, scope_list(scope))
+        if user.session_id:
+            # The login session, for front- and back-channel logout (OIDC Session §2.1).
+            claims["sid"] = user.session_id
+        return claims

@@ -22,10 +22,10 @@ from werkzeug.exceptions import RequestEntityTooLarge
 
 from ..extensions import db
 from ..models import Client
+from ..scopes import scope_list
 from ..security.secrets import hash_secret, new_secret
 from ..services import ServiceError, clients
 from .metadata import server_metadata
-from .scopes import scope_list
 
 #: RFC 7591 §2 fields whose value is a string, and those whose value is an array of strings.
 TEXT_FIELDS = (
@@ -53,7 +53,7 @@ MAX_TEXT = 4000
 MAX_ITEMS = 50
 
 
-def _bearer(request) -> str | None:  # noqa: ANN001
+def _bearer(request) -> str | None:
     header = request.headers.get("Authorization", "")
     return header[7:].strip() if header[:7].lower() == "bearer " else None
 
@@ -204,7 +204,7 @@ class ClientMetadataClaims(_ClientMetadataClaims):
 class LogoutClaims(LogoutMetadataClaims):
     """post_logout_redirect_uris (RP-Initiated Logout §3.1)."""
 
-    def validate(self, now=None, leeway=0) -> None:  # noqa: ANN001
+    def validate(self, now=None, leeway=0) -> None:
         try:
             super().validate(now, leeway)
         except ValueError as error:
@@ -217,16 +217,16 @@ CLAIMS_CLASSES = [ClientMetadataClaims, LogoutClaims]
 
 
 class ClientRegistrationEndpoint(_RegistrationEndpoint):
-    def __init__(self, server=None) -> None:  # noqa: ANN001
+    def __init__(self, server=None) -> None:
         super().__init__(server, claims_classes=CLAIMS_CLASSES)
 
-    def create_endpoint_request(self, request) -> JsonRequest:  # noqa: ANN001
+    def create_endpoint_request(self, request) -> JsonRequest:
         # No Authlib hook checks the document before its claims classes index into it.
         json_request = super().create_endpoint_request(request)
         json_request.payload = MetadataPayload(flask_request)
         return json_request
 
-    def authenticate_token(self, request) -> bool:  # noqa: ANN001
+    def authenticate_token(self, request) -> bool:
         expected = current_app.config["REGISTRATION_INITIAL_ACCESS_TOKEN"]
         if not expected:
             return True  # open registration, as the operator chose
@@ -239,10 +239,10 @@ class ClientRegistrationEndpoint(_RegistrationEndpoint):
     def get_server_metadata(self) -> dict:
         return server_metadata()
 
-    def resolve_public_key(self, request) -> None:  # noqa: ANN001
+    def resolve_public_key(self, request) -> None:
         return None  # software statements are not accepted
 
-    def generate_client_info(self, request) -> dict:  # noqa: ANN001
+    def generate_client_info(self, request) -> dict:
         public = request.payload.data.get("token_endpoint_auth_method") == "none"
         info = super().generate_client_info(request)
         info["client_id"] = new_secret(18)
@@ -253,7 +253,7 @@ class ClientRegistrationEndpoint(_RegistrationEndpoint):
             info["client_secret"] = new_secret(32)  # SPEC: at least 256 bits
         return info
 
-    def save_client(self, client_info: dict, client_metadata: dict, request) -> Client:  # noqa: ANN001
+    def save_client(self, client_info: dict, client_metadata: dict, request) -> Client:
         try:
             client, _ = clients.create_client(
                 name=client_metadata.get("client_name") or "Unnamed application",
@@ -271,10 +271,9 @@ class ClientRegistrationEndpoint(_RegistrationEndpoint):
             raise _service_error(error) from error
         return client
 
-    def generate_client_registration_info(self, client: Client, request) -> dict:  # noqa: ANN001
+    def generate_client_registration_info(self, client: Client, request) -> dict:
         token = new_secret(32)
         client.registration_token_hash = hash_secret(token)
-        db.session.commit()
         # Authlib echoes the request's metadata; this, applied over it, is what was stored:
         # deduplicated, in our order, and the auth method we advertise (a confidential client
         # may use either secret method, so client_secret_post is substituted, §3.2.1).
@@ -282,17 +281,17 @@ class ClientRegistrationEndpoint(_RegistrationEndpoint):
 
 
 class ClientConfigurationEndpoint(_ConfigurationEndpoint):
-    def __init__(self, server=None) -> None:  # noqa: ANN001
+    def __init__(self, server=None) -> None:
         super().__init__(server, claims_classes=CLAIMS_CLASSES)
 
-    def create_endpoint_request(self, request) -> JsonRequest:  # noqa: ANN001
+    def create_endpoint_request(self, request) -> JsonRequest:
         # No Authlib hook checks the document before the update indexes into it; an update
         # may also carry the client_secret it must match (RFC 7592 §2.2), a string like these.
         json_request = super().create_endpoint_request(request)
         json_request.payload = MetadataPayload(flask_request, (*TEXT_FIELDS, "client_secret"))
         return json_request
 
-    def authenticate_token(self, request) -> RegistrationAccess:  # noqa: ANN001
+    def authenticate_token(self, request) -> RegistrationAccess:
         token = _bearer(request)
         client = None
         if token and len(token) <= 200:
@@ -307,27 +306,26 @@ class ClientConfigurationEndpoint(_ConfigurationEndpoint):
             raise InvalidTokenError("The registration access token is missing or invalid.")
         return RegistrationAccess(client)
 
-    def authenticate_client(self, request) -> Client | None:  # noqa: ANN001
+    def authenticate_client(self, request) -> Client | None:
         return clients.find_client(flask_request.view_args.get("client_id"))
 
-    def revoke_access_token(self, request, token) -> None:  # noqa: ANN001
+    def revoke_access_token(self, request, token) -> None:
         if token.client is not None:
             token.client.registration_token_hash = None
-            db.session.commit()
 
-    def check_permission(self, client: Client, request) -> bool:  # noqa: ANN001
+    def check_permission(self, client: Client, request) -> bool:
         return True  # the registration access token is bound to this one client
 
     def introspect_client(self, client: Client) -> dict:
         return client_information(client)
 
-    def generate_client_registration_info(self, client: Client, request) -> dict:  # noqa: ANN001
+    def generate_client_registration_info(self, client: Client, request) -> dict:
         return _registration_info(client, None)
 
-    def delete_client(self, client: Client, request) -> None:  # noqa: ANN001
+    def delete_client(self, client: Client, request) -> None:
         clients.delete_client(client)
 
-    def update_client(self, client: Client, client_metadata: dict, request) -> Client:  # noqa: ANN001
+    def update_client(self, client: Client, client_metadata: dict, request) -> Client:
         try:
             return clients.update_client(
                 client,

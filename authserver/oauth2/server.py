@@ -13,11 +13,11 @@ from authlib.oauth2.rfc6749 import InvalidClientError, InvalidRequestError, Inva
 from flask import request as flask_request
 from werkzeug.datastructures import MultiDict
 
-from .scopes import CATALOGUE, scope_list, unknown_scopes
+from ..scopes import scope_list, unknown_scopes
 
 
 class _Payload(FlaskOAuth2Payload):
-    def __init__(self, request, values: MultiDict) -> None:  # noqa: ANN001
+    def __init__(self, request, values: MultiDict) -> None:
         super().__init__(request)
         self._values = values
 
@@ -37,25 +37,25 @@ _NAME = re.compile(r"[A-Za-z0-9_.:-]{1,64}")
 
 class AuthorizationServer(FlaskAuthorizationServer):
     # Authlib builds the request outside its error handling, so no hook can refuse it.
-    def create_token_response(self, request=None):  # noqa: ANN001, ANN201
+    def create_token_response(self, request=None):
         refused = self._refuse_malformed_form()
         return refused if refused is not None else super().create_token_response(request)
 
     # As above: the endpoint request is built before Authlib's error handling starts.
-    def create_endpoint_response(self, name: str, request=None):  # noqa: ANN001, ANN201
+    def create_endpoint_response(self, name: str, request=None):
         if name in FORM_ENDPOINTS:
             refused = self._refuse_malformed_form()
             if refused is not None:
                 return refused
         return super().create_endpoint_response(name, request)
 
-    def _refuse_malformed_form(self):  # noqa: ANN202
+    def _refuse_malformed_form(self):
         problem = form_request_problem(flask_request.mimetype, flask_request.form)
         if problem is None:
             return None
         return self.handle_error_response(None, InvalidRequestError(problem))
 
-    def create_oauth2_request(self, request) -> FlaskOAuth2Request:  # noqa: ANN001
+    def create_oauth2_request(self, request) -> FlaskOAuth2Request:
         oauth_request = FlaskOAuth2Request(flask_request)
         # The authorization endpoint reads only its query: the consent form posts back to the
         # same URL with its own ``scope`` checkboxes, which must not mix with the client's.
@@ -77,12 +77,12 @@ class AuthorizationServer(FlaskAuthorizationServer):
         if unknown:
             raise InvalidScopeError(f"Unknown scope: {' '.join(unknown)}.")
 
-    def authenticate_client(self, request, methods, endpoint="token"):  # noqa: ANN001, ANN201
+    def authenticate_client(self, request, methods, endpoint="token"):
         check_single_auth_method(request)
         return super().authenticate_client(request, methods, endpoint)
 
 
-def check_single_auth_method(request) -> None:  # noqa: ANN001
+def check_single_auth_method(request) -> None:
     """RFC 6749 §2.3: a client MUST NOT use more than one authentication method per request."""
     header = request.headers.get("Authorization", "")
     parts = header.split(None, 1)
@@ -133,7 +133,3 @@ def form_request_problem(mimetype: str, form: MultiDict) -> str | None:
     if mimetype != "application/x-www-form-urlencoded":
         return "Send the parameters as application/x-www-form-urlencoded."
     return parameter_problem(form)
-
-
-def supported_scopes() -> list[str]:
-    return list(CATALOGUE)

@@ -9,7 +9,7 @@ from sqlalchemy import select
 from ..config import is_loopback_host
 from ..extensions import db
 from ..models import Client, User
-from ..oauth2.scopes import CATALOGUE, join_scopes, scope_list
+from ..scopes import CATALOGUE, join_scopes, scope_list
 from ..security.secrets import hash_secret, new_secret
 from . import ServiceError
 
@@ -124,7 +124,7 @@ def create_client(
         can_introspect_any=can_introspect_any,
     )
     db.session.add(client)
-    db.session.commit()
+    db.session.flush()
     return client, secret
 
 
@@ -144,7 +144,6 @@ def update_client(
             post_logout_redirect_uris, "post_logout_redirect_uris", "Post-logout redirect URI"
         )
     client.name, client.redirect_uris, client.scope, client.grant_types = name, uris, scope, grants
-    db.session.commit()
     return client
 
 
@@ -153,14 +152,12 @@ def rotate_secret(client: Client) -> str:
         raise ServiceError("A public client has no secret.")
     secret = new_secret()
     client.client_secret_hash = hash_secret(secret)
-    db.session.commit()
     return secret
 
 
 def delete_client(client: Client) -> None:
     """Delete the client; its codes, consents and tokens go with it (ON DELETE CASCADE)."""
     db.session.delete(client)
-    db.session.commit()
 
 
 def find_client(client_id: str | None) -> Client | None:

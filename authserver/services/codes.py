@@ -9,12 +9,13 @@ from sqlalchemy import select, update
 from .. import clock
 from ..extensions import db
 from ..models import AuthorizationCode, Client, User
-from ..security.secrets import hash_secret, new_secret
+from ..security.secrets import hash_secret
 
 
 def create_code(
     client: Client,
     user: User,
+    code: str,
     redirect_uri: str,
     redirect_uri_given: bool,
     scope: str,
@@ -24,28 +25,26 @@ def create_code(
     code_challenge: str | None = None,
     code_challenge_method: str | None = None,
     session_id: str | None = None,
-) -> str:
-    code = new_secret(32)
+) -> AuthorizationCode:
+    """Keep ``code`` (hashed) with everything it is bound to; the caller commits."""
     now = clock.now()
-    db.session.add(
-        AuthorizationCode(
-            code_hash=hash_secret(code),
-            client=client,
-            user=user,
-            redirect_uri=redirect_uri,
-            redirect_uri_given=redirect_uri_given,
-            scope=scope,
-            nonce=nonce,
-            code_challenge=code_challenge,
-            code_challenge_method=code_challenge_method,
-            auth_time=auth_time,
-            session_id=session_id,
-            created_at=now,
-            expires_at=now + timedelta(seconds=ttl),
-        )
+    record = AuthorizationCode(
+        code_hash=hash_secret(code),
+        client=client,
+        user=user,
+        redirect_uri=redirect_uri,
+        redirect_uri_given=redirect_uri_given,
+        scope=scope,
+        nonce=nonce,
+        code_challenge=code_challenge,
+        code_challenge_method=code_challenge_method,
+        auth_time=auth_time,
+        session_id=session_id,
+        created_at=now,
+        expires_at=now + timedelta(seconds=ttl),
     )
-    db.session.commit()
-    return code
+    db.session.add(record)
+    return record
 
 
 def find_code(code: str, client: Client) -> AuthorizationCode | None:

@@ -6,7 +6,7 @@ from sqlalchemy import select
 
 from ..extensions import db
 from ..models import Client, Consent, User
-from ..oauth2.scopes import REQUIRED_SCOPES, join_scopes, scope_list
+from ..scopes import join_scopes, scope_list
 from .tokens import discard_pending_codes, revoke_families_of
 
 
@@ -16,15 +16,10 @@ def find_consent(user: User, client: Client) -> Consent | None:
     )
 
 
-def covers(user: User, client: Client, requested: list[str]) -> bool:
+def granted(user: User, client: Client) -> list[str] | None:
+    """The scopes ``user`` has granted ``client`` so far, or None if never asked."""
     consent = find_consent(user, client)
-    return consent is not None and set(requested) <= set(scope_list(consent.scope))
-
-
-def granted_scopes(requested: list[str], ticked: list[str]) -> list[str]:
-    """What the user granted: the ticked boxes that were asked for, plus ``openid`` if asked."""
-    kept = {s for s in requested if s in REQUIRED_SCOPES}
-    return [s for s in requested if s in set(ticked) | kept]
+    return scope_list(consent.scope) if consent is not None else None
 
 
 def record_consent(user: User, client: Client, requested: list[str], granted: list[str]) -> None:
@@ -63,5 +58,4 @@ def revoke_consent(user: User, client: Client) -> bool:
     revoked += discard_pending_codes(user, client)
     if consent is not None:
         db.session.delete(consent)
-    db.session.commit()
     return consent is not None or revoked > 0

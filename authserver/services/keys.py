@@ -33,7 +33,7 @@ def rotate_keys() -> SigningKey:
     )
     key = SigningKey(kid=kid, private_pem=pem, created_at=now)
     db.session.add(key)
-    db.session.commit()
+    db.session.flush()
     return key
 
 

@@ -140,4 +140,3 @@ def log_out(
         end_all_sessions(user)
     else:
         end_session(sid)
-    db.session.commit()

@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime
 
 from flask import current_app
 from joserfc import jws, jwt
 from joserfc.errors import JoseError
 from sqlalchemy import delete, select, update
 
-from .. import clock
+from .. import clock, policy
 from ..extensions import db
 from ..models import AccessToken, AuthorizationCode, Client, RefreshToken, TokenFamily, User
-from ..oauth2.scopes import scope_list
+from ..policy import Lifetimes
+from ..scopes import scope_list
 from ..security.keys import ALGORITHM, load_private_key, sign_jwt
 from ..security.secrets import hash_secret, new_secret
 from .clients import find_client
@@ -22,108 +23,118 @@ from .oidc import user_claims
 
 def start_family(
     client: Client,
-    user: User | None,
+    user: User,
     scope: str,
     authorization_code: AuthorizationCode | None = None,
+    auth_time: datetime | None = None,
+    session_id: str | None = None,
 ) -> TokenFamily:
+    """The grant a person gave one client: every token it issues descends from it."""
     family = TokenFamily(
         client=client,
         user=user,
         scope=scope,
         authorization_code_id=authorization_code.id if authorization_code else None,
-        session_id=authorization_code.session_id if authorization_code else None,
-        auth_time=authorization_code.auth_time if authorization_code else None,
+        session_id=session_id,
+        auth_time=auth_time,
         created_at=clock.now(),
     )
     db.session.add(family)
-    db.session.flush()
     return family
 
 
-def mint_access_token(family: TokenFamily, scope: str) -> tuple[str, int]:
-    """An RFC 9068 JWT access token for ``family``, recorded by ``jti``; (token, expires_in)."""
+def access_token_claims(
+    client: Client,
+    user: User | None,
+    scope: str,
+    auth_time: datetime | None,
+    life: Lifetimes,
+    now: datetime,
+) -> dict:
+    """The claims of an RFC 9068 JWT access token (§2.2), identity claims as the scope allows."""
     config = current_app.config
-    ttl = int(config["ACCESS_TOKEN_TTL"])
-    now = clock.now()
-    jti = new_secret(16)
-    audience = config["DEFAULT_AUDIENCE"]
-    client = family.client
+    issued = int(now.timestamp())
     claims = {
         "iss": config["ISSUER"],
-        "sub": family.user.subject if family.user else client.client_id,
-        "aud": audience,
+        "sub": user.subject if user is not None else client.client_id,
+        "aud": config["DEFAULT_AUDIENCE"],
         "client_id": client.client_id,
         "scope": scope,
-        "iat": int(now.timestamp()),
-        "exp": int(now.timestamp()) + ttl,
-        "jti": jti,
+        "iat": issued,
+        "exp": issued + life.access_token,
+        "jti": new_secret(16),
     }
-    if family.auth_time is not None:
-        claims["auth_time"] = int(family.auth_time.timestamp())
-    if family.user is not None:
+    if auth_time is not None:
+        claims["auth_time"] = int(auth_time.timestamp())
+    if user is not None:
         # RFC 9068 §2.2.3.1: identity claims the scope allows, so the resource API can show
         # a profile without reading our database.
-        identity = user_claims(family.user, scope_list(scope))
+        identity = user_claims(user, scope_list(scope))
         identity.pop("sub")
         claims.update(identity)
+    return claims
+
+
+def sign_access_token(claims: dict) -> str:
     key = active_key()
-    token = sign_jwt(claims, key.kid, key.private_pem, typ="at+jwt")
-    db.session.add(
-        AccessToken(
-            jti=jti,
-            family=family,
-            scope=scope,
-            audience=audience,
-            issued_at=now,
-            expires_at=now + timedelta(seconds=ttl),
-        )
+    return sign_jwt(claims, key.kid, key.private_pem, typ="at+jwt")
+
+
+def record_access_token(
+    claims: dict, client: Client, user: User | None, family: TokenFamily | None
+) -> AccessToken:
+    """Keep the token's ``jti`` so introspection and revocation can find it (one row)."""
+    record = AccessToken(
+        jti=claims["jti"],
+        client=client,
+        user=user,
+        family=family,
+        scope=claims["scope"],
+        audience=claims["aud"],
+        issued_at=datetime.fromtimestamp(claims["iat"], UTC),
+        expires_at=datetime.fromtimestamp(claims["exp"], UTC),
     )
-    return token, ttl
+    db.session.add(record)
+    return record
 
 
-def refresh_token_allowed(client: Client, granted_scope: str) -> bool:
-    """Who gets a refresh token: a client holding the ``refresh_token`` grant, for a person who
-    granted ``offline_access`` (OIDC Core §11: access while they are away is theirs to give)."""
-    return client.check_grant_type("refresh_token") and "offline_access" in scope_list(
-        granted_scope
-    )
-
-
-def family_ends_at(family: TokenFamily) -> datetime:
-    """A family's absolute end, however often it is refreshed (``REFRESH_TOKEN_MAX_LIFETIME``)."""
-    lifetime = int(current_app.config["REFRESH_TOKEN_MAX_LIFETIME"])
-    return family.created_at + timedelta(seconds=lifetime)
-
-
-def mint_refresh_token(family: TokenFamily) -> str:
-    value = new_secret(32)
+def record_refresh_token(value: str, family: TokenFamily, life: Lifetimes) -> RefreshToken:
+    """Keep only the refresh token's hash; it never outlives its family's absolute end."""
     now = clock.now()
-    sliding_end = now + timedelta(seconds=int(current_app.config["REFRESH_TOKEN_TTL"]))
-    db.session.add(
-        RefreshToken(
-            family=family,
-            token_hash=hash_secret(value),
-            created_at=now,
-            expires_at=min(sliding_end, family_ends_at(family)),
-        )
+    record = RefreshToken(
+        family=family,
+        token_hash=hash_secret(value),
+        created_at=now,
+        expires_at=policy.refresh_token_expiry(now, family.created_at, life),
     )
-    return value
+    db.session.add(record)
+    return record
 
 
-def token_response(
-    family: TokenFamily, access_scope: str, include_refresh_token: bool
-) -> dict[str, str | int]:
-    """Mint the tokens of one token-endpoint answer (RFC 6749 §5.1); the caller commits."""
-    access_token, expires_in = mint_access_token(family, access_scope)
-    response: dict[str, str | int] = {
-        "access_token": access_token,
-        "token_type": "Bearer",
-        "expires_in": expires_in,
-        "scope": access_scope,
-    }
-    if include_refresh_token:
-        response["refresh_token"] = mint_refresh_token(family)
-    return response
+def judge(token: RefreshToken, life: Lifetimes) -> policy.RefreshVerdict:
+    family = token.family
+    return policy.judge_refresh_token(
+        now=clock.now(),
+        rotated_at=token.rotated_at,
+        expires_at=token.expires_at,
+        family_revoked_at=family.revoked_at,
+        family_started=family.created_at,
+        life=life,
+    )
+
+
+def end_compromised_grant(families: list[TokenFamily]) -> None:
+    """A code or refresh token came back after its one use: one of two holders is an attacker,
+    so the whole grant ends (RFC 6749 §4.1.2, RFC 9700 §4.14.2).
+
+    The one service that commits itself: the request it happens in is then refused, and its own
+    unit of work (rolled back first) must not take the revocation down with it.
+    """
+    ids = [family.id for family in families]
+    db.session.rollback()
+    for family in db.session.scalars(select(TokenFamily).where(TokenFamily.id.in_(ids))):
+        revoke_family(family)
+    db.session.commit()
 
 
 def find_refresh_token(value: str | None) -> RefreshToken | None:
@@ -131,16 +142,6 @@ def find_refresh_token(value: str | None) -> RefreshToken | None:
         return None
     return db.session.scalar(
         select(RefreshToken).where(RefreshToken.token_hash == hash_secret(value))
-    )
-
-
-def refresh_token_usable(token: RefreshToken) -> bool:
-    now = clock.now()
-    return (
-        token.rotated_at is None
-        and token.family.revoked_at is None
-        and token.expires_at > now
-        and family_ends_at(token.family) > now
     )
 
 
@@ -168,14 +169,11 @@ def revoke_family(family: TokenFamily, when: datetime | None = None) -> None:
     )
 
 
-def revoke_families_of_code(code: AuthorizationCode) -> int:
-    """RFC 6749 §4.1.2: on a second redemption, revoke what the first one issued."""
-    families = list(
+def families_of_code(code: AuthorizationCode) -> list[TokenFamily]:
+    """What redeeming ``code`` issued (RFC 6749 §4.1.2: revoked if the code comes back)."""
+    return list(
         db.session.scalars(select(TokenFamily).where(TokenFamily.authorization_code_id == code.id))
     )
-    for family in families:
-        revoke_family(family)
-    return len(families)
 
 
 def discard_pending_codes(user: User, client: Client) -> int:
@@ -252,7 +250,7 @@ def find_access_token(token: str) -> AccessToken | None:
 def access_token_active(record: AccessToken) -> bool:
     return (
         record.revoked_at is None
-        and record.family.revoked_at is None
+        and (record.family is None or record.family.revoked_at is None)
         and record.expires_at > clock.now()
     )
 

@@ -64,7 +64,7 @@ def create_user(email: str, password: str, name: str = "") -> User:
         password_hash=hash_password(password, current_app.config["BCRYPT_ROUNDS"]),
     )
     db.session.add(user)
-    db.session.commit()
+    db.session.flush()
     return user
 
 
@@ -72,7 +72,6 @@ def set_password(user: User, password: str) -> None:
     """Change the password and end every login session: whoever knew the old one is out."""
     user.password_hash = hash_password(password, current_app.config["BCRYPT_ROUNDS"])
     end_all_sessions(user)
-    db.session.commit()
 
 
 def find_by_email(email: str) -> User | None:

@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-from flask import Flask, Response, session
+from flask import Flask, Response, g, session
 
 from ..extensions import login_manager
 from ..models import User
 from ..services import sessions
+from . import account, auth, console, errors, health, oauth2, oidc
 
 
 def register_views(app: Flask) -> None:
-    from . import account, auth, console, errors, health, oauth2, oidc
-
     for module in (auth, oauth2, oidc, console, account, health):
         app.register_blueprint(module.bp)
     errors.register(app)
@@ -31,6 +30,7 @@ def register_views(app: Flask) -> None:
         if login is None:
             session.clear()
             return None
+        g.login_session = login
         return login.user
 
     @app.after_request

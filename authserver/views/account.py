@@ -6,8 +6,9 @@ from flask import Blueprint, abort, flash, redirect, render_template, url_for
 from flask_login import current_user, login_required
 from werkzeug.wrappers import Response
 
+from ..extensions import db
 from ..forms import ActionForm, LogoutForm
-from ..oauth2.scopes import describe, scope_list
+from ..scopes import describe, scope_list
 from ..services import consents
 from ..services.clients import find_client
 
@@ -34,5 +35,6 @@ def revoke(client_id: str) -> Response:
     client = find_client(client_id)
     if client is None or not consents.revoke_consent(current_user, client):
         abort(404)
+    db.session.commit()
     flash(f"{client.name} no longer has access to your account.", "success")
     return redirect(url_for("account.apps"))

@@ -190,6 +190,7 @@ def logout() -> Response:
         revoke_tokens=bool(form.revoke_tokens.data),
         everywhere=bool(form.everywhere.data),
     )
+    db.session.commit()
     logout_user()
     session.clear()
     flash("You have been logged out.", "info")
@@ -230,6 +231,7 @@ def end_session() -> Response | str | tuple[str, int]:
             session.get("sid"),
             revoke_tokens=bool(confirmed and form.revoke_tokens.data),
         )
+        db.session.commit()
         logout_user()
         session.clear()
 

@@ -6,9 +6,10 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 from flask_login import current_user, login_required
 from werkzeug.wrappers import Response
 
+from ..extensions import db
 from ..forms import ActionForm, ClientForm
 from ..models import Client
-from ..oauth2.scopes import describe, scope_list
+from ..scopes import describe, scope_list
 from ..services import ServiceError, clients
 
 bp = Blueprint("console", __name__, url_prefix="/console")
@@ -57,6 +58,7 @@ def new_client() -> Response | str | tuple[str, int]:
         except ServiceError as error:
             _field_error(form, error)
         else:
+            db.session.commit()
             # Rendered, not redirected: the secret is never stored anywhere it could be read back.
             return render_template("console/created.html", client=client, secret=secret)
     status = 400 if request.method == "POST" else 200
@@ -98,6 +100,7 @@ def edit_client(client_id: str) -> Response | str | tuple[str, int]:
         except ServiceError as error:
             _field_error(form, error)
         else:
+            db.session.commit()
             flash("Changes saved.", "success")
             return redirect(url_for("console.show_client", client_id=client.client_id))
     status = 400 if request.method == "POST" else 200
@@ -111,6 +114,7 @@ def rotate_secret(client_id: str) -> Response | str:
         abort(400)
     try:
         secret = clients.rotate_secret(client)
+        db.session.commit()
     except ServiceError as error:
         flash(error.message, "error")
         return redirect(url_for("console.show_client", client_id=client.client_id))
@@ -124,5 +128,6 @@ def delete_client(client_id: str) -> Response:
         abort(400)
     name = client.name
     clients.delete_client(client)
+    db.session.commit()
     flash(f"{name} was deleted, and every token it held was revoked.", "success")
     return redirect(url_for("console.index"))

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-from urllib.parse import urlencode
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 from authlib.common.urls import add_params_to_uri
 from authlib.oauth2 import OAuth2Error
@@ -23,21 +22,23 @@ from flask import (
     redirect,
     render_template,
     request,
-    session,
     url_for,
 )
 from flask_login import current_user
 from werkzeug.wrappers import Response
 
-from .. import clock
+from .. import clock, policy
 from ..extensions import csrf, db
 from ..forms import ActionForm
+from ..models import UserSession
 from ..oauth2 import authorization_server
-from ..oauth2.scopes import REQUIRED_SCOPES, describe, join_scopes, scope_list
 from ..oauth2.server import parameter_problem
+from ..oauth2.storage import Grantor
+from ..scopes import REQUIRED_SCOPES, describe, join_scopes, scope_list
 from ..services import codes, consents, keys
 from ..services.clients import find_client
 from ..services.tokens import decode_id_token_hint
+from .current import current_login
 
 bp = Blueprint("oauth2", __name__)
 
@@ -114,7 +115,15 @@ def authorize() -> Response | tuple[str, int]:
         return redirect(url_for("auth.login", next=request.full_path))
 
     max_age = request.args.get("max_age")
-    if _login_needed(prompts, max_age, hint):
+    login = current_login()
+    if policy.must_log_in(
+        logged_in_subject=current_user.subject if login is not None else None,
+        auth_time=login.auth_time if login is not None else None,
+        now=clock.now(),
+        prompts=prompts,
+        max_age=int(max_age) if max_age is not None else None,
+        hint_subject=hint["sub"] if hint is not None else None,
+    ):
         if "none" in prompts:
             # OIDC Core §3.1.2.1: prompt=none must not show any page.
             return redirect_error(LoginRequiredError())
@@ -135,16 +144,16 @@ def authorize() -> Response | tuple[str, int]:
             return error_page("Session expired", "The form expired; please go back and retry.")
         if request.form.get("decision") != "allow":
             return with_issuer(server.create_authorization_response(grant=grant, grant_user=None))
-        granted = consents.granted_scopes(requested, request.form.getlist("scope"))
+        granted = policy.granted_scopes(requested, request.form.getlist("scope"))
         # Flushed, not committed: the code below commits both, or neither is kept.
         consents.record_consent(current_user, client, requested, granted)
         if not granted:
             db.session.commit()  # granting nothing is an answer to keep, with no code to go
             return with_issuer(server.create_authorization_response(grant=grant, grant_user=None))
-        return _issue_code(grant, granted)
+        return _issue_code(grant, granted, login)
 
-    if "consent" not in prompts and consents.covers(current_user, client, requested):
-        return _issue_code(grant, requested)
+    if not policy.must_ask_consent(consents.granted(current_user, client), requested, prompts):
+        return _issue_code(grant, requested, login)
     if "none" in prompts:
         return redirect_error(ConsentRequiredError())
 
@@ -182,21 +191,6 @@ def _request_error(prompts: list[str]) -> OAuth2Error | None:
     return InvalidRequestError(problem) if problem else None
 
 
-def _login_needed(prompts: list[str], max_age: str | None, hint: dict | None) -> bool:
-    if not current_user.is_authenticated or "login" in prompts:
-        return True
-    if hint is not None and hint["sub"] != current_user.subject:
-        # The app believes someone else is signed in: ask who is here rather than answer for
-        # the wrong person (OIDC Core §3.1.2.1, id_token_hint).
-        return True
-    if max_age is None:
-        return False
-    if int(max_age) == 0:
-        return True  # OIDC Core errata: max_age=0 is prompt=login
-    auth_time = session.get("auth_time", 0)
-    return int(clock.now().timestamp()) - auth_time > int(max_age)
-
-
 def _url_after_login(prompts: list[str]) -> str:
     """This request, minus ``prompt=login``, ``max_age`` and ``id_token_hint``: the fresh login
     satisfies all three (keeping them would send the user straight back to the login page)."""
@@ -210,17 +204,30 @@ def _url_after_login(prompts: list[str]) -> str:
     return request.path + "?" + urlencode(list(args.items(multi=True)))
 
 
-def _issue_code(grant, granted: list[str]) -> Response:  # noqa: ANN001
-    auth_time = session.get("auth_time")
-    grant.request.authorization_context = {
-        "granted_scope": join_scopes(granted),
-        "auth_time": datetime.fromtimestamp(auth_time, UTC) if auth_time else clock.now(),
-        "session_id": session.get("sid"),
-    }
-    response = authorization_server().create_authorization_response(
-        grant=grant, grant_user=current_user._get_current_object()
+def _issue_code(grant, granted: list[str], login: UserSession) -> Response:
+    """The code for what the person granted, as they are logged in now; one commit keeps the
+    consent (if it changed) and the code together."""
+    grantor = Grantor(
+        user=current_user._get_current_object(),
+        granted_scope=join_scopes(granted),
+        auth_time=login.auth_time,
+        session_id=login.sid,
     )
+    response = authorization_server().create_authorization_response(grant=grant, grant_user=grantor)
+    if "code" in parse_qs(urlsplit(response.headers.get("Location", "")).query):
+        db.session.commit()
+    else:
+        db.session.rollback()
     return with_issuer(response)
+
+
+def committed_if_ok(response: Response) -> Response:
+    """The endpoint's one commit: what the request changed is kept only if it succeeded."""
+    if response.status_code < 400:
+        db.session.commit()
+    else:
+        db.session.rollback()
+    return response
 
 
 def _uncached(response: Response) -> Response:
@@ -233,7 +240,7 @@ def _uncached(response: Response) -> Response:
 @bp.post("/oauth/token")
 @csrf.exempt
 def token() -> Response:
-    return _uncached(authorization_server().create_token_response())
+    return _uncached(committed_if_ok(authorization_server().create_token_response()))
 
 
 @bp.get("/oauth/jwks")
@@ -247,7 +254,7 @@ def jwks() -> Response:
 @bp.post("/oauth/revoke")
 @csrf.exempt
 def revoke() -> Response:
-    return _uncached(authorization_server().create_endpoint_response("revocation"))
+    return _uncached(committed_if_ok(authorization_server().create_endpoint_response("revocation")))
 
 
 @bp.post("/oauth/introspect")
@@ -261,7 +268,7 @@ def introspect() -> Response:
 def register() -> Response:
     if not current_app.config["REGISTRATION_ENABLED"]:
         abort(404)
-    return authorization_server().create_endpoint_response("client_registration")
+    return committed_if_ok(authorization_server().create_endpoint_response("client_registration"))
 
 
 @bp.route("/oauth/register/<client_id>", methods=["GET", "PUT", "DELETE"])
@@ -269,4 +276,4 @@ def register() -> Response:
 def client_configuration(client_id: str) -> Response:
     if not current_app.config["REGISTRATION_ENABLED"]:
         abort(404)
-    return authorization_server().create_endpoint_response("client_configuration")
+    return committed_if_ok(authorization_server().create_endpoint_response("client_configuration"))

@@ -7,14 +7,14 @@ from werkzeug.wrappers import Response
 
 from ..extensions import csrf
 from ..oauth2.metadata import server_metadata
-from ..oauth2.scopes import scope_list
+from ..scopes import scope_list
 from ..services import tokens
 from ..services.oidc import user_claims
 
 bp = Blueprint("oidc", __name__)
 
 
-def bearer_error(status: int, error: str | None = None, description: str = "", **extra: str):  # noqa: ANN201
+def bearer_error(status: int, error: str | None = None, description: str = "", **extra: str):
     """RFC 6750 §3: the error in WWW-Authenticate, and as JSON for humans reading it."""
     params = [f'realm="{current_app.config["ISSUER"]}"']
     if error:
@@ -58,7 +58,7 @@ def userinfo() -> Response:
     if record is None or not tokens.access_token_active(record):
         return bearer_error(401, "invalid_token", "The access token is invalid or expired.")
     scopes = scope_list(record.scope)
-    user = record.family.user
+    user = record.user
     if user is None or "openid" not in scopes:
         return bearer_error(403, "insufficient_scope", "The token lacks 'openid'.", scope="openid")
     response = jsonify(user_claims(user, scopes))

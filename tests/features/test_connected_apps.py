@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 from authserver.extensions import db
 from authserver.models import AccessToken, Consent
-from authserver.oauth2.scopes import CATALOGUE
+from authserver.scopes import CATALOGUE
 from tests import factories
 from tests.factories import ClientInfo, UserInfo
 from tests.helpers import (
@@ -52,7 +52,7 @@ def connect(
     return response.get_json()
 
 
-def revoke(browser: FlaskClient, client_id: str, with_csrf: bool = True):  # noqa: ANN201
+def revoke(browser: FlaskClient, client_id: str, with_csrf: bool = True):
     data = {"csrf_token": csrf_token(browser.get(APPS).data)} if with_csrf else {}
     return browser.post(f"/account/apps/{client_id}/revoke", data=data)
 
@@ -263,7 +263,7 @@ def test_revoking_requires_login(app, client, confidential_client):
 # --- logging out with "revoke tokens" -----------------------------------------------------------
 
 
-def logout(browser: FlaskClient, revoke_tokens: bool):  # noqa: ANN201
+def logout(browser: FlaskClient, revoke_tokens: bool):
     data = {"csrf_token": csrf_token(browser.get(APPS).data)}
     if revoke_tokens:
         data["revoke_tokens"] = "y"

@@ -10,7 +10,7 @@ from authserver.models import AuthorizationCode
 from tests.helpers import assert_oauth_error, csrf_token, exchange_code, get_code
 
 
-def pending_codes(app) -> int:  # noqa: ANN001
+def pending_codes(app) -> int:
     with app.app_context():
         return db.session.scalar(
             select(func.count())

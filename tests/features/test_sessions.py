@@ -3,17 +3,17 @@ a password change and the idle and absolute timeouts end, for every copy of the 
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
 
-from authserver import clock
 from authserver.extensions import db
 from authserver.models import AuthorizationCode, User, UserSession
 from authserver.services import users
+from tests.conftest import FakeClock
 from tests.helpers import authorize_url, csrf_token, exchange_code, get_code, login, query_of
 
 LANDING = "/account/apps"
@@ -38,10 +38,9 @@ def log_out(browser: FlaskClient, **fields: str) -> None:
     assert response.status_code == 302
 
 
-def later(monkeypatch: pytest.MonkeyPatch, seconds: int) -> None:
-    """Move the server's clock to ``seconds`` after the real now."""
-    moment = datetime.now(UTC) + timedelta(seconds=seconds)
-    monkeypatch.setattr(clock, "now", lambda: moment)
+def later(fake_clock: FakeClock, seconds: int) -> None:
+    """Move the server's clock to ``seconds`` after the test began."""
+    fake_clock.current = fake_clock.start + timedelta(seconds=seconds)
 
 
 def test_a_copied_cookie_dies_with_logout(app, logged_in):
@@ -81,39 +80,40 @@ def test_a_password_change_ends_every_session(app, logged_in, user):
     """Whoever knew the old password (or holds an old cookie) is out once it changes."""
     with app.app_context():
         users.set_password(db.session.get(User, user.id), "a brand new passphrase")
+        db.session.commit()
 
     assert not is_logged_in(logged_in)
     assert login(app.test_client(), user.email, "a brand new passphrase").status_code == 302
 
 
-def test_a_session_ends_after_the_idle_timeout(app, logged_in, monkeypatch):
+def test_a_session_ends_after_the_idle_timeout(app, logged_in, fake_clock):
     idle = app.config["SESSION_IDLE_TIMEOUT"]
-    later(monkeypatch, idle - 120)
+    later(fake_clock, idle - 120)
     assert is_logged_in(logged_in)  # activity moves the idle deadline on
 
-    later(monkeypatch, 2 * idle - 240)
+    later(fake_clock, 2 * idle - 240)
     assert is_logged_in(logged_in)
 
-    later(monkeypatch, 3 * idle)
+    later(fake_clock, 3 * idle)
     assert not is_logged_in(logged_in)
 
 
-def test_a_session_ends_at_its_absolute_lifetime_however_active(app, logged_in, monkeypatch):
+def test_a_session_ends_at_its_absolute_lifetime_however_active(app, logged_in, fake_clock):
     lifetime = app.config["SESSION_MAX_LIFETIME"]
     step = app.config["SESSION_IDLE_TIMEOUT"] // 2
     elapsed = 0
     while elapsed + step < lifetime:
         elapsed += step
-        later(monkeypatch, elapsed)
+        later(fake_clock, elapsed)
         assert is_logged_in(logged_in), elapsed
 
-    later(monkeypatch, lifetime + 1)
+    later(fake_clock, lifetime + 1)
     assert not is_logged_in(logged_in)
 
 
 @pytest.mark.parametrize("app_config", [{"SESSION_IDLE_TIMEOUT": 300}])
-def test_the_idle_timeout_is_a_setting(app, logged_in, monkeypatch):
-    later(monkeypatch, 301)
+def test_the_idle_timeout_is_a_setting(app, logged_in, fake_clock):
+    later(fake_clock, 301)
     assert not is_logged_in(logged_in)
 
 

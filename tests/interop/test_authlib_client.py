@@ -29,6 +29,7 @@ from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
 from joserfc.jws import JWSRegistry
 
+from authserver.extensions import db
 from authserver.services.clients import create_client
 from tests import factories
 from tests.factories import ClientInfo
@@ -153,6 +154,7 @@ def rp_client(app) -> ClientInfo:
             scope=factories.ALL_SCOPES,
             post_logout_redirect_uris=[BYE],
         )
+        db.session.commit()
         return ClientInfo(client.id, client.client_id, secret, factories.REDIRECT_URI, "")
 
 
@@ -345,7 +347,7 @@ def make_flask_rp(auth_app: Flask, app_client: ClientInfo) -> Flask:
     """A small web application that signs its users in with Authlib's Flask integration."""
 
     class InProcessSession(OAuth2Session):
-        def __init__(self, *args, **kwargs) -> None:  # noqa: ANN002, ANN003
+        def __init__(self, *args, **kwargs) -> None:
             super().__init__(*args, **kwargs)
             session_for(auth_app, self)
 
@@ -365,11 +367,11 @@ def make_flask_rp(auth_app: Flask, app_client: ClientInfo) -> Flask:
     )
 
     @rp.get("/signin")
-    def signin():  # noqa: ANN202
+    def signin():
         return idp.authorize_redirect(app_client.redirect_uri)
 
     @rp.get("/callback")
-    def callback():  # noqa: ANN202
+    def callback():
         try:
             token = idp.authorize_access_token()
         except OAuthError as error:
@@ -382,11 +384,11 @@ def make_flask_rp(auth_app: Flask, app_client: ClientInfo) -> Flask:
         )
 
     @rp.get("/signout")
-    def signout():  # noqa: ANN202
+    def signout():
         return idp.logout_redirect(post_logout_redirect_uri=BYE, id_token_hint=session["id_token"])
 
     @rp.get("/bye")
-    def bye():  # noqa: ANN202
+    def bye():
         return jsonify(idp.validate_logout_response())
 
     return rp

@@ -18,6 +18,7 @@ from joserfc.jwk import KeySet
 from requests.auth import HTTPBasicAuth
 from requests_oauthlib import OAuth2Session
 
+from authserver.extensions import db
 from authserver.services.clients import create_client
 from tests import factories
 from tests.factories import ClientInfo
@@ -137,6 +138,7 @@ def oidc_client(app) -> ClientInfo:
             redirect_uris=[factories.REDIRECT_URI],
             scope=factories.ALL_SCOPES,
         )
+        db.session.commit()
         return ClientInfo(client.id, client.client_id, secret, factories.REDIRECT_URI, "")
 
 

@@ -19,7 +19,7 @@ def test_a_failure_while_issuing_the_code_keeps_no_consent(
     def storage_fails(*args: object, **kwargs: object) -> str:
         raise RuntimeError("the database went away")
 
-    monkeypatch.setattr(codes, "new_secret", storage_fails)
+    monkeypatch.setattr(codes, "hash_secret", storage_fails)
     with pytest.raises(RuntimeError):
         consent(logged_in, authorize_url(confidential_client))
     with app.app_context():

@@ -4,34 +4,15 @@ public keys published until the last token they signed has expired (SPEC)."""
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 import pytest
 from joserfc import jws, jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
 
-from authserver import clock
 from tests.helpers import basic_auth, refresh
 from tests.helpers import user_tokens as tokens
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.current = datetime.now(UTC)
-
-    def __call__(self) -> datetime:
-        return self.current
-
-    def advance(self, seconds: float) -> None:
-        self.current += timedelta(seconds=seconds)
-
-
-@pytest.fixture
-def fake_clock(monkeypatch: pytest.MonkeyPatch) -> FakeClock:
-    fake = FakeClock()
-    monkeypatch.setattr(clock, "now", fake)
-    return fake
 
 
 def rotate(app) -> str:

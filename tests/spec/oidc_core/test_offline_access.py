@@ -3,12 +3,12 @@ refresh tokens lives at most ``REFRESH_TOKEN_MAX_LIFETIME`` however often it is 
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import pytest
 
-from authserver import clock
 from tests import factories
+from tests.conftest import FakeClock
 from tests.helpers import assert_oauth_error, exchange_code, get_code, refresh
 
 WITHOUT_OFFLINE = ["openid", "profile", "events:read"]
@@ -53,39 +53,36 @@ def test_a_client_without_the_refresh_grant_gets_none_even_with_offline_access(a
     assert "refresh_token" not in body
 
 
-def _at(monkeypatch: pytest.MonkeyPatch, start: datetime, days: float) -> None:
-    moment = start + timedelta(days=days)
-    monkeypatch.setattr(clock, "now", lambda: moment)
+def _at(fake_clock: FakeClock, days: float) -> None:
+    fake_clock.current = fake_clock.start + timedelta(days=days)
 
 
 def test_a_family_ends_at_its_absolute_lifetime_however_often_refreshed(
-    app, logged_in, confidential_client, monkeypatch
+    app, logged_in, confidential_client, fake_clock
 ):
     """RFC 9700 §4.14.2: refresh tokens may expire after a fixed time regardless of use; here
     90 days (AUTHSERVER_REFRESH_TOKEN_MAX_LIFETIME) on top of the sliding 30."""
-    start = datetime.now(UTC)
     current = tokens_for(logged_in, confidential_client, scope="openid offline_access")[
         "refresh_token"
     ]
     for day in range(20, 81, 20):
-        _at(monkeypatch, start, day)
+        _at(fake_clock, day)
         response = refresh(app.test_client(), confidential_client, current)
         assert response.status_code == 200, (day, response.data)
         current = response.get_json()["refresh_token"]
 
-    _at(monkeypatch, start, 90.01)
+    _at(fake_clock, 90.01)
     assert_oauth_error(refresh(app.test_client(), confidential_client, current), "invalid_grant")
 
 
 @pytest.mark.parametrize("app_config", [{"REFRESH_TOKEN_MAX_LIFETIME": 3600}])
-def test_the_absolute_lifetime_is_a_setting(app, logged_in, confidential_client, monkeypatch):
-    start = datetime.now(UTC)
+def test_the_absolute_lifetime_is_a_setting(app, logged_in, confidential_client, fake_clock):
     first = tokens_for(logged_in, confidential_client, scope="openid offline_access")
-    _at(monkeypatch, start, 0.5 / 24)
+    _at(fake_clock, 0.5 / 24)
     second = refresh(app.test_client(), confidential_client, first["refresh_token"])
     assert second.status_code == 200
 
-    _at(monkeypatch, start, 1.01 / 24)
+    _at(fake_clock, 1.01 / 24)
     assert_oauth_error(
         refresh(app.test_client(), confidential_client, second.get_json()["refresh_token"]),
         "invalid_grant",

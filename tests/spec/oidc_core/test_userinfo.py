@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 import pytest
 
-from authserver import clock
 from tests import factories
 from tests.helpers import (
     basic_auth,
@@ -143,11 +140,10 @@ def test_an_id_token_is_not_an_access_token(logged_in, confidential_client):
     assert_bearer_error(response, 401, "invalid_token")
 
 
-def test_an_expired_token_is_invalid_token(logged_in, confidential_client, monkeypatch):
+def test_an_expired_token_is_invalid_token(logged_in, confidential_client, fake_clock):
     """RFC 6750 §3.1: an expired token is invalid_token (ACCESS_TOKEN_TTL 600 s)."""
     access = tokens(logged_in, confidential_client, scope="openid")["access_token"]
-    later = clock.now() + timedelta(seconds=601)
-    monkeypatch.setattr(clock, "now", lambda: later)
+    fake_clock.advance(601)
     response = logged_in.get("/oauth/userinfo", headers=bearer(access))
     assert_bearer_error(response, 401, "invalid_token")
 

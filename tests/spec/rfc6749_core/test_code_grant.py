@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import time
-from datetime import timedelta
 
 from sqlalchemy import select
 
-from authserver import clock
 from authserver.extensions import db
 from authserver.models import AccessToken, AuthorizationCode, RefreshToken
 from authserver.security.secrets import hash_secret
@@ -73,11 +71,10 @@ def test_second_redemption_fails_and_revokes_first_tokens(app, logged_in, confid
         assert record.revoked_at is not None
 
 
-def test_expired_code_is_invalid_grant(logged_in, confidential_client, monkeypatch):
+def test_expired_code_is_invalid_grant(logged_in, confidential_client, fake_clock):
     """SPEC: codes live 60 s."""
     code, _ = get_code(logged_in, confidential_client)
-    later = clock.now() + timedelta(seconds=61)
-    monkeypatch.setattr(clock, "now", lambda: later)
+    fake_clock.advance(61)
     body = assert_oauth_error(exchange_code(logged_in, confidential_client, code), "invalid_grant")
     assert "expired" in body["error_description"]
 

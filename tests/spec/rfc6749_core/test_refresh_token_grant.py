@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
-
-from authserver import clock
+from authserver.extensions import db
 from tests import factories
 from tests.helpers import assert_oauth_error, decode_jwt, exchange_code, get_code, refresh
 from tests.helpers import user_tokens as _tokens
@@ -58,10 +56,9 @@ def test_refresh_may_narrow_but_not_widen_the_scope(logged_in, confidential_clie
     assert_oauth_error(too_wide, "invalid_scope")
 
 
-def test_expired_refresh_token_is_invalid_grant(logged_in, confidential_client, monkeypatch):
+def test_expired_refresh_token_is_invalid_grant(logged_in, confidential_client, fake_clock):
     first = _tokens(logged_in, confidential_client)
-    later = clock.now() + timedelta(seconds=2_592_001)
-    monkeypatch.setattr(clock, "now", lambda: later)
+    fake_clock.advance(2_592_001)
     assert_oauth_error(
         refresh(logged_in, confidential_client, first["refresh_token"]), "invalid_grant"
     )
@@ -101,6 +98,7 @@ def test_client_without_refresh_grant_is_unauthorized_client(app, logged_in, con
 
         row = clients.find_client(confidential_client.client_id)
         clients.update_client(row, row.name, row.redirect_uris, row.scope, ["authorization_code"])
+        db.session.commit()
     response = refresh(logged_in, confidential_client, first["refresh_token"])
     assert_oauth_error(response, "unauthorized_client")
 

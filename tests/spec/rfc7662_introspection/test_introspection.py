@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import json
 import time
-from datetime import timedelta
 
 import pytest
 from flask.testing import FlaskClient
 
-from authserver import clock
 from tests import factories
 from tests.factories import ClientInfo
 from tests.helpers import (
@@ -116,20 +114,18 @@ def test_an_unknown_token_is_just_inactive(client, confidential_client, token):
     assert answer(client, confidential_client, token) == INACTIVE
 
 
-def test_an_expired_access_token_is_inactive(logged_in, confidential_client, monkeypatch):
+def test_an_expired_access_token_is_inactive(logged_in, confidential_client, fake_clock):
     """RFC 7662 §2.2: an expired token is not active (ACCESS_TOKEN_TTL 600 s)."""
     body = tokens(logged_in, confidential_client)
-    later = clock.now() + timedelta(seconds=601)
-    monkeypatch.setattr(clock, "now", lambda: later)
+    fake_clock.advance(601)
     assert answer(logged_in, confidential_client, body["access_token"]) == INACTIVE
     # The refresh token lives on.
     assert answer(logged_in, confidential_client, body["refresh_token"])["active"] is True
 
 
-def test_an_expired_refresh_token_is_inactive(logged_in, confidential_client, monkeypatch):
+def test_an_expired_refresh_token_is_inactive(logged_in, confidential_client, fake_clock):
     body = tokens(logged_in, confidential_client)
-    later = clock.now() + timedelta(seconds=2_592_001)
-    monkeypatch.setattr(clock, "now", lambda: later)
+    fake_clock.advance(2_592_001)
     assert answer(logged_in, confidential_client, body["refresh_token"]) == INACTIVE
 
 

@@ -52,15 +52,3 @@ def join_scopes(scopes: list[str] | set[str]) -> str:
     """Canonical order (the catalogue's), so stored and issued scopes compare as strings."""
     chosen = set(scopes)
     return " ".join(name for name in CATALOGUE if name in chosen)
-
-
-def client_credentials_scope(registered: str, requested: str | None) -> str | None:
-    """The scope a client may get for itself: registered, and not about a person (RFC 6749 §4.4).
-
-    Omitted means everything it may have (RFC 6749 §3.3 allows a default); None means refused.
-    """
-    allowed = [s for s in scope_list(registered) if s in CATALOGUE and not CATALOGUE[s].user_only]
-    wanted = scope_list(requested) or allowed
-    if not wanted or not set(wanted) <= set(allowed):
-        return None
-    return join_scopes(wanted)

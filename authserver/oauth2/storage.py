@@ -1,0 +1,110 @@
+"""The one adapter between Authlib and our models: what Authlib asks to generate, save, find
+and retire, answered by the services and the rules in ``policy``.
+
+Authlib's documented seams used here: a token generator (``register_token_generator``), the
+server's ``save_token`` and ``query_client``, and the grants' storage methods in ``grants.py``.
+Nothing here commits: the token endpoint commits once when Authlib answers 200 (see
+``services/__init__.py``).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from dataclasses import dataclass
+from datetime import datetime
+
+from authlib.oauth2.rfc6749 import InvalidScopeError, OAuth2Request
+from flask import current_app
+
+from .. import clock, policy
+from ..models import AuthorizationCode, Client, RefreshToken, User
+from ..scopes import scope_list
+from ..security.secrets import new_secret
+from ..services import tokens
+from ..services.clients import find_client
+
+
+@dataclass(frozen=True)
+class Grantor:
+    """The person behind a grant, as Authlib's ``request.user``: who they are, what they
+    granted, and how they had logged in (for ``auth_time`` and ``sid``)."""
+
+    user: User
+    granted_scope: str
+    auth_time: datetime | None
+    session_id: str | None
+
+    def get_user_id(self) -> str:
+        return self.user.subject
+
+
+def query_client(client_id: str) -> Client | None:
+    return find_client(client_id)
+
+
+def generate_token(
+    grant_type: str,
+    client: Client,
+    user: Grantor | None = None,
+    scope: str | None = None,
+    expires_in: int | None = None,
+    include_refresh_token: bool = True,
+) -> dict:
+    """The token response (RFC 6749 §5.1): an RFC 9068 JWT access token and, where
+    ``policy.issue_refresh_token`` allows, an opaque refresh token of 256 bits.
+
+    Registered as Authlib's default token generator; ``include_refresh_token`` is what the
+    grant asks for, the policy decides.
+    """
+    life = policy.lifetimes(current_app.config, client.client_id, grant_type)
+    if grant_type == "client_credentials":
+        scope = policy.client_credentials_scope(client.scope, scope)
+        if scope is None:
+            raise InvalidScopeError("The client may not request that scope for itself.")
+    elif grant_type == "refresh_token":
+        scope = policy.refreshed_scope(user.granted_scope, scope, client.scope)
+        if scope is None:
+            raise InvalidScopeError("The client may no longer request any of the granted scope.")
+    person = user.user if user is not None else None
+    claims = tokens.access_token_claims(
+        client, person, scope, user.auth_time if user else None, life, clock.now()
+    )
+    token = {
+        "access_token": tokens.sign_access_token(claims),
+        "token_type": "Bearer",
+        "expires_in": life.access_token,
+        "scope": scope,
+    }
+    granted = scope_list(user.granted_scope) if user is not None else []
+    if include_refresh_token and policy.issue_refresh_token(client.grant_types, granted):
+        token["refresh_token"] = new_secret(32)
+    return token
+
+
+def save_token(token: dict, request: OAuth2Request) -> None:
+    """Record what ``generate_token`` issued: the access token's ``jti`` and the refresh token's
+    hash, in the family of the grant they descend from (started here for a redeemed code)."""
+    client: Client = request.client
+    grantor: Grantor | None = request.user
+    family = None
+    if request.payload.grant_type == "authorization_code":
+        code: AuthorizationCode = request.authorization_code
+        family = tokens.start_family(
+            client, grantor.user, code.scope, code, code.auth_time, code.session_id
+        )
+    elif request.payload.grant_type == "refresh_token":
+        refresh: RefreshToken = request.refresh_token
+        family = refresh.family
+    claims = _claims_of(token["access_token"])
+    tokens.record_access_token(claims, client, grantor.user if grantor else None, family)
+    if "refresh_token" in token:
+        life = policy.lifetimes(current_app.config, client.client_id, request.payload.grant_type)
+        tokens.record_refresh_token(token["refresh_token"], family, life)
+
+
+def _claims_of(jwt: str) -> dict:
+    # The token was signed a moment ago in this process: reading its payload back needs no
+    # verification, and keeps the record and the token from ever disagreeing.
+    payload = jwt.split(".")[1]
+    return json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))

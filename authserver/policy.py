@@ -1,0 +1,172 @@
+"""The rules: who gets which token, when a person must log in or be asked for consent, how long
+everything lives, when a refresh token rotates and when its reuse ends the grant.
+
+Plain functions of plain values (no Flask request, no database), so each rule can be read in one
+place and tested alone. The views and the Authlib grants ask these functions and do what they say.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Collection, Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from .scopes import CATALOGUE, REQUIRED_SCOPES, join_scopes, scope_list
+
+# --- who gets which token --------------------------------------------------------------------
+
+
+def issue_refresh_token(client_grant_types: Collection[str], granted_scopes: Iterable[str]) -> bool:
+    """A refresh token only for a client holding the ``refresh_token`` grant, and only if the
+    person granted ``offline_access``: access while they are away is theirs to give (OIDC Core
+    §11). Never for ``client_credentials``, where nobody granted anything."""
+    return "refresh_token" in client_grant_types and "offline_access" in set(granted_scopes)
+
+
+def client_credentials_scope(registered: str, requested: str | None) -> str | None:
+    """The scope a client may get for itself: registered, and not about a person (RFC 6749 §4.4).
+
+    Omitted means everything it may have (RFC 6749 §3.3 allows a default); None means refused.
+    """
+    allowed = [s for s in scope_list(registered) if s in CATALOGUE and not CATALOGUE[s].user_only]
+    wanted = scope_list(requested) or allowed
+    if not wanted or not set(wanted) <= set(allowed):
+        return None
+    return join_scopes(wanted)
+
+
+def refreshed_scope(granted: str, requested: str | None, client_scope: str) -> str | None:
+    """The scope of the access token a refresh issues, or None if nothing is left to issue.
+
+    A refresh may narrow the granted scope, never widen it (RFC 6749 §6; the caller refuses a
+    wider request); a scope the developer has since removed from the client is not issued any
+    more, even though the person once granted it.
+    """
+    wanted = scope_list(requested) or scope_list(granted)
+    scope = join_scopes(set(wanted) & set(scope_list(granted)) & set(scope_list(client_scope)))
+    return scope or None
+
+
+# --- consent ----------------------------------------------------------------------------------
+
+
+def granted_scopes(requested: Iterable[str], ticked: Iterable[str]) -> list[str]:
+    """What the person granted on the consent page: the ticked boxes that were asked for, plus
+    the scopes that cannot be unticked (``openid``) when asked for."""
+    requested = list(requested)
+    kept = set(ticked) | (set(requested) & REQUIRED_SCOPES)
+    return [s for s in requested if s in kept]
+
+
+def must_ask_consent(
+    already_granted: Iterable[str] | None, requested: Iterable[str], prompts: Collection[str]
+) -> bool:
+    """Show the consent page unless everything asked for was granted before (incremental
+    consent), or unless the app asks for it explicitly with ``prompt=consent`` (OIDC Core §3.1.2.1).
+    """
+    if "consent" in prompts or already_granted is None:
+        return True
+    return not set(requested) <= set(already_granted)
+
+
+# --- logging in -------------------------------------------------------------------------------
+
+
+def must_log_in(
+    *,
+    logged_in_subject: str | None,
+    auth_time: datetime | None,
+    now: datetime,
+    prompts: Collection[str],
+    max_age: int | None,
+    hint_subject: str | None = None,
+) -> bool:
+    """Whether the person must (again) prove who they are before this authorization request.
+
+    - nobody is logged in, or the app asks with ``prompt=login``;
+    - the login is older than ``max_age`` seconds (``max_age=0`` is ``prompt=login``, OIDC
+      Core §3.1.2.1 and its errata);
+    - the app's ``id_token_hint`` names someone else than who is logged in here: ask who is at
+      the keyboard rather than answer for the wrong person.
+    """
+    if logged_in_subject is None or "login" in prompts:
+        return True
+    if hint_subject is not None and hint_subject != logged_in_subject:
+        return True
+    if max_age is None:
+        return False
+    if max_age == 0 or auth_time is None:
+        return True
+    return now - auth_time > timedelta(seconds=max_age)
+
+
+# --- lifetimes --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Lifetimes:
+    """Seconds each credential lives, from the ``AUTHSERVER_*_TTL`` settings."""
+
+    access_token: int
+    id_token: int
+    code: int
+    refresh_token: int  # sliding: each rotation starts it again
+    refresh_family: int  # absolute: however often it is refreshed
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, object]) -> Lifetimes:
+        return cls(
+            access_token=int(config["ACCESS_TOKEN_TTL"]),
+            id_token=int(config["ID_TOKEN_TTL"]),
+            code=int(config["CODE_TTL"]),
+            refresh_token=int(config["REFRESH_TOKEN_TTL"]),
+            refresh_family=int(config["REFRESH_TOKEN_MAX_LIFETIME"]),
+        )
+
+
+def lifetimes(
+    config: Mapping[str, object], client_id: str | None = None, grant_type: str = ""
+) -> Lifetimes:
+    """The lifetimes for tokens issued to ``client_id`` through ``grant_type``.
+
+    Today one set for every client and grant (the settings); this is the one place to vary them.
+    """
+    return Lifetimes.from_config(config)
+
+
+def refresh_token_expiry(now: datetime, family_started: datetime, life: Lifetimes) -> datetime:
+    """A new refresh token lives ``refresh_token`` seconds, but never past its family's end."""
+    return min(
+        now + timedelta(seconds=life.refresh_token),
+        family_started + timedelta(seconds=life.refresh_family),
+    )
+
+
+# --- presenting a refresh token ---------------------------------------------------------------
+
+
+class RefreshVerdict(enum.Enum):
+    ROTATE = "rotate"  # issue a successor, retire this one
+    REUSED = "reused"  # already rotated: one of two holders is an attacker, end the grant
+    DEAD = "dead"  # expired, revoked, or its grant has ended
+
+
+def judge_refresh_token(
+    *,
+    now: datetime,
+    rotated_at: datetime | None,
+    expires_at: datetime,
+    family_revoked_at: datetime | None,
+    family_started: datetime,
+    life: Lifetimes,
+) -> RefreshVerdict:
+    """What presenting a refresh token means (RFC 6749 §6, RFC 9700 §4.14.2): refresh tokens
+    rotate at every use, and a rotated one presented again revokes its whole family."""
+    if family_revoked_at is not None:
+        return RefreshVerdict.DEAD
+    if rotated_at is not None:
+        return RefreshVerdict.REUSED
+    if expires_at <= now or family_started + timedelta(seconds=life.refresh_family) <= now:
+        return RefreshVerdict.DEAD
+    return RefreshVerdict.ROTATE

@@ -1,0 +1,179 @@
+"""The rules in ``authserver.policy``, as plain functions of plain values: no app, no database."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from authserver import policy
+from authserver.policy import Lifetimes, RefreshVerdict
+
+NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
+LIFE = Lifetimes(
+    access_token=600, id_token=600, code=60, refresh_token=30 * 86400, refresh_family=90 * 86400
+)
+
+
+# --- issue_refresh_token ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("grant_types", "granted", "expected"),
+    [
+        (["authorization_code", "refresh_token"], ["openid", "offline_access"], True),
+        (["authorization_code", "refresh_token"], ["openid", "profile"], False),
+        (["authorization_code"], ["openid", "offline_access"], False),
+        (["client_credentials"], ["events:read"], False),
+        ([], [], False),
+    ],
+)
+def test_a_refresh_token_needs_the_grant_and_the_persons_offline_access(
+    grant_types, granted, expected
+):
+    """OIDC Core §11: offline_access requests a refresh token; SPEC: AND the refresh grant."""
+    assert policy.issue_refresh_token(grant_types, granted) is expected
+
+
+# --- scopes ----------------------------------------------------------------------------------
+
+
+def test_client_credentials_scope_is_registered_and_not_about_a_person():
+    registered = "openid profile events:read events:write"
+    assert policy.client_credentials_scope(registered, None) == "events:read events:write"
+    assert policy.client_credentials_scope(registered, "events:read") == "events:read"
+    assert policy.client_credentials_scope(registered, "profile") is None
+    assert policy.client_credentials_scope("openid", None) is None
+
+
+def test_a_refresh_narrows_and_follows_the_clients_current_scope():
+    """RFC 6749 §6: narrower is fine; a scope the client lost is not issued any more."""
+    granted = "openid profile events:read"
+    client = "openid profile events:read events:write"
+    assert policy.refreshed_scope(granted, None, client) == granted
+    assert policy.refreshed_scope(granted, "events:read", client) == "events:read"
+    assert policy.refreshed_scope(granted, None, "openid") == "openid"
+    assert policy.refreshed_scope(granted, "events:read", "openid") is None
+
+
+def test_granted_scopes_keep_openid_and_drop_what_was_not_asked():
+    requested = ["openid", "profile", "events:read"]
+    assert policy.granted_scopes(requested, ["events:read", "events:write"]) == [
+        "openid",
+        "events:read",
+    ]
+    assert policy.granted_scopes(["profile"], []) == []
+
+
+# --- consent ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("earlier", "requested", "prompts", "ask"),
+    [
+        (None, ["openid"], [], True),  # never asked
+        (["openid", "profile"], ["openid"], [], False),  # covered
+        (["openid"], ["openid", "profile"], [], True),  # something new: incremental consent
+        (["openid", "profile"], ["openid"], ["consent"], True),  # the app asks to ask again
+        ([], ["openid"], [], True),
+    ],
+)
+def test_consent_is_asked_unless_everything_was_granted_before(earlier, requested, prompts, ask):
+    assert policy.must_ask_consent(earlier, requested, prompts) is ask
+
+
+# --- logging in ------------------------------------------------------------------------------
+
+
+def log_in(**overrides: object) -> bool:
+    arguments = {
+        "logged_in_subject": "alice",
+        "auth_time": NOW - timedelta(minutes=10),
+        "now": NOW,
+        "prompts": [],
+        "max_age": None,
+        "hint_subject": None,
+    }
+    arguments.update(overrides)
+    return policy.must_log_in(**arguments)
+
+
+def test_nobody_logged_in_must_log_in():
+    assert log_in(logged_in_subject=None) is True
+
+
+def test_a_logged_in_person_goes_on():
+    assert log_in() is False
+
+
+def test_prompt_login_asks_again():
+    assert log_in(prompts=["login"]) is True
+
+
+@pytest.mark.parametrize(
+    ("max_age", "expected"), [(0, True), (300, True), (600, False), (3600, False)]
+)
+def test_max_age_is_measured_from_the_login(max_age, expected):
+    """OIDC Core §3.1.2.1: older than max_age seconds means a fresh login; 0 is prompt=login."""
+    assert log_in(max_age=max_age) is expected
+
+
+def test_a_hint_for_someone_else_asks_who_is_here():
+    assert log_in(hint_subject="bob") is True
+    assert log_in(hint_subject="alice") is False
+
+
+# --- refresh tokens --------------------------------------------------------------------------
+
+
+def judge(**overrides: object) -> RefreshVerdict:
+    arguments = {
+        "now": NOW,
+        "rotated_at": None,
+        "expires_at": NOW + timedelta(days=1),
+        "family_revoked_at": None,
+        "family_started": NOW - timedelta(days=10),
+        "life": LIFE,
+    }
+    arguments.update(overrides)
+    return policy.judge_refresh_token(**arguments)
+
+
+def test_an_unused_live_refresh_token_rotates():
+    assert judge() is RefreshVerdict.ROTATE
+
+
+def test_a_rotated_token_presented_again_is_reuse():
+    """RFC 9700 §4.14.2: a rotated refresh token coming back means one holder is an attacker."""
+    assert judge(rotated_at=NOW - timedelta(seconds=5)) is RefreshVerdict.REUSED
+
+
+def test_expired_revoked_or_past_the_family_end_is_dead():
+    assert judge(expires_at=NOW) is RefreshVerdict.DEAD
+    assert judge(family_revoked_at=NOW - timedelta(days=1)) is RefreshVerdict.DEAD
+    assert judge(family_started=NOW - timedelta(days=90)) is RefreshVerdict.DEAD
+
+
+def test_a_revoked_family_is_dead_even_for_a_rotated_token():
+    """Reuse of a token whose grant already ended changes nothing more."""
+    assert judge(rotated_at=NOW, family_revoked_at=NOW) is RefreshVerdict.DEAD
+
+
+def test_a_new_refresh_token_never_outlives_its_family():
+    started = NOW - timedelta(days=80)
+    assert policy.refresh_token_expiry(NOW, started, LIFE) == started + timedelta(days=90)
+    fresh = NOW - timedelta(days=1)
+    assert policy.refresh_token_expiry(NOW, fresh, LIFE) == NOW + timedelta(days=30)
+
+
+def test_lifetimes_come_from_the_settings():
+    config = {
+        "ACCESS_TOKEN_TTL": 300,
+        "ID_TOKEN_TTL": 400,
+        "CODE_TTL": 30,
+        "REFRESH_TOKEN_TTL": 1000,
+        "REFRESH_TOKEN_MAX_LIFETIME": 5000,
+    }
+    assert policy.lifetimes(config, "any-client", "authorization_code") == Lifetimes(
+        300, 400, 30, 1000, 5000
+    )
