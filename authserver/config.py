@@ -114,8 +114,27 @@ def load_config(app: Flask, test_config: dict | None) -> None:
     for name in ("SESSION_COOKIE_SECURE", "REMEMBER_COOKIE_SECURE"):
         if name not in (test_config or {}) and f"AUTHSERVER_{name}" not in os.environ:
             app.config[name] = secure
-    app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {"pool_pre_ping": True})
+    app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", engine_options(app.config["DATABASE_URL"]))
     app.config.setdefault("WTF_CSRF_TIME_LIMIT", None)  # tied to the session instead
+
+
+def engine_options(url: str) -> dict:
+    """Connection handling per database (SQLAlchemy ``create_engine`` options)."""
+    if not url.startswith("postgresql"):
+        return {"pool_pre_ping": True}
+    return {
+        # A dropped connection is noticed at checkout, not by the request that uses it.
+        "pool_pre_ping": True,
+        # Per worker process: a sync worker needs one connection, the rest absorb bursts of
+        # threads (CLI, cleanup) without queueing; recycled before servers drop idle ones.
+        "pool_size": 5,
+        "max_overflow": 5,
+        "pool_recycle": 1800,
+        "pool_use_lifo": True,
+        # psycopg 3 prepares a statement on the server after it ran this many times on a
+        # connection, so the token path's few statements are parsed and planned once.
+        "connect_args": {"prepare_threshold": 2},
+    }
 
 
 def is_loopback_url(url: str) -> bool:

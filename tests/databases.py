@@ -7,12 +7,17 @@ import secrets
 
 import sqlalchemy as sa
 
+from authserver.config import engine_options
+
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 DEFAULT_POSTGRES_URL = "postgresql+psycopg://127.0.0.1:5432/test"
 
 
 def schema_options(schema: str) -> dict:
-    return {"connect_args": {"options": f"-csearch_path={schema}"}, "pool_pre_ping": True}
+    """The server's own PostgreSQL engine options, in a schema of the test run's."""
+    options = engine_options(DEFAULT_POSTGRES_URL)
+    connect_args = {**options["connect_args"], "options": f"-csearch_path={schema}"}
+    return {**options, "connect_args": connect_args}
 
 
 class TestDatabase:

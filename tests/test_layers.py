@@ -30,7 +30,8 @@ ALLOWED: dict[str, set[str]] = {
     "oauth2": BOTTOM | {"models", "extensions", "services"},
     "views": BOTTOM | {"models", "extensions", "services", "oauth2", "forms", "ratelimit"},
     "cli": BOTTOM | {"models", "extensions", "services"},
-    "__init__": BOTTOM | {"extensions", "ratelimit", "oauth2", "views", "cli"},
+    "sessions_cookie": set(),
+    "__init__": BOTTOM | {"extensions", "ratelimit", "oauth2", "views", "cli", "sessions_cookie"},
 }
 
 

@@ -1,5 +1,6 @@
 from .audit import AuditEvent
 from .base import Base
+from .cache_version import CacheVersion
 from .client import Client
 from .grant import AuthorizationCode, Consent
 from .session import UserSession
@@ -12,6 +13,7 @@ __all__ = [
     "AccessToken",
     "AuditEvent",
     "AuthorizationCode",
+    "CacheVersion",
     "Base",
     "Client",
     "Consent",

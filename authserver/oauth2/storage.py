@@ -16,12 +16,15 @@ from datetime import datetime
 
 from authlib.oauth2.rfc6749 import InvalidScopeError, OAuth2Request
 from flask import current_app
+from sqlalchemy import inspect as sa_inspect
+from sqlalchemy.orm import make_transient_to_detached
 
 from .. import clock, policy
+from ..extensions import db
 from ..models import AuthorizationCode, Client, RefreshToken, User
 from ..scopes import scope_list
 from ..security.secrets import new_secret
-from ..services import tokens
+from ..services import caches, tokens
 from ..services.clients import find_client
 
 
@@ -40,7 +43,18 @@ class Grantor:
 
 
 def query_client(client_id: str) -> Client | None:
-    return find_client(client_id)
+    """The client, from this process's cache (dropped whenever any client changes)."""
+    cached = caches.cached(caches.CLIENTS, client_id, lambda: _detached(find_client(client_id)))
+    # Into this request's session without a query (SQLAlchemy's documented caching recipe).
+    return db.session.merge(cached, load=False) if cached is not None else None
+
+
+def _detached(row: Client | None) -> Client | None:
+    if row is None:
+        return None
+    copy = Client(**{a.key: getattr(row, a.key) for a in sa_inspect(Client).column_attrs})
+    make_transient_to_detached(copy)
+    return copy
 
 
 def generate_token(

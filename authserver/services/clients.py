@@ -11,7 +11,7 @@ from ..extensions import db
 from ..models import Client, User
 from ..scopes import CATALOGUE, join_scopes, scope_list
 from ..security.secrets import hash_secret, new_secret
-from . import ServiceError
+from . import ServiceError, caches
 
 GRANT_TYPES = ("authorization_code", "refresh_token", "client_credentials")
 MAX_REDIRECT_URIS = 10
@@ -125,6 +125,7 @@ def create_client(
     )
     db.session.add(client)
     db.session.flush()
+    caches.bump(caches.CLIENTS)
     return client, secret
 
 
@@ -144,6 +145,7 @@ def update_client(
             post_logout_redirect_uris, "post_logout_redirect_uris", "Post-logout redirect URI"
         )
     client.name, client.redirect_uris, client.scope, client.grant_types = name, uris, scope, grants
+    caches.bump(caches.CLIENTS)
     return client
 
 
@@ -152,12 +154,14 @@ def rotate_secret(client: Client) -> str:
         raise ServiceError("A public client has no secret.")
     secret = new_secret()
     client.client_secret_hash = hash_secret(secret)
+    caches.bump(caches.CLIENTS)
     return secret
 
 
 def delete_client(client: Client) -> None:
     """Delete the client; its codes, consents and tokens go with it (ON DELETE CASCADE)."""
     db.session.delete(client)
+    caches.bump(caches.CLIENTS)
 
 
 def find_client(client_id: str | None) -> Client | None:

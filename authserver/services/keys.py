@@ -1,27 +1,60 @@
-"""The signing key set kept in the database, shared by every process and machine."""
+"""The signing key set kept in the database, shared by every process and machine.
+
+Each process keeps the set in memory (``caches``), reloaded when ``keys rotate`` on any node
+bumps its version; a key's PEM is parsed once per process (``security.keys``).
+"""
 
 from __future__ import annotations
 
-from datetime import timedelta
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from flask import current_app
-from sqlalchemy import or_, select, update
+from sqlalchemy import select, update
 
 from .. import clock
 from ..extensions import db
 from ..models import SigningKey
 from ..security.keys import generate_private_key, public_jwk
+from . import caches
 
 
-def active_key() -> SigningKey:
-    """The newest unretired key; made on first use so a fresh install can issue tokens."""
-    key = db.session.scalar(
-        select(SigningKey)
-        .where(SigningKey.retired_at.is_(None))
-        .order_by(SigningKey.created_at.desc(), SigningKey.id.desc())
-        .limit(1)
+@dataclass(frozen=True)
+class KeyPair:
+    kid: str
+    private_pem: str
+    created_at: datetime
+    retired_at: datetime | None
+
+
+@dataclass(frozen=True)
+class PublishedKeys:
+    """The JWKS document, with the ETag of its exact bytes."""
+
+    body: bytes
+    etag: str
+
+
+def _all_keys() -> tuple[KeyPair, ...]:
+    rows = db.session.scalars(
+        select(SigningKey).order_by(SigningKey.created_at.desc(), SigningKey.id.desc())
     )
-    return key if key is not None else rotate_keys()
+    return tuple(KeyPair(r.kid, r.private_pem, r.created_at, r.retired_at) for r in rows)
+
+
+def _key_set() -> tuple[KeyPair, ...]:
+    return caches.cached(caches.SIGNING_KEYS, "all", _all_keys) or ()
+
+
+def active_key() -> KeyPair:
+    """The newest unretired key; made on first use so a fresh install can issue tokens."""
+    active = next((key for key in _key_set() if key.retired_at is None), None)
+    if active is None:
+        made = rotate_keys()
+        active = KeyPair(made.kid, made.private_pem, made.created_at, None)
+    return active
 
 
 def rotate_keys() -> SigningKey:
@@ -34,6 +67,7 @@ def rotate_keys() -> SigningKey:
     key = SigningKey(kid=kid, private_pem=pem, created_at=now)
     db.session.add(key)
     db.session.flush()
+    caches.bump(caches.SIGNING_KEYS)
     return key
 
 
@@ -44,23 +78,23 @@ def _publication_window() -> timedelta:
     return timedelta(seconds=max(config["ACCESS_TOKEN_TTL"], config["ID_TOKEN_TTL"]) + 60)
 
 
-def published_keys() -> list[SigningKey]:
+def published_keys() -> list[KeyPair]:
     cutoff = clock.now() - _publication_window()
-    return list(
-        db.session.scalars(
-            select(SigningKey)
-            .where(or_(SigningKey.retired_at.is_(None), SigningKey.retired_at > cutoff))
-            .order_by(SigningKey.created_at.desc(), SigningKey.id.desc())
-        )
-    )
+    return [k for k in _key_set() if k.retired_at is None or k.retired_at > cutoff]
 
 
-def jwks() -> dict:
-    keys = published_keys()
-    if not keys:
-        keys = [active_key()]
-    return {"keys": [public_jwk(k.kid, k.private_pem) for k in keys]}
+def jwks() -> PublishedKeys:
+    """The JWKS as served: built once per process for each set of published keys."""
+    keys = published_keys() or [active_key()]
+    kids = tuple(key.kid for key in keys)
+
+    def build() -> PublishedKeys:
+        document = {"keys": [public_jwk(k.kid, k.private_pem) for k in keys]}
+        body = json.dumps(document, separators=(",", ":")).encode()
+        return PublishedKeys(body, '"' + hashlib.sha256(body).hexdigest()[:32] + '"')
+
+    return caches.cached(caches.SIGNING_KEYS, ("jwks", kids), build)
 
 
-def find_published_key(kid: str) -> SigningKey | None:
+def find_published_key(kid: str) -> KeyPair | None:
     return next((key for key in published_keys() if key.kid == kid), None)

@@ -18,7 +18,6 @@ from flask import (
     Blueprint,
     abort,
     current_app,
-    jsonify,
     redirect,
     render_template,
     request,
@@ -221,6 +220,14 @@ def _issue_code(grant, granted: list[str], login: UserSession) -> Response:
     return with_issuer(response)
 
 
+def cacheable_json(body: bytes, etag: str, max_age: int) -> Response:
+    """A public JSON document from memory, with an ETag so a client that has it gets 304."""
+    response = Response(body, mimetype="application/json")
+    response.headers["Cache-Control"] = f"public, max-age={max_age}"
+    response.set_etag(etag.strip('"'))
+    return response.make_conditional(request)
+
+
 def committed_if_ok(response: Response) -> Response:
     """The endpoint's one commit: what the request changed is kept only if it succeeded."""
     if response.status_code < 400:
@@ -245,10 +252,9 @@ def token() -> Response:
 
 @bp.get("/oauth/jwks")
 def jwks() -> Response:
-    response = jsonify(keys.jwks())
+    published = keys.jwks()
     # Short, so a rotation reaches resource servers quickly; they refetch on unknown kid anyway.
-    response.headers["Cache-Control"] = "public, max-age=300"
-    return response
+    return cacheable_json(published.body, published.etag, max_age=300)
 
 
 @bp.post("/oauth/revoke")

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
+
 from flask import Blueprint, current_app, jsonify, request
 from werkzeug.wrappers import Response
 
@@ -10,6 +13,7 @@ from ..oauth2.metadata import server_metadata
 from ..scopes import scope_list
 from ..services import tokens
 from ..services.oidc import user_claims
+from .oauth2 import cacheable_json
 
 bp = Blueprint("oidc", __name__)
 
@@ -69,6 +73,12 @@ def userinfo() -> Response:
 @bp.get("/.well-known/openid-configuration")
 @bp.get("/.well-known/oauth-authorization-server")
 def discovery() -> Response:
-    response = jsonify(server_metadata())
-    response.headers["Cache-Control"] = "public, max-age=3600"
-    return response
+    # The document depends on the configuration only: built once per process.
+    built = current_app.extensions.get("authserver.discovery")
+    if built is None:
+        body = json.dumps(server_metadata(), separators=(",", ":")).encode()
+        built = current_app.extensions["authserver.discovery"] = (
+            body,
+            hashlib.sha256(body).hexdigest()[:32],
+        )
+    return cacheable_json(built[0], built[1], max_age=3600)
