@@ -76,6 +76,9 @@ def load_config(app: Flask, test_config: dict | None) -> None:
             "Set DEMO_CLIENT_CLIENT_SECRET (or DEMO_CLIENT_CLIENT_SECRET_FILE) to the secret "
             "`flask --app authserver demo` printed."
         )
+    # from_prefixed_env parses values as JSON: a secret of digits must stay a string.
+    app.config["CLIENT_SECRET"] = str(app.config["CLIENT_SECRET"])
+    app.config["CLIENT_ID"] = str(app.config["CLIENT_ID"])
     for name in ("ISSUER", "API_URL"):
         app.config[name] = str(app.config[name]).rstrip("/")
     if not callable(app.config["CLOCK"]):

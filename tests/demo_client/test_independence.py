@@ -50,3 +50,18 @@ def test_the_client_secret_can_come_from_a_file(tmp_path):
     assert app.config["CLIENT_SECRET"] == "from-a-file"
     assert app.config["SESSION_COOKIE_NAME"] == "demo_client_session"
     assert app.config["DATABASE_URL"].endswith("demo_client.sqlite3")
+
+
+def test_settings_come_from_demo_client_environment_variables(tmp_path, monkeypatch):
+    from examples.demo_client import create_app
+
+    monkeypatch.setenv("DEMO_CLIENT_CLIENT_SECRET", "12345")  # JSON-parsed: must stay a string
+    monkeypatch.setenv("DEMO_CLIENT_INSTANCE_PATH", str(tmp_path))
+    monkeypatch.setenv("DEMO_CLIENT_ISSUER", "http://127.0.0.1:5100/")
+    app = create_app()
+    assert app.config["CLIENT_SECRET"] == "12345"
+    assert app.config["ISSUER"] == "http://127.0.0.1:5100"
+    assert app.config["API_URL"] == "http://127.0.0.1:5001"
+    assert app.config["CLIENT_ID"] == "demo-client"
+    assert app.instance_path == str(tmp_path)
+    assert (tmp_path / "secret_key").exists() and (tmp_path / "demo_client.sqlite3").exists()
