@@ -177,6 +177,11 @@ def callback() -> Response | tuple[str, int]:
         return _problem("Sign-in did not work", "Authserver's answers did not agree.")
 
     user, created = _upsert_user(id_claims["iss"], id_claims["sub"], claims, id_claims)
+    previous = current_sign_in()
+    if previous is not None:  # signing in again in the same browser replaces its tokens
+        if previous.refresh_token:
+            oauth.revoke(previous.refresh_token, "refresh_token")
+        db.session.delete(previous)
     sign_in = SignIn(id=secrets.token_urlsafe(32), user=user)
     sign_in.store(token, requested_scope=current_app.config["SCOPE"], now=_now())
     db.session.add(sign_in)

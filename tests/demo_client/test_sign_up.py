@@ -18,10 +18,11 @@ from tests.demo_client.conftest import (
     ISSUER,
     authorize,
     follow,
+    form_token,
     sign_in,
     start_sign_in,
 )
-from tests.helpers import query_of
+from tests.helpers import csrf_token, query_of
 
 
 def _users(demo) -> list[User]:
@@ -202,3 +203,34 @@ def test_session_cookie_is_demo_client_session_httponly_lax(demo):
     assert cookie.startswith("demo_client_session=")
     assert "HttpOnly" in cookie and "SameSite=Lax" in cookie
     assert browser.get_cookie("session") is None
+
+
+def test_signing_in_again_in_the_same_browser_replaces_its_tokens(demo, server_browser):
+    browser = demo.browser()
+    sign_in(browser, server_browser)
+    with demo.app.app_context():
+        [first] = db.session.scalars(select(SignIn))
+        old_refresh = first.refresh_token
+    # Signed in, the home page has no button; a second tab's form still posts to /login.
+    again = browser.post("/login", data={"csrf_token": form_token(browser)})
+    follow(browser, authorize(server_browser, again.headers["Location"]))
+    with demo.app.app_context():
+        [second] = db.session.scalars(select(SignIn))
+        assert second.refresh_token != old_refresh
+    [revocation] = demo.auth_transport.calls_to("/oauth/revoke")
+    assert old_refresh in revocation.body.decode()
+    assert browser.get("/dashboard").status_code == 200
+
+
+def test_an_unreachable_server_gets_a_plain_page_not_a_crash(make_demo):
+    from tests.wsgi_transport import UnreachableTransport
+
+    demo = make_demo(
+        HTTP_SESSION_HOOK=lambda session: session.mount(ISSUER, UnreachableTransport())
+    )
+    browser = demo.browser()
+    page = browser.get("/")
+    assert page.status_code == 200
+    response = browser.post("/login", data={"csrf_token": csrf_token(page.data)})
+    assert response.status_code == 502
+    assert "not answering right now" in response.get_data(as_text=True)
