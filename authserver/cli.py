@@ -19,7 +19,10 @@ keys_cli = AppGroup("keys", help="Manage token signing keys.")
 DEMO_EMAIL = "demo@example.com"
 DEMO_PASSWORD = "demo-password"  # noqa: S105 - published on purpose: a local demo account
 DEMO_CLIENT_ID = "demo-client"
-DEMO_REDIRECT_URI = "http://127.0.0.1:8765/callback"
+DEMO_REDIRECT_URI = "http://127.0.0.1:5002/callback"  # the demo client app (examples/demo_client)
+DEMO_POST_LOGOUT_REDIRECT_URI = "http://127.0.0.1:5002/"
+DEMO_SCOPE = "openid profile email offline_access events:read events:write"
+DEMO_GRANT_TYPES = ["authorization_code", "refresh_token", "client_credentials"]
 
 
 def _emit(data: dict, as_json: bool) -> None:
@@ -125,12 +128,22 @@ def demo(as_json: bool) -> None:
         client, secret = clients.create_client(
             name="Demo App",
             redirect_uris=[DEMO_REDIRECT_URI],
-            scope="openid profile email offline_access events:read events:write",
-            grant_types=["authorization_code", "refresh_token", "client_credentials"],
+            scope=DEMO_SCOPE,
+            grant_types=DEMO_GRANT_TYPES,
             owner=user,
             client_id=DEMO_CLIENT_ID,
+            post_logout_redirect_uris=[DEMO_POST_LOGOUT_REDIRECT_URI],
         )
     else:
+        # An older demo client (or one edited in the console) gets the demo app's addresses back.
+        clients.update_client(
+            client,
+            name=client.name,
+            redirect_uris=[DEMO_REDIRECT_URI],
+            scope=DEMO_SCOPE,
+            grant_types=DEMO_GRANT_TYPES,
+            post_logout_redirect_uris=[DEMO_POST_LOGOUT_REDIRECT_URI],
+        )
         secret = clients.rotate_secret(client)
     keys.active_key()
     db.session.commit()
@@ -145,6 +158,7 @@ def demo(as_json: bool) -> None:
             "client_id": client.client_id,
             "client_secret": secret,
             "redirect_uri": DEMO_REDIRECT_URI,
+            "post_logout_redirect_uri": DEMO_POST_LOGOUT_REDIRECT_URI,
         },
         as_json,
     )

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Start the authorization server (:5000) and the resource API (:5001) on the embedded SQLite
-# databases, with a demo user and client. Stop both with Ctrl-C.
+# Start the authorization server (:5000), the resource API (:5001) and the demo client app
+# (:5002) on the embedded SQLite databases, with a demo user and client. Stop all with Ctrl-C.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=.venv/bin
@@ -8,21 +8,38 @@ BIN=.venv/bin
 "$BIN/flask" --app authserver db upgrade >/dev/null
 "$BIN/flask" --app resource_api db upgrade >/dev/null
 
+# One run of `demo` gives the credentials to show and the client secret to hand the demo client
+# (the secret is new on every start; only its hash is kept).
+demo_json=$("$BIN/flask" --app authserver demo --json)
+field() {  # the JSON goes through stdin, so the secret never shows in a process list
+  printf '%s' "$demo_json" | "$BIN/python" -c 'import json, sys; print(json.load(sys.stdin)[sys.argv[1]])' "$1"
+}
+
 echo "Demo credentials (the client secret is new on every start; only its hash is kept):"
-"$BIN/flask" --app authserver demo | sed 's/^/  /'
+for key in issuer login console user_email user_password client_id client_secret redirect_uri; do
+  echo "  $key: $(field "$key")"
+done
+
+pids=()
+trap 'kill "${pids[@]}" 2>/dev/null || true' EXIT INT TERM
 
 "$BIN/gunicorn" --bind 127.0.0.1:5001 --workers 2 --access-logfile - wsgi:api_app &
-api_pid=$!
-trap 'kill "$api_pid" 2>/dev/null || true' EXIT INT TERM
+pids+=($!)
+
+DEMO_CLIENT_CLIENT_SECRET=$(field client_secret) \
+  "$BIN/gunicorn" --bind 127.0.0.1:5002 --workers 1 --threads 4 --access-logfile - \
+  'examples.demo_client:create_app()' &
+pids+=($!)
 
 cat <<'MSG'
 
 Authorization server: http://127.0.0.1:5000  (log in at http://127.0.0.1:5000/login)
 Developer console:    http://127.0.0.1:5000/console/
 Resource API:         http://127.0.0.1:5001/openapi.json
-Try the flow in a browser (PKCE S256 is optional for this confidential client):
-  http://127.0.0.1:5000/oauth/authorize?response_type=code&client_id=demo-client&redirect_uri=http%3A%2F%2F127.0.0.1%3A8765%2Fcallback&scope=openid%20profile%20email%20offline_access%20events%3Aread%20events%3Awrite&state=xyz
-then exchange the code from the address bar as the README shows.
+Demo client app:      http://127.0.0.1:5002
+
+Try it: open http://127.0.0.1:5002 and click Sign up with Authserver
+(log in as the demo user above, choose what to allow, and land on the app's dashboard).
 
 MSG
 "$BIN/gunicorn" --bind 127.0.0.1:5000 --workers 2 --access-logfile - wsgi:auth_app

@@ -164,3 +164,28 @@ def test_demo_is_idempotent_and_prints_working_credentials(app, client):
         headers=basic_auth("demo-client", first["client_secret"]),
     )
     assert stale.status_code == 401
+
+
+def test_demo_registers_the_demo_client_apps_addresses(app):
+    data = json.loads(_run(app, "demo", "--json").output)
+    assert data["redirect_uri"] == "http://127.0.0.1:5002/callback"
+    with app.app_context():
+        row = db.session.scalar(select(Client).where(Client.client_id == "demo-client"))
+        assert row.redirect_uris == ["http://127.0.0.1:5002/callback"]
+        assert row.post_logout_redirect_uris == ["http://127.0.0.1:5002/"]
+
+
+def test_demo_brings_an_older_demo_clients_addresses_up_to_date(app):
+    _run(app, "demo", "--json")
+    with app.app_context():
+        row = db.session.scalar(select(Client).where(Client.client_id == "demo-client"))
+        row.redirect_uris = ["http://127.0.0.1:8765/callback"]
+        row.post_logout_redirect_uris = []
+        db.session.commit()
+    result = _run(app, "demo", "--json")
+    assert result.exit_code == 0, result.output
+    with app.app_context():
+        row = db.session.scalar(select(Client).where(Client.client_id == "demo-client"))
+        assert row.redirect_uris == ["http://127.0.0.1:5002/callback"]
+        assert row.post_logout_redirect_uris == ["http://127.0.0.1:5002/"]
+        assert db.session.query(Client).count() == 1

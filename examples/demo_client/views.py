@@ -1,0 +1,345 @@
+"""The pages: home with the sign-up button, the OAuth callback, the dashboard, log out."""
+
+from __future__ import annotations
+
+import secrets
+from datetime import UTC, datetime
+from typing import Any
+
+import requests
+from authlib.integrations.base_client import MismatchingStateError, OAuthError
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from werkzeug.wrappers import Response
+
+from . import oauth
+from .calendar_api import ApiAnswer, call
+from .forms import ActionForm, EventForm
+from .models import SignIn, User, db
+
+bp = Blueprint("demo", __name__)
+
+CANNOT_READ = "You did not allow this app to see your calendar."
+CANNOT_WRITE = "You did not allow this app to change your calendar."
+
+
+class SignInEnded(Exception):
+    """The tokens no longer work and cannot be renewed: the person must sign in again."""
+
+
+# --- the signed-in browser ------------------------------------------------------------------
+
+
+def current_sign_in() -> SignIn | None:
+    sign_in_id = session.get("sign_in")
+    if not isinstance(sign_in_id, str):
+        return None
+    return db.session.get(SignIn, sign_in_id)
+
+
+def _now() -> float:
+    return current_app.config["CLOCK"]()
+
+
+def access_token(sign_in: SignIn, force_refresh: bool = False) -> str:
+    """A usable access token: the stored one, or a refreshed one when it has expired."""
+    leeway = current_app.config["TOKEN_LEEWAY"]
+    fresh = sign_in.expires_at is None or sign_in.expires_at - leeway > _now()
+    if sign_in.access_token and fresh and not force_refresh:
+        return sign_in.access_token
+    if not sign_in.refresh_token:
+        # No offline_access: nothing to renew the token with.
+        raise SignInEnded
+    try:
+        token = oauth.refresh(sign_in.refresh_token)
+    except oauth.RefreshFailed:
+        raise SignInEnded from None
+    # Refresh tokens rotate at every use: store the successor, or the next refresh fails.
+    sign_in.store(token, requested_scope=sign_in.scope, now=_now())
+    db.session.commit()
+    return sign_in.access_token
+
+
+def api(sign_in: SignIn, method: str, path: str, json: Any = None) -> ApiAnswer:
+    """Call the resource API; on 401 refresh once and retry; then give up on the sign-in."""
+    answer = call(method, path, access_token(sign_in), json=json)
+    if answer.status == 401:
+        if not sign_in.refresh_token:
+            raise SignInEnded
+        answer = call(method, path, access_token(sign_in, force_refresh=True), json=json)
+        if answer.status == 401:
+            raise SignInEnded
+    return answer
+
+
+def _signed_in_or_home() -> SignIn | Response:
+    sign_in = current_sign_in()
+    if sign_in is None:
+        flash("Sign in to see your dashboard.", "info")
+        return redirect(url_for("demo.home"))
+    return sign_in
+
+
+@bp.errorhandler(SignInEnded)
+def sign_in_ended(_error: SignInEnded) -> tuple[str, int]:
+    """Forget this browser's tokens and ask the person to sign in again."""
+    sign_in = current_sign_in()
+    if sign_in is not None:
+        db.session.delete(sign_in)
+        db.session.commit()
+    session.clear()
+    return render_template("sign_in_again.html", form=ActionForm()), 200
+
+
+@bp.errorhandler(requests.RequestException)
+def unreachable(error: requests.RequestException) -> tuple[str, int]:
+    current_app.logger.warning("Authserver or the calendar API did not answer: %s", error)
+    message = "Authserver or the calendar service is not answering right now. Try again shortly."
+    return render_template("problem.html", title="Something is not answering", message=message), 502
+
+
+# --- pages ----------------------------------------------------------------------------------
+
+
+@bp.get("/")
+def home() -> str:
+    if request.args.get("state"):
+        # Back from the server's end-session endpoint (RP-Initiated Logout §3).
+        try:
+            oauth.provider().validate_logout_response()
+            flash("You are signed out, here and at Authserver.", "success")
+        except OAuthError:
+            pass
+    return render_template("home.html", sign_in=current_sign_in(), form=ActionForm())
+
+
+@bp.post("/login")
+def login() -> Response:
+    if not ActionForm().validate_on_submit():
+        abort(400)
+    config = current_app.config
+    # Authlib makes state, nonce and the PKCE verifier, and keeps them in this browser's session.
+    return oauth.provider().authorize_redirect(config["REDIRECT_URI"], scope=config["SCOPE"])
+
+
+@bp.get("/callback")
+def callback() -> Response | tuple[str, int]:
+    provider = oauth.provider()
+    state = request.args.get("state")
+    error = request.args.get("error")
+    if error:
+        if state:
+            provider.framework.clear_state_data(session, state)
+        if error == "access_denied":
+            return render_template("declined.html", form=ActionForm()), 200
+        return _problem(
+            "Sign-in did not work",
+            "Authserver could not sign you in "
+            f"({request.args.get('error_description') or error}). Please try again.",
+        )
+
+    metadata = oauth.metadata()
+    # RFC 9207: the response names its issuer; a mix-up attack would name another.
+    iss = request.args.get("iss")
+    if (iss or metadata.get("authorization_response_iss_parameter_supported")) and (
+        iss != metadata["issuer"]
+    ):
+        return _problem("Sign-in did not work", "The answer did not come from Authserver.")
+
+    try:
+        # Checks state, sends code + PKCE verifier + redirect URI with the client secret, and
+        # validates the ID token (signature, iss, aud, exp, nonce, at_hash).
+        token = provider.authorize_access_token()
+    except MismatchingStateError:
+        return _problem(
+            "This sign-in link has expired",
+            "We could not match this answer to a sign-in you started here. Please start again.",
+        )
+    except OAuthError as failure:
+        return _problem("Sign-in did not work", f"Authserver said: {failure.error}.")
+    id_claims = token.get("userinfo")
+    if not id_claims:
+        return _problem("Sign-in did not work", "Authserver sent no ID token.")
+
+    claims = provider.userinfo(token=token)
+    if claims.get("sub") != id_claims["sub"]:  # OpenID Connect Core §5.3.2
+        return _problem("Sign-in did not work", "Authserver's answers did not agree.")
+
+    user, created = _upsert_user(id_claims["iss"], id_claims["sub"], claims, id_claims)
+    previous = current_sign_in()
+    if previous is not None:  # signing in again in the same browser replaces its tokens
+        if previous.refresh_token:
+            oauth.revoke(previous.refresh_token, "refresh_token")
+        db.session.delete(previous)
+    sign_in = SignIn(id=secrets.token_urlsafe(32), user=user)
+    sign_in.store(token, requested_scope=current_app.config["SCOPE"], now=_now())
+    db.session.add(sign_in)
+    db.session.commit()
+
+    session.clear()  # nothing from before the sign-in carries over
+    session["sign_in"] = sign_in.id
+    name = user.name or user.email or "there"
+    if created:
+        flash(f"Welcome, {name}! Your account here is ready.", "success")
+    else:
+        flash(f"Welcome back, {name}.", "success")
+    return redirect(url_for("demo.dashboard"))
+
+
+def _upsert_user(issuer: str, subject: str, claims: dict, id_claims: dict) -> tuple[User, bool]:
+    """The local user for (issuer, subject): made on first sign-in, refreshed on later ones."""
+    statement = select(User).where(User.issuer == issuer, User.subject == subject)
+    user = db.session.scalar(statement)
+    created = user is None
+    if created:
+        user = User(issuer=issuer, subject=subject)
+        db.session.add(user)
+        try:
+            db.session.flush()
+        except IntegrityError:  # the same person signing in twice at once
+            db.session.rollback()
+            user, created = db.session.scalar(statement), False
+    user.name = claims.get("name") or id_claims.get("name") or user.name
+    if "email" in claims:
+        user.email = claims["email"]
+        user.email_verified = claims.get("email_verified")
+    user.updated_at = datetime.now(UTC)
+    return user, created
+
+
+def _problem(title: str, message: str) -> tuple[str, int]:
+    return render_template("problem.html", title=title, message=message), 400
+
+
+@bp.get("/dashboard")
+def dashboard() -> Response | str:
+    sign_in = _signed_in_or_home()
+    if isinstance(sign_in, Response):
+        return sign_in
+    can_read = "events:read" in sign_in.scopes
+    can_write = "events:write" in sign_in.scopes
+    events: list[dict] | None = None
+    trouble = None
+    if can_read:
+        answer = api(sign_in, "GET", "/api/events")
+        if answer.status == 403 and answer.bearer_error == "insufficient_scope":
+            can_read = False
+        elif answer.ok and isinstance(answer.body, dict):
+            events = answer.body.get("items", [])
+        else:
+            trouble = f"Your calendar could not be loaded (HTTP {answer.status})."
+    return render_template(
+        "dashboard.html",
+        user=sign_in.user,
+        granted=sorted(sign_in.scopes),
+        can_read=can_read,
+        can_write=can_write,
+        events=events,
+        trouble=trouble,
+        cannot_read=CANNOT_READ,
+        cannot_write=CANNOT_WRITE,
+        event_form=EventForm(),
+        form=ActionForm(),
+    )
+
+
+@bp.post("/events")
+def add_event() -> Response | str:
+    sign_in = _signed_in_or_home()
+    if isinstance(sign_in, Response):
+        return sign_in
+    form = EventForm()
+    if "events:write" not in sign_in.scopes:
+        flash(CANNOT_WRITE, "warning")
+        return redirect(url_for("demo.dashboard"))
+    if not form.validate_on_submit():
+        for field, errors in form.errors.items():
+            label = getattr(form, field).label.text if hasattr(form, field) else field
+            flash(f"{label}: {' '.join(errors)}", "error")
+        return redirect(url_for("demo.dashboard"))
+    body = {
+        "title": form.title.data,
+        "description": form.description.data or None,
+        "starts_at": _utc(form.starts_at.data),
+        "ends_at": _utc(form.ends_at.data),
+    }
+    answer = api(sign_in, "POST", "/api/events", json=body)
+    if answer.status == 201:
+        flash(f"Added “{form.title.data}” to your calendar.", "success")
+    elif answer.status == 403 and answer.bearer_error == "insufficient_scope":
+        flash(CANNOT_WRITE, "warning")
+    else:
+        flash(_api_problem("The event could not be added", answer), "error")
+    return redirect(url_for("demo.dashboard"))
+
+
+@bp.post("/events/<int:event_id>/delete")
+def delete_event(event_id: int) -> Response:
+    sign_in = _signed_in_or_home()
+    if isinstance(sign_in, Response):
+        return sign_in
+    if not ActionForm().validate_on_submit():
+        abort(400)
+    if "events:write" not in sign_in.scopes:
+        flash(CANNOT_WRITE, "warning")
+        return redirect(url_for("demo.dashboard"))
+    answer = api(sign_in, "DELETE", f"/api/events/{event_id}")
+    if answer.status in (204, 404):  # 404: already gone; the outcome the person wanted
+        flash("The event was deleted.", "success")
+    elif answer.status == 403 and answer.bearer_error == "insufficient_scope":
+        flash(CANNOT_WRITE, "warning")
+    else:
+        flash(_api_problem("The event could not be deleted", answer), "error")
+    return redirect(url_for("demo.dashboard"))
+
+
+def _utc(value: datetime) -> str:
+    return value.replace(tzinfo=UTC).isoformat().replace("+00:00", "Z")
+
+
+def _api_problem(what: str, answer: ApiAnswer) -> str:
+    detail = ""
+    if isinstance(answer.body, dict):
+        fields = answer.body.get("fields")
+        if isinstance(fields, dict) and fields:
+            detail = ": " + "; ".join(f"{name} {fault}" for name, fault in fields.items())
+        elif isinstance(answer.body.get("error_description"), str):
+            detail = ": " + answer.body["error_description"]
+    return f"{what} (HTTP {answer.status}){detail}."
+
+
+@bp.post("/logout")
+def logout() -> Response:
+    if not ActionForm().validate_on_submit():
+        abort(400)
+    sign_in = current_sign_in()
+    id_token = None
+    if sign_in is not None:
+        id_token = sign_in.id_token
+        # RFC 7009: revoking the refresh token ends the grant's tokens at the server.
+        if sign_in.refresh_token:
+            oauth.revoke(sign_in.refresh_token, "refresh_token")
+        elif sign_in.access_token:
+            oauth.revoke(sign_in.access_token, "access_token")
+        db.session.delete(sign_in)
+        db.session.commit()
+    session.clear()
+    if id_token is None or not oauth.metadata().get("end_session_endpoint"):
+        flash("You are signed out.", "success")
+        return redirect(url_for("demo.home"))
+    # OpenID Connect RP-Initiated Logout: end the session at Authserver too, then come back.
+    return oauth.provider().logout_redirect(
+        post_logout_redirect_uri=current_app.config["POST_LOGOUT_REDIRECT_URI"],
+        id_token_hint=id_token,
+    )
