@@ -48,6 +48,9 @@ class DefaultConfig:
     #: Refresh-token family lifetime in seconds (90 days), however often it is refreshed, so
     #: access granted once does not live forever by refreshing (RFC 9700 §4.14.2).
     REFRESH_TOKEN_MAX_LIFETIME = 7_776_000
+    #: Seconds in which the same refresh token sent again (a client that lost the answer on a
+    #: flaky network) gets the same successor back instead of ending the grant (SPEC).
+    REFRESH_RETRY_WINDOW = 10
     #: Where throttling counters live: "database://" (this server's own database, shared by every
     #: worker and node) or "redis://host:6379" for Redis. "memory://" is per process: tests only.
     RATELIMIT_STORAGE_URI = "database://"

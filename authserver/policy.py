@@ -113,6 +113,7 @@ class Lifetimes:
     code: int
     refresh_token: int  # sliding: each rotation starts it again
     refresh_family: int  # absolute: however often it is refreshed
+    refresh_retry: int = 10  # the same token again within this gets the same successor
 
     @classmethod
     def from_config(cls, config: Mapping[str, object]) -> Lifetimes:
@@ -122,6 +123,7 @@ class Lifetimes:
             code=int(config["CODE_TTL"]),
             refresh_token=int(config["REFRESH_TOKEN_TTL"]),
             refresh_family=int(config["REFRESH_TOKEN_MAX_LIFETIME"]),
+            refresh_retry=int(config["REFRESH_RETRY_WINDOW"]),
         )
 
 
@@ -148,6 +150,7 @@ def refresh_token_expiry(now: datetime, family_started: datetime, life: Lifetime
 
 class RefreshVerdict(enum.Enum):
     ROTATE = "rotate"  # issue a successor, retire this one
+    RETRY = "retry"  # rotated a moment ago, successor unused: the same answer again
     REUSED = "reused"  # already rotated: one of two holders is an attacker, end the grant
     DEAD = "dead"  # expired, revoked, or its grant has ended
 
@@ -160,12 +163,17 @@ def judge_refresh_token(
     family_revoked_at: datetime | None,
     family_started: datetime,
     life: Lifetimes,
+    successor_unused: bool = False,
 ) -> RefreshVerdict:
     """What presenting a refresh token means (RFC 6749 §6, RFC 9700 §4.14.2): refresh tokens
-    rotate at every use, and a rotated one presented again revokes its whole family."""
+    rotate at every use, and a rotated one presented again revokes its whole family — unless it
+    comes back within ``refresh_retry`` seconds while its successor is still unused: a client
+    that lost the answer on a flaky network, which gets the same answer again."""
     if family_revoked_at is not None:
         return RefreshVerdict.DEAD
     if rotated_at is not None:
+        if successor_unused and now - rotated_at <= timedelta(seconds=life.refresh_retry):
+            return RefreshVerdict.RETRY
         return RefreshVerdict.REUSED
     if expires_at <= now or family_started + timedelta(seconds=life.refresh_family) <= now:
         return RefreshVerdict.DEAD

@@ -113,3 +113,41 @@ def test_claim_is_one_conditional_update_that_waits_for_the_winner(pg_app):
     for thread in threads:
         thread.join(timeout=10)
     assert results == {"first": True, "second": False}
+
+
+def test_concurrent_refreshes_of_one_token_leave_exactly_one_live_pair(pg_app):
+    """SPEC: refresh tokens rotate at every use; of 8 simultaneous uses of one token exactly one
+    successor is ever made, and the others — retries within the window — get that same pair
+    back (or are refused), never a second live pair and never a revoked grant."""
+    from authserver.models import RefreshToken
+    from tests.helpers import refresh
+
+    with pg_app.app_context():
+        user = factories.make_user()
+        app_client = factories.make_client(owner_email=user.email)
+    browser = pg_app.test_client()
+    login(browser, user.email, user.password)
+    code, _ = get_code(browser, app_client)
+    first = exchange_code(browser, app_client, code).get_json()["refresh_token"]
+    barrier = threading.Barrier(8)
+
+    def use() -> tuple[int, dict]:
+        http = pg_app.test_client()
+        barrier.wait()
+        response = refresh(http, app_client, first)
+        return response.status_code, response.get_json()
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        answers = list(pool.map(lambda _: use(), range(8)))
+
+    successors = {body["refresh_token"] for status, body in answers if status == 200}
+    assert len(successors) == 1, answers
+    assert all(status in (200, 400) for status, _ in answers)
+    with pg_app.app_context():
+        live = db.session.scalars(
+            select(RefreshToken).where(RefreshToken.rotated_at.is_(None))
+        ).all()
+        assert len(live) == 1
+        assert live[0].family.revoked_at is None
+    # The one successor works.
+    assert refresh(pg_app.test_client(), app_client, successors.pop()).status_code == 200

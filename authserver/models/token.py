@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, String
+from sqlalchemy import ForeignKey, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from .. import clock
@@ -49,8 +49,16 @@ class RefreshToken(Base):
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
     #: Set when this token was exchanged for its successor; presenting it again is reuse.
     rotated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    #: The token this one was exchanged for.
+    successor_id: Mapped[int | None] = mapped_column(
+        ForeignKey("refresh_tokens.id", ondelete="SET NULL")
+    )
+    #: The answer that exchange gave, encrypted under a key derived from this token's value
+    #: (which only its holder has): the same answer again for a retry within the window.
+    retry_answer: Mapped[str | None] = mapped_column(Text)
 
     family: Mapped[TokenFamily] = relationship()
+    successor: Mapped[RefreshToken | None] = relationship(remote_side=[id])
 
     # --- Authlib's refresh token protocol ---
     def check_client(self, client: Client) -> bool:

@@ -8,6 +8,7 @@ from authlib.oauth2.rfc7636 import CodeChallenge
 from flask import current_app
 
 from .. import policy
+from ..extensions import db
 from ..models import AuthorizationCode, Client, RefreshToken
 from ..security.secrets import new_secret
 from ..services import codes, tokens
@@ -74,6 +75,8 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
     TOKEN_ENDPOINT_AUTH_METHODS = WITH_SECRET_OR_PUBLIC
     #: Refresh tokens rotate at every use (RFC 9700 §4.14.2); the policy still decides.
     INCLUDE_NEW_REFRESH_TOKEN = True
+    #: Set for a retry within the window: the answer the first exchange gave.
+    retry_answer: dict | None = None
 
     def authenticate_refresh_token(self, refresh_token: str) -> RefreshToken | None:
         if not refresh_token:
@@ -84,12 +87,22 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
             return None
         life = policy.lifetimes(current_app.config, self.request.client.client_id, "refresh_token")
         verdict = tokens.judge(token, life)
+        if verdict is policy.RefreshVerdict.ROTATE:
+            # Claimed now, in the transaction that will hold its successor: of concurrent uses
+            # exactly one gets past here; the others see what it committed and are retries.
+            if tokens.claim_refresh_token(token):
+                return token
+            db.session.refresh(token)
+            verdict = tokens.judge(token, life)
+        if verdict is policy.RefreshVerdict.RETRY:
+            self.retry_answer = tokens.answer_for_retry(token, refresh_token)
+            if self.retry_answer is not None:
+                return token
+            verdict = policy.RefreshVerdict.REUSED
         if verdict is policy.RefreshVerdict.REUSED:
             tokens.end_compromised_grant([token.family])
             raise InvalidGrantError("The refresh token was already used; its grant is revoked.")
-        if verdict is policy.RefreshVerdict.DEAD:
-            raise InvalidGrantError("The refresh token has expired or was revoked.")
-        return token
+        raise InvalidGrantError("The refresh token has expired or was revoked.")
 
     def authenticate_user(self, refresh_token: RefreshToken) -> Grantor:
         family = refresh_token.family
@@ -98,13 +111,12 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
             granted_scope=family.scope,
             auth_time=family.auth_time,
             session_id=family.session_id,
+            retry_answer=self.retry_answer,
         )
 
     def revoke_old_credential(self, refresh_token: RefreshToken) -> None:
-        if not tokens.claim_refresh_token(refresh_token):
-            # Lost a race with another use of the same token: that is reuse, too.
-            tokens.end_compromised_grant([refresh_token.family])
-            raise InvalidGrantError("The refresh token was already used; its grant is revoked.")
+        # Already claimed in authenticate_refresh_token, before its successor was made.
+        return None
 
 
 class ClientCredentialsGrant(grants.ClientCredentialsGrant):

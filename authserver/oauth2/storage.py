@@ -37,6 +37,8 @@ class Grantor:
     granted_scope: str
     auth_time: datetime | None
     session_id: str | None
+    #: For a refresh token sent again within the retry window: the answer it got the first time.
+    retry_answer: dict | None = None
 
     def get_user_id(self) -> str:
         return self.user.subject
@@ -71,6 +73,8 @@ def generate_token(
     Registered as Authlib's default token generator; ``include_refresh_token`` is what the
     grant asks for, the policy decides.
     """
+    if user is not None and user.retry_answer is not None:
+        return dict(user.retry_answer)  # the same successor again, not a third pair
     life = policy.lifetimes(current_app.config, client.client_id, grant_type)
     if grant_type == "client_credentials":
         scope = policy.client_credentials_scope(client.scope, scope)
@@ -101,6 +105,8 @@ def save_token(token: dict, request: OAuth2Request) -> None:
     hash, in the family of the grant they descend from (started here for a redeemed code)."""
     client: Client = request.client
     grantor: Grantor | None = request.user
+    if grantor is not None and grantor.retry_answer is not None:
+        return  # a retry: everything in that answer was saved the first time
     family = None
     if request.payload.grant_type == "authorization_code":
         code: AuthorizationCode = request.authorization_code
@@ -112,9 +118,14 @@ def save_token(token: dict, request: OAuth2Request) -> None:
         family = refresh.family
     claims = _claims_of(token["access_token"])
     tokens.record_access_token(claims, client, grantor.user if grantor else None, family)
+    successor = None
     if "refresh_token" in token:
         life = policy.lifetimes(current_app.config, client.client_id, request.payload.grant_type)
-        tokens.record_refresh_token(token["refresh_token"], family, life)
+        successor = tokens.record_refresh_token(token["refresh_token"], family, life)
+    if request.payload.grant_type == "refresh_token":
+        presented: RefreshToken = request.refresh_token
+        presented.successor = successor
+        tokens.keep_answer_for_retry(presented, request.form["refresh_token"], token)
 
 
 def _claims_of(jwt: str) -> dict:

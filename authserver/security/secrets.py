@@ -4,9 +4,17 @@ nothing to brute-force, and the token path must stay fast."""
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
+import json
+import os
 import secrets
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 
 def new_secret(nbytes: int = 32) -> str:
@@ -20,3 +28,29 @@ def hash_secret(value: str) -> str:
 
 def verify_secret(value: str, expected_hash: str) -> bool:
     return hmac.compare_digest(hash_secret(value), expected_hash)
+
+
+def seal(payload: dict, secret: str) -> str:
+    """``payload`` encrypted (AES-256-GCM) under a key derived from ``secret`` (HKDF-SHA256).
+
+    Only a holder of ``secret`` can read it back; the database keeps ``hash_secret(secret)``,
+    from which the key cannot be derived.
+    """
+    nonce = os.urandom(12)
+    sealed = AESGCM(_sealing_key(secret)).encrypt(nonce, json.dumps(payload).encode(), None)
+    return base64.urlsafe_b64encode(nonce + sealed).decode()
+
+
+def unseal(sealed: str, secret: str) -> dict | None:
+    try:
+        raw = base64.urlsafe_b64decode(sealed.encode())
+        plain = AESGCM(_sealing_key(secret)).decrypt(raw[:12], raw[12:], None)
+    except (ValueError, InvalidTag):
+        return None
+    return json.loads(plain)
+
+
+def _sealing_key(secret: str) -> bytes:
+    return HKDF(
+        algorithm=hashes.SHA256(), length=32, salt=None, info=b"authserver sealed answer"
+    ).derive(secret.encode())

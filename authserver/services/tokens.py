@@ -15,7 +15,7 @@ from ..models import AccessToken, AuthorizationCode, Client, RefreshToken, Token
 from ..policy import Lifetimes
 from ..scopes import scope_list
 from ..security.keys import ALGORITHM, load_private_key, sign_jwt
-from ..security.secrets import hash_secret, new_secret
+from ..security.secrets import hash_secret, new_secret, seal, unseal
 from .clients import find_client
 from .keys import active_key, find_published_key
 from .oidc import user_claims
@@ -120,7 +120,17 @@ def judge(token: RefreshToken, life: Lifetimes) -> policy.RefreshVerdict:
         family_revoked_at=family.revoked_at,
         family_started=family.created_at,
         life=life,
+        successor_unused=token.successor is not None and token.successor.rotated_at is None,
     )
+
+
+def keep_answer_for_retry(token: RefreshToken, presented: str, answer: dict) -> None:
+    """Remember what exchanging ``token`` answered, readable only with its value."""
+    token.retry_answer = seal(answer, presented)
+
+
+def answer_for_retry(token: RefreshToken, presented: str) -> dict | None:
+    return unseal(token.retry_answer, presented) if token.retry_answer else None
 
 
 def end_compromised_grant(families: list[TokenFamily]) -> None:

@@ -173,7 +173,17 @@ def test_lifetimes_come_from_the_settings():
         "CODE_TTL": 30,
         "REFRESH_TOKEN_TTL": 1000,
         "REFRESH_TOKEN_MAX_LIFETIME": 5000,
+        "REFRESH_RETRY_WINDOW": 7,
     }
     assert policy.lifetimes(config, "any-client", "authorization_code") == Lifetimes(
-        300, 400, 30, 1000, 5000
+        300, 400, 30, 1000, 5000, 7
     )
+
+
+def test_a_rotated_token_back_within_the_retry_window_is_a_retry_if_its_successor_is_unused():
+    """SPEC: the same refresh token again within the window gets the same successor back."""
+    rotated = NOW - timedelta(seconds=5)
+    assert judge(rotated_at=rotated, successor_unused=True) is RefreshVerdict.RETRY
+    assert judge(rotated_at=rotated, successor_unused=False) is RefreshVerdict.REUSED
+    late = NOW - timedelta(seconds=11)
+    assert judge(rotated_at=late, successor_unused=True) is RefreshVerdict.REUSED

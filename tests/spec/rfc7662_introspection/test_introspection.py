@@ -151,10 +151,13 @@ def test_revoked_tokens_are_inactive(logged_in, confidential_client):
     assert answer(logged_in, confidential_client, body["access_token"]) == INACTIVE
 
 
-def test_a_reused_refresh_token_makes_the_whole_grant_inactive(logged_in, confidential_client):
+def test_a_reused_refresh_token_makes_the_whole_grant_inactive(
+    logged_in, confidential_client, fake_clock
+):
     """SPEC / RFC 9700 §4.14.2: reuse revokes the family, which introspection reflects."""
     body = tokens(logged_in, confidential_client)
     newer = refresh(logged_in, confidential_client, body["refresh_token"]).get_json()
+    fake_clock.advance(11)  # past the retry window
     refresh(logged_in, confidential_client, body["refresh_token"])  # reuse
     for token in (body["access_token"], newer["access_token"], newer["refresh_token"]):
         assert answer(logged_in, confidential_client, token) == INACTIVE
