@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import shutil
 import statistics
 import tempfile
 import time
@@ -39,12 +40,18 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--rounds", type=int, default=300)
     args = parser.parse_args(argv)
+    workdir = Path(tempfile.mkdtemp(prefix="authserver-bench-"))
+    try:
+        _run(args.rounds, workdir)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
 
+
+def _run(rounds: int, workdir: Path) -> None:
     from authserver import create_app
     from authserver.extensions import db
     from authserver.services import clients, keys, tokens, users
 
-    workdir = Path(tempfile.mkdtemp(prefix="authserver-bench-"))
     app = create_app(
         {
             "INSTANCE_PATH": str(workdir),
@@ -107,13 +114,13 @@ def main(argv: list[str] | None = None) -> None:
     def jwks() -> None:
         assert http.get("/oauth/jwks").status_code == 200
 
-    floor = _timed(lambda: bare_http.post("/token", data={"grant_type": "x"}), args.rounds)
+    floor = _timed(lambda: bare_http.post("/token", data={"grant_type": "x"}), rounds)
     rows = [
         ("bare Flask POST (floor)", floor),
-        ("POST /oauth/token client_credentials", _timed(client_credentials, args.rounds)),
-        ("POST /oauth/token refresh_token (rotates)", _timed(refresh_rotation, args.rounds)),
-        ("POST /oauth/token wrong secret (401)", _timed(wrong_secret, args.rounds)),
-        ("GET /oauth/jwks", _timed(jwks, args.rounds)),
+        ("POST /oauth/token client_credentials", _timed(client_credentials, rounds)),
+        ("POST /oauth/token refresh_token (rotates)", _timed(refresh_rotation, rounds)),
+        ("POST /oauth/token wrong secret (401)", _timed(wrong_secret, rounds)),
+        ("GET /oauth/jwks", _timed(jwks, rounds)),
     ]
     print(f"{'request':42} {'median':>10} {'x floor':>8}")
     for name, seconds in rows:
