@@ -360,6 +360,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         _log("interrupted: everything was stopped and removed")
         return 130
+    except RuntimeError as error:  # our own failures: a service or a step said why
+        _log(f"failed (everything was stopped and removed): {error}")
+        return 1
     finally:
         for signum, handler in handlers.items():
             signal.signal(signum, handler)

@@ -82,12 +82,17 @@ class Stack:
 
         stem = "bench_" + secrets.token_hex(4)
         urls = {}
-        with psycopg.connect(_libpq_url(self.postgresql_url), autocommit=True) as conn:
-            for name in ("auth", "api", "baseline"):
-                database = f"{stem}_{name}"
-                conn.execute(f'CREATE DATABASE "{database}"')
-                self.databases.append(database)
-                urls[name] = _sqlalchemy_url(self.postgresql_url, database)
+        try:
+            with psycopg.connect(_libpq_url(self.postgresql_url), autocommit=True) as conn:
+                for name in ("auth", "api", "baseline"):
+                    database = f"{stem}_{name}"
+                    conn.execute(f'CREATE DATABASE "{database}"')
+                    self.databases.append(database)
+                    urls[name] = _sqlalchemy_url(self.postgresql_url, database)
+        except psycopg.Error as error:
+            raise RuntimeError(
+                f"cannot create databases via {self.postgresql_url}: {error}"
+            ) from None
         self.log(f"created PostgreSQL databases {', '.join(self.databases)}")
         return urls
 
