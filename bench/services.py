@@ -69,6 +69,9 @@ class Stack:
 
     def __post_init__(self) -> None:
         self.workdir = Path(tempfile.mkdtemp(prefix="authserver-bench-"))
+        # The apps make their Flask instance folder (next to the package) even when every
+        # setting comes from the environment; remove it again if it was ours and is empty.
+        self._instance_existed = (REPO / "instance").exists()
 
     # -- databases ---------------------------------------------------------------------------
 
@@ -257,5 +260,8 @@ class Stack:
                 errors.append(error)
                 self.log(f"cleanup: {error}")
         shutil.rmtree(self.workdir, ignore_errors=True)
+        if not self._instance_existed:
+            with contextlib.suppress(OSError):
+                (REPO / "instance").rmdir()  # only if empty
         if errors:
             raise errors[0]
