@@ -1,6 +1,6 @@
 """The baseline: a bare Flask app served exactly like ours, to compare against in the same run.
 
-    gunicorn --config gunicorn.conf.py 'bench.baseline:create_app()'
+    gunicorn --config scripts/gunicorn.conf.py 'bench.baseline:create_app()'
 
 ``GET /hello`` is Flask's floor per request; ``POST /insert`` reads a form and inserts one row
 with Flask-SQLAlchemy into its own database (``BENCH_BASELINE_DATABASE_URL``, SQLite or

@@ -3,8 +3,8 @@
 One run makes a temporary instance (SQLite files, or fresh PostgreSQL databases with
 ``--db postgresql``), migrates and seeds it through the CLI, starts the authorization server,
 the resource API and a bare Flask baseline under gunicorn with the settings ``make serve`` uses
-(gunicorn.conf.py), measures each endpoint for ``--duration`` with ``--connections``, prints one
-table and removes everything again. ``--in-process`` runs the older in-process benchmark.
+(scripts/gunicorn.conf.py), measures each endpoint for ``--duration`` with ``--connections``,
+prints one table and removes everything again. ``--in-process`` runs the older in-process benchmark.
 """
 
 from __future__ import annotations
@@ -228,7 +228,7 @@ def settings_line(args: argparse.Namespace, driver: str, gunicorn: dict) -> str:
         f"machine: {os.cpu_count()} cores, {platform.system()} {platform.machine()}, "
         f"Python {platform.python_version()} | database: {args.db} | "
         f"gunicorn {version('gunicorn')}: {gunicorn['workers']} {gunicorn['worker_class']} "
-        f"workers per service (gunicorn.conf.py, as make serve), no access log | "
+        f"workers per service (scripts/gunicorn.conf.py, as make serve), no access log | "
         f"load: {driver}, {args.threads} threads, {args.connections} connections, "
         f"{args.duration:g}s per endpoint, all on this machine"
     )

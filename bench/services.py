@@ -26,7 +26,7 @@ from urllib.parse import urlsplit, urlunsplit
 import requests
 
 REPO = Path(__file__).resolve().parent.parent
-GUNICORN_CONF = REPO / "gunicorn.conf.py"
+GUNICORN_CONF = REPO / "scripts" / "gunicorn.conf.py"
 APPS = {"auth": "wsgi:auth_app", "api": "wsgi:api_app", "baseline": "bench.baseline:create_app()"}
 READY_PATHS = {"auth": "/healthz", "api": "/openapi.json", "baseline": "/hello"}
 

@@ -11,7 +11,7 @@ BIN=.venv/bin
 echo "Demo credentials (the client secret is new on every start; only its hash is kept):"
 "$BIN/flask" --app authserver demo | sed 's/^/  /'
 
-"$BIN/gunicorn" --config gunicorn.conf.py --bind 127.0.0.1:5001 --access-logfile - wsgi:api_app &
+"$BIN/gunicorn" --config scripts/gunicorn.conf.py --bind 127.0.0.1:5001 --access-logfile - wsgi:api_app &
 api_pid=$!
 trap 'kill "$api_pid" 2>/dev/null || true' EXIT INT TERM
 
@@ -25,4 +25,4 @@ Try the flow in a browser (PKCE S256 is optional for this confidential client):
 then exchange the code from the address bar as the README shows.
 
 MSG
-"$BIN/gunicorn" --config gunicorn.conf.py --bind 127.0.0.1:5000 --access-logfile - wsgi:auth_app
+"$BIN/gunicorn" --config scripts/gunicorn.conf.py --bind 127.0.0.1:5000 --access-logfile - wsgi:auth_app
