@@ -39,5 +39,6 @@ format: install
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
+## Throughput and latency over HTTP under gunicorn (see the README); e.g. BENCH_ARGS="--db postgresql".
 bench: install
-	$(BIN)/python -m bench
+	$(BIN)/python -m bench $(BENCH_ARGS)
