@@ -50,6 +50,8 @@ def main(argv: list[str] | None = None) -> None:
 def _run(rounds: int, workdir: Path) -> None:
     from authserver import create_app
     from authserver.extensions import db
+    from authserver import policy
+    from authserver.security.secrets import new_secret
     from authserver.services import clients, keys, tokens, users
 
     app = create_app(
@@ -66,13 +68,15 @@ def _run(rounds: int, workdir: Path) -> None:
         client, secret = clients.create_client(
             "Bench",
             ["https://bench.example/cb"],
-            "events:read",
+            "events:read offline_access",
             grant_types=["client_credentials", "authorization_code", "refresh_token"],
         )
         client_id = client.client_id
         user = users.create_user("bench@example.com", "bench-password-1", "Bench")
-        family = tokens.start_family(client, user, "events:read")
-        first_refresh = tokens.mint_refresh_token(family)
+        family = tokens.start_family(client, user, "events:read offline_access")
+        db.session.flush()
+        first_refresh = new_secret(32)
+        tokens.record_refresh_token(first_refresh, family, policy.lifetimes(app.config))
         db.session.commit()
 
     bare = Flask("bare")
