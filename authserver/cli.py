@@ -9,7 +9,7 @@ from flask import Flask, current_app
 from flask.cli import AppGroup, with_appcontext
 
 from .extensions import db
-from .services import ServiceError, clients, keys, users
+from .services import ServiceError, cleanup, clients, keys, users
 from .services.clients import find_client
 
 users_cli = AppGroup("users", help="Manage user accounts.")
@@ -164,8 +164,18 @@ def demo(as_json: bool) -> None:
     )
 
 
+@click.command("cleanup")
+@with_appcontext
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+def cleanup_command(as_json: bool) -> None:
+    """Delete expired codes, tokens, grants, sessions and old audit events (safe on every node)."""
+    removed = cleanup.cleanup()
+    _emit({**removed.counts, "total": removed.total}, as_json)
+
+
 def register_cli(app: Flask) -> None:
     app.cli.add_command(users_cli)
     app.cli.add_command(clients_cli)
     app.cli.add_command(keys_cli)
     app.cli.add_command(demo)
+    app.cli.add_command(cleanup_command)

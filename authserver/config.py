@@ -51,6 +51,8 @@ class DefaultConfig:
     #: Seconds in which the same refresh token sent again (a client that lost the answer on a
     #: flaky network) gets the same successor back instead of ending the grant (SPEC).
     REFRESH_RETRY_WINDOW = 10
+    #: Days audit events are kept before `authserver cleanup` deletes them.
+    AUDIT_RETENTION_DAYS = 90
     #: Where throttling counters live: "database://" (this server's own database, shared by every
     #: worker and node) or "redis://host:6379" for Redis. "memory://" is per process: tests only.
     RATELIMIT_STORAGE_URI = "database://"

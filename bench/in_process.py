@@ -48,9 +48,8 @@ def main(argv: list[str] | None = None) -> None:
 
 
 def _run(rounds: int, workdir: Path) -> None:
-    from authserver import create_app
+    from authserver import create_app, policy
     from authserver.extensions import db
-    from authserver import policy
     from authserver.security.secrets import new_secret
     from authserver.services import clients, keys, tokens, users
 

@@ -199,7 +199,7 @@ class Stack:
     def start(self, timeout: float = 60.0) -> None:
         for name, target in APPS.items():
             bind = urlsplit(self.urls[name]).netloc
-            log = open(self.workdir / f"{name}.log", "wb")  # noqa: SIM115 - closed with the stack
+            log = open(self.workdir / f"{name}.log", "wb")
             command = [sys.executable, "-m", "gunicorn", "--config", str(GUNICORN_CONF)]
             command += ["--bind", bind, target]
             self.processes[name] = subprocess.Popen(  # noqa: S603
@@ -256,7 +256,7 @@ class Stack:
         for step in (self._stop, self._drop_databases):
             try:
                 step()
-            except Exception as error:  # noqa: BLE001 - clean up the rest regardless
+            except Exception as error:
                 errors.append(error)
                 self.log(f"cleanup: {error}")
         shutil.rmtree(self.workdir, ignore_errors=True)

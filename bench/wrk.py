@@ -257,7 +257,7 @@ def parse_output(text: str) -> Result:
     )
 
 
-def find_wrk(install: bool = True, log=print) -> str | None:  # noqa: ANN001
+def find_wrk(install: bool = True, log=print) -> str | None:
     """wrk's path; installs Debian's package when missing and we may (root, apt-get)."""
     found = shutil.which("wrk")
     if found or not install:

@@ -163,7 +163,7 @@ def test_lua_string_escapes() -> None:
     assert wrk.lua_string('a"b\\c\n') == '"a\\"b\\\\c\\10"'
 
 
-def test_items_are_split_per_thread(tmp_path) -> None:  # noqa: ANN001
+def test_items_are_split_per_thread(tmp_path) -> None:
     _, pop, chain, cycle = _endpoints()
     assert wrk.split_items(pop, 2) == [["a", "c"], ["b"]]
     assert wrk.split_items(cycle, 2) == [["t1"], ["t1"]]
@@ -173,7 +173,7 @@ def test_items_are_split_per_thread(tmp_path) -> None:  # noqa: ANN001
 
 
 @pytest.mark.skipif(shutil.which("luac") is None, reason="luac is not installed")
-def test_lua_scripts_compile(tmp_path) -> None:  # noqa: ANN001
+def test_lua_scripts_compile(tmp_path) -> None:
     for endpoint in _endpoints():
         path = wrk.write_script(endpoint, tmp_path, 2)
         subprocess.run(["luac", "-p", str(path)], check=True)  # noqa: S603, S607
@@ -224,7 +224,7 @@ def test_table() -> None:
     assert not math.isnan(rows[0].result.ok_rps)
 
 
-def test_baseline_app(tmp_path) -> None:  # noqa: ANN001
+def test_baseline_app(tmp_path) -> None:
     from bench import baseline
 
     url = f"sqlite:///{tmp_path / 'baseline.sqlite3'}"

@@ -1,0 +1,102 @@
+"""Bounded storage: what may be deleted once it can no longer matter, in small batches.
+
+Safe on several nodes at once: each batch is one ``DELETE … WHERE id IN (SELECT … LIMIT n)``
+in its own transaction; two nodes racing for the same rows delete them once between them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from flask import current_app
+from sqlalchemy import ColumnElement, and_, delete, exists, or_, select
+
+from .. import clock, policy
+from ..extensions import db
+from ..models import (
+    AccessToken,
+    AuditEvent,
+    AuthorizationCode,
+    RateLimitCounter,
+    RefreshToken,
+    TokenFamily,
+    UserSession,
+)
+
+BATCH = 1000
+#: Redeemed codes are kept a while after they expire, so a replay is still recognised and
+#: answered by revoking what the first redemption issued (RFC 6749 §4.1.2).
+CODE_KEPT_AFTER_EXPIRY = timedelta(days=1)
+
+
+@dataclass
+class Removed:
+    counts: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def total(self) -> int:
+        return sum(self.counts.values())
+
+
+def _delete_in_batches(model: type, condition: ColumnElement[bool], key: str = "id") -> int:
+    column = getattr(model, key)
+    removed = 0
+    while True:
+        batch = select(column).where(condition).limit(BATCH).scalar_subquery()
+        result = db.session.execute(
+            delete(model).where(column.in_(batch)).execution_options(synchronize_session=False)
+        )
+        db.session.commit()
+        removed += result.rowcount
+        if result.rowcount < BATCH:
+            return removed
+
+
+def cleanup(now: datetime | None = None) -> Removed:
+    """Delete what has expired; returns how many rows of each kind went. Commits per batch."""
+    now = now or clock.now()
+    config = current_app.config
+    life = policy.lifetimes(config)
+    longest_jwt = timedelta(seconds=max(life.access_token, life.id_token))
+    retention = timedelta(days=int(config["AUDIT_RETENTION_DAYS"]))
+    family_end = now - timedelta(seconds=life.refresh_family)
+    removed = Removed()
+    steps = {
+        "authorization_codes": (
+            AuthorizationCode,
+            AuthorizationCode.expires_at < now - CODE_KEPT_AFTER_EXPIRY,
+        ),
+        "access_tokens": (AccessToken, AccessToken.expires_at < now),
+        "refresh_tokens": (RefreshToken, RefreshToken.expires_at < now),
+        # A family past its absolute end, or revoked longer ago than any token of it can live.
+        "token_families": (
+            TokenFamily,
+            or_(
+                TokenFamily.created_at < family_end,
+                TokenFamily.revoked_at < now - longest_jwt,
+                # No token left (its last refresh token expired unused): it can issue nothing.
+                and_(
+                    TokenFamily.created_at < now - longest_jwt,
+                    ~exists().where(RefreshToken.family_id == TokenFamily.id),
+                    ~exists().where(AccessToken.family_id == TokenFamily.id),
+                ),
+            ),
+        ),
+        "user_sessions": (
+            UserSession,
+            or_(
+                UserSession.expires_at < now,
+                UserSession.ended_at.is_not(None),
+                UserSession.last_seen_at
+                < now - timedelta(seconds=int(config["SESSION_IDLE_TIMEOUT"])),
+            ),
+        ),
+        "audit_events": (AuditEvent, AuditEvent.at < now - retention),
+    }
+    for name, (model, condition) in steps.items():
+        removed.counts[name] = _delete_in_batches(model, condition)
+    removed.counts["rate_limit_counters"] = _delete_in_batches(
+        RateLimitCounter, RateLimitCounter.expires_at <= now.timestamp(), key="key"
+    )
+    return removed
