@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from flask import Flask, Response, g, session
+from flask import Flask, Response, g, request, session
 
-from ..extensions import login_manager
+from ..extensions import limiter, login_manager
 from ..models import User
 from ..services import sessions
 from . import account, auth, console, errors, health, oauth2, oidc
+
+#: Public documents and probes: no throttling, no session.
+UNTHROTTLED_PATHS = ("/.well-known/", "/oauth/jwks", "/healthz", "/readyz", "/static/")
 
 
 def register_views(app: Flask) -> None:
@@ -32,6 +35,12 @@ def register_views(app: Flask) -> None:
             return None
         g.login_session = login
         return login.user
+
+    @limiter.request_filter
+    def public_documents_are_never_throttled() -> bool:
+        # Fetched by every resource server and app, and served from memory: the limiter's own
+        # bookkeeping would cost more than answering.
+        return request.path.startswith(UNTHROTTLED_PATHS)
 
     @app.after_request
     def security_headers(response: Response) -> Response:

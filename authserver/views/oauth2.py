@@ -222,10 +222,12 @@ def _issue_code(grant, granted: list[str], login: UserSession) -> Response:
 
 def cacheable_json(body: bytes, etag: str, max_age: int) -> Response:
     """A public JSON document from memory, with an ETag so a client that has it gets 304."""
-    response = Response(body, mimetype="application/json")
-    response.headers["Cache-Control"] = f"public, max-age={max_age}"
-    response.set_etag(etag.strip('"'))
-    return response.make_conditional(request)
+    headers = {"Cache-Control": f"public, max-age={max_age}", "ETag": etag}
+    # RFC 9110 §13.1.2: weak comparison; a list of tags or "*" may be sent.
+    presented = request.headers.get("If-None-Match", "")
+    if presented and (presented.strip() == "*" or etag in presented.replace("W/", "").split(", ")):
+        return Response(status=304, headers=headers)
+    return Response(body, mimetype="application/json", headers=headers)
 
 
 def committed_if_ok(response: Response) -> Response:
@@ -253,6 +255,7 @@ def token() -> Response:
 @bp.get("/oauth/jwks")
 def jwks() -> Response:
     published = keys.jwks()
+    db.session.commit()  # keeps the first key, if a fresh install just made it
     # Short, so a rotation reaches resource servers quickly; they refetch on unknown kid anyway.
     return cacheable_json(published.body, published.etag, max_age=300)
 

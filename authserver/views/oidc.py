@@ -79,6 +79,6 @@ def discovery() -> Response:
         body = json.dumps(server_metadata(), separators=(",", ":")).encode()
         built = current_app.extensions["authserver.discovery"] = (
             body,
-            hashlib.sha256(body).hexdigest()[:32],
+            f'"{hashlib.sha256(body).hexdigest()[:32]}"',
         )
     return cacheable_json(built[0], built[1], max_age=3600)

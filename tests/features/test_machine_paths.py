@@ -139,3 +139,18 @@ def test_a_secret_rotated_on_one_worker_is_refused_by_every_worker(
     )
     assert stale.status_code == 401
     assert fresh.status_code == 200
+
+
+def test_a_fresh_install_makes_its_first_key_once(app, client):
+    """With no key yet, the first JWKS request makes one and keeps it: every later request (and
+    every token) names the same kid."""
+    from authserver.models import SigningKey
+
+    with app.app_context():
+        db.session.query(SigningKey).delete()
+        db.session.commit()
+    first = client.get("/oauth/jwks").get_json()["keys"]
+    second = client.get("/oauth/jwks").get_json()["keys"]
+    assert [k["kid"] for k in first] == [k["kid"] for k in second]
+    with app.app_context():
+        assert db.session.query(SigningKey).count() == 1
