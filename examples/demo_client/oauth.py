@@ -31,10 +31,10 @@ def configure_session(session: requests.Session) -> requests.Session:
 class DemoOAuthApp(FlaskOAuth2App):
     """Authlib's Flask client, with every HTTP session it makes passed through the hook."""
 
-    def _get_session(self):  # noqa: ANN202 - Authlib's signature
+    def _get_session(self):
         return configure_session(super()._get_session())
 
-    def _get_oauth_client(self, **metadata: Any):  # noqa: ANN202 - Authlib's signature
+    def _get_oauth_client(self, **metadata: Any):
         return configure_session(super()._get_oauth_client(**metadata))
 
 

@@ -90,7 +90,7 @@ def make_demo(
         api = api or make_api()
         auth_transport, api_transport = WSGITransport(app), WSGITransport(api)
 
-        def mount(session) -> None:  # noqa: ANN001
+        def mount(session) -> None:
             session.mount(f"{ISSUER}/", auth_transport)
             session.mount(f"{API}/", api_transport)
 
