@@ -7,13 +7,14 @@ from flask import Flask, Response, g, session
 from ..extensions import login_manager
 from ..models import User
 from ..services import sessions
-from . import account, auth, console, errors, health, oauth2, oidc
+from . import account, auth, console, cors, errors, health, oauth2, oidc
 
 
 def register_views(app: Flask) -> None:
     for module in (auth, oauth2, oidc, console, account, health):
         app.register_blueprint(module.bp)
     errors.register(app)
+    cors.register(app)
 
     login_manager.login_view = "auth.login"
     login_manager.login_message = "Please log in to continue."
