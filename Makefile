@@ -4,8 +4,9 @@ PYTHON ?= python3
 BIN := $(VENV)/bin
 
 NODE_INTEROP := tests/interop/node
+BROWSER_SPA := tests/browser/spa
 
-.PHONY: install node-interop serve test lint format bench
+.PHONY: install node-interop browser-npm serve test lint format bench
 
 $(BIN)/.installed: setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -23,12 +24,21 @@ $(NODE_INTEROP)/node_modules/.installed: $(NODE_INTEROP)/package-lock.json
 
 node-interop: $(NODE_INTEROP)/node_modules/.installed
 
+# oidc-client-ts and axe-core for the browser tests (tests/browser/); they also need Chromium at
+# /usr/bin/chromium (`apt-get install chromium`; .ci/run does it) and are skipped without it here.
+$(BROWSER_SPA)/node_modules/.installed: $(BROWSER_SPA)/package-lock.json
+	@if command -v npm >/dev/null 2>&1; then \
+		npm ci --prefix $(BROWSER_SPA) --no-audit --no-fund --loglevel=error && touch $@; \
+	else echo "npm not found: the browser tests will be skipped"; fi
+
+browser-npm: $(BROWSER_SPA)/node_modules/.installed
+
 ## Install, migrate, seed the demo user and client, and start both services on SQLite.
 serve: install
 	bash scripts/serve.sh
 
 ## Install and run every test (SQLite by default; set AUTHSERVER_DATABASE_URL for PostgreSQL).
-test: install node-interop
+test: install node-interop browser-npm
 	$(BIN)/pytest
 
 lint: install

@@ -9,6 +9,7 @@ from __future__ import annotations
 from flask import Flask
 
 from .config import load_config
+from .cors import init_cors
 from .errors import register_error_handlers
 from .extensions import db, migrate
 from .protection import init_protection
@@ -25,5 +26,6 @@ def create_app(test_config: dict | None = None) -> Flask:
     migrate.init_app(app, db)
     init_protection(app)
     register_error_handlers(app)
+    init_cors(app)
     app.register_blueprint(api_blueprint)
     return app

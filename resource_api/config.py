@@ -53,6 +53,10 @@ class DefaultConfig:
     ISSUER_READ_TIMEOUT = 5.0
     #: Largest request body accepted; events are small, this bounds abuse (413 beyond it).
     MAX_CONTENT_LENGTH = 64 * 1024
+    #: Browser origins (``scheme://host[:port]``, space-separated) whose pages may call the API
+    #: (CORS, SPEC env table). None by default: a single-page app on another origin must be
+    #: listed here, exactly as its browser sends ``Origin``. Never ``*``: tokens are involved.
+    CORS_ORIGINS = ""
     #: Seconds since the epoch; tests pass a controllable clock instead (not settable from env).
     CLOCK = time.time
 
@@ -97,6 +101,8 @@ def load_config(app: Flask, test_config: dict | None) -> None:
         if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
             raise ConfigError(f"RESOURCE_API_{name} must be a number >= 0, not {value!r}.")
 
+    app.config["CORS_ORIGINS"] = _cors_origins(app.config["CORS_ORIGINS"])
+
     for name in ("INTROSPECTION_CLIENT_ID", "INTROSPECTION_CLIENT_SECRET"):
         # An all-digit client_id arrives from the environment as a number (JSON parsing).
         if app.config[name] is not None:
@@ -132,6 +138,31 @@ def _check_issuer(issuer: str) -> None:
         raise ConfigError(
             f"RESOURCE_API_ISSUER must use https unless it is a loopback address: {issuer!r}."
         )
+
+
+def _cors_origins(value: object) -> frozenset[str]:
+    """``RESOURCE_API_CORS_ORIGINS`` as a set of origins; anything but an origin is refused."""
+    items = value.split() if isinstance(value, str) else value
+    if not isinstance(items, list | tuple | set | frozenset):
+        raise ConfigError(f"RESOURCE_API_CORS_ORIGINS must be space-separated origins: {value!r}.")
+    origins = set()
+    for item in items:
+        parts = urlsplit(str(item))
+        if (
+            parts.scheme not in ("http", "https")
+            or not parts.hostname
+            or parts.path
+            or parts.query
+            or parts.fragment
+            or parts.username
+            or str(item) != str(item).lower()
+        ):
+            raise ConfigError(
+                "RESOURCE_API_CORS_ORIGINS takes origins as browsers send them "
+                f"(scheme://host[:port], lower case, no path), not {item!r}."
+            )
+        origins.add(str(item))
+    return frozenset(origins)
 
 
 def _as_flag(name: str, value: object) -> bool:

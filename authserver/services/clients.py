@@ -190,3 +190,45 @@ def owned_client(owner: User, client_id: str) -> Client | None:
     if client is None or client.owner_id != owner.id:
         return None
     return client
+
+
+# --- which browser origins may read the token, UserInfo and revocation answers -----------------
+
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def origin_of(uri: str) -> str | None:
+    """The web origin (``scheme://host[:port]``, RFC 6454) of an http(s) URI, as browsers send
+    it in ``Origin``: lower-case scheme and host, no default port; None if it has none."""
+    try:
+        parts = urlsplit(uri)
+        port = parts.port
+    except ValueError:
+        return None
+    scheme, host = parts.scheme.lower(), (parts.hostname or "").lower()
+    if scheme not in _DEFAULT_PORTS or not host:
+        return None
+    if ":" in host:  # an IPv6 literal keeps its brackets
+        host = f"[{host}]"
+    if port is None or port == _DEFAULT_PORTS[scheme]:
+        return f"{scheme}://{host}"
+    return f"{scheme}://{host}:{port}"
+
+
+def allowed_origins(client: Client) -> frozenset[str]:
+    """SPEC: the origins of the client's registered redirect URIs, and no other."""
+    return frozenset(o for o in map(origin_of, client.redirect_uris or ()) if o)
+
+
+def registered_origins() -> frozenset[str]:
+    """The origins of every client's redirect URIs, for CORS preflights (which carry no body,
+    so no client): kept per process and dropped whenever any client changes. The key is a
+    tuple, so no client_id (always a string) can ever name this entry."""
+
+    def load() -> frozenset[str]:
+        found: set[str] = set()
+        for uris in db.session.scalars(select(Client.redirect_uris)):
+            found.update(o for o in map(origin_of, uris or ()) if o)
+        return frozenset(found)
+
+    return caches.cached(caches.CLIENTS, ("cors", "registered-origins"), load) or frozenset()

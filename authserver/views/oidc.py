@@ -13,6 +13,7 @@ from ..oauth2.metadata import server_metadata
 from ..scopes import scope_list
 from ..services import tokens
 from ..services.oidc import user_claims
+from . import cors
 from .oauth2 import cacheable_json
 
 bp = Blueprint("oidc", __name__)
@@ -59,6 +60,9 @@ def userinfo() -> Response:
     if not token:
         return bearer_error(401)
     record = tokens.find_access_token(token)
+    if record is not None:
+        # Its client's origins may read the answer, a 401 for a revoked or expired token too.
+        cors.note_client(record.client)
     if record is None or not tokens.access_token_active(record):
         return bearer_error(401, "invalid_token", "The access token is invalid or expired.")
     scopes = scope_list(record.scope)

@@ -1,0 +1,92 @@
+"""CORS (SPEC, Policy): which browser origins may read which answers.
+
+Discovery and the JWKS are public documents: any origin. The token, UserInfo and revocation
+answers: only the origins of the calling client's registered redirect URIs (the rule is
+``services.clients.allowed_origins``). A preflight carries no body and no credentials, so it
+cannot name its client: it is allowed for an origin of *any* registered client, and the actual
+request then decides (node-oidc-provider does the same). Credentials (cookies) are never allowed.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import unquote
+
+from flask import Flask, g, request
+from werkzeug.wrappers import Response
+
+from ..models import Client
+from ..oauth2.storage import query_client
+from ..services.clients import allowed_origins, origin_of, registered_origins
+
+#: The answers a client's own origins may read, and the methods they take.
+CLIENT_PATHS = {
+    "/oauth/token": "POST",
+    "/oauth/revoke": "POST",
+    "/oauth/userinfo": "GET, POST",
+}
+ALLOWED_HEADERS = "Authorization, Content-Type"
+#: Seconds a browser may reuse a preflight's answer.
+PREFLIGHT_MAX_AGE = "600"
+
+
+def register(app: Flask) -> None:
+    app.after_request(cors_headers)
+
+
+def note_client(client: Client | None) -> None:
+    """Name the client a UserInfo request comes from: its access token's."""
+    g.cors_client = client
+
+
+def is_public_path(path: str) -> bool:
+    return path.startswith("/.well-known/") or path == "/oauth/jwks"
+
+
+def cors_headers(response: Response) -> Response:
+    path = request.path
+    preflight = request.method == "OPTIONS" and "Access-Control-Request-Method" in request.headers
+    headers = response.headers
+    if is_public_path(path):
+        headers["Access-Control-Allow-Origin"] = "*"
+        if preflight:
+            _preflight_headers(response, "GET")
+        return response
+    methods = CLIENT_PATHS.get(path)
+    if methods is None:
+        return response
+    # The answer depends on Origin: a shared cache must not hand one origin's answer to another.
+    response.vary.add("Origin")
+    origin = request.headers.get("Origin")
+    if not origin or origin_of(origin) is None:
+        return response
+    allowed = registered_origins() if preflight else _caller_origins()
+    if origin_of(origin) not in allowed:
+        return response
+    headers["Access-Control-Allow-Origin"] = origin
+    if preflight:
+        _preflight_headers(response, methods)
+    else:
+        # So a browser app can read a Bearer error's reason (RFC 6750 §3).
+        headers["Access-Control-Expose-Headers"] = "WWW-Authenticate"
+    return response
+
+
+def _preflight_headers(response: Response, methods: str) -> None:
+    response.headers["Access-Control-Allow-Methods"] = methods
+    response.headers["Access-Control-Allow-Headers"] = ALLOWED_HEADERS
+    response.headers["Access-Control-Max-Age"] = PREFLIGHT_MAX_AGE
+
+
+def _caller_origins() -> frozenset[str]:
+    """The origins of the client this request comes from; none if it names no client."""
+    if request.path == "/oauth/userinfo":
+        client = g.get("cors_client")  # the access token's client, noted by the view
+    else:
+        client_id = None
+        auth = request.authorization
+        if auth is not None and auth.type == "basic" and auth.username:
+            client_id = unquote(auth.username)  # RFC 6749 §2.3.1: form-encoded in Basic
+        elif request.mimetype == "application/x-www-form-urlencoded":
+            client_id = request.form.get("client_id")
+        client = query_client(client_id) if client_id else None
+    return allowed_origins(client) if client is not None else frozenset()

@@ -1,0 +1,76 @@
+"""Keyboard-only login and consent, and axe-core on the server pages the walk does not reach."""
+
+from __future__ import annotations
+
+import re
+
+from .conftest import require_browser_tools
+
+require_browser_tools()
+
+from playwright.sync_api import Page, expect  # noqa: E402
+
+from .conftest import PASSWORD, Stack, new_email  # noqa: E402
+from .helpers import check_page, log_out_of_server, register_app, sign_up  # noqa: E402
+
+
+def tab_to(page: Page, selector: str, limit: int = 40) -> None:
+    """Press Tab until ``selector`` has the focus."""
+    target = page.locator(selector)
+    for _ in range(limit):
+        page.keyboard.press("Tab")
+        if target.evaluate("el => el === document.activeElement"):
+            return
+    raise AssertionError(f"Tab never reached {selector}")
+
+
+def test_login_and_consent_with_the_keyboard_only(page: Page, stack: Stack, screenshots):
+    email = new_email("keys")
+    sign_up(page, stack.issuer, email)
+    client_id, _ = register_app(
+        page, stack.issuer, "Keyboard App", f"{stack.spa}/callback.html", f"{stack.spa}/",
+        ["openid", "profile", "events:read"], public=True,
+    )  # fmt: skip
+    log_out_of_server(page, stack.issuer)
+    page.goto(
+        f"{stack.issuer}/oauth/authorize?response_type=code&client_id={client_id}"
+        f"&redirect_uri={stack.spa}/callback.html&scope=openid%20profile%20events%3Aread"
+        "&state=kb&code_challenge=E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
+        "&code_challenge_method=S256"
+    )
+    expect(page).to_have_url(re.compile("/login"))
+    tab_to(page, 'input[name="email"]')
+    page.keyboard.type(email)
+    page.keyboard.press("Tab")
+    page.keyboard.type(PASSWORD)
+    page.keyboard.press("Enter")
+
+    expect(page.get_by_role("heading", name=re.compile("Keyboard App wants"))).to_be_visible()
+    calendar = page.get_by_role("checkbox", name=re.compile("see your calendar", re.I))
+    tab_to(page, 'input[name="scope"][value="events:read"]')
+    page.keyboard.press("Space")
+    expect(calendar).not_to_be_checked()
+    tab_to(page, 'button[value="allow"]')
+    with page.expect_request(re.compile(re.escape(stack.spa) + "/callback.html")) as sent:
+        page.keyboard.press("Enter")
+    assert "code=" in sent.value.url and "state=kb" in sent.value.url
+
+
+def test_other_server_pages_pass_axe(page: Page, stack: Stack, screenshots):
+    page.goto(f"{stack.issuer}/login")
+    check_page(page, "server-login-empty")
+    page.goto(f"{stack.issuer}/oauth/authorize?client_id=nobody&response_type=code")
+    expect(page.get_by_role("heading", name="Unknown application")).to_be_visible()
+    check_page(page, "server-error-unknown-app")
+    page.goto(f"{stack.issuer}/no-such-page")
+    check_page(page, "server-error-404")
+    page.goto(f"{stack.issuer}/oauth/logout")
+    check_page(page, "server-logged-out")
+    page.goto(f"{stack.issuer}/login")
+    page.get_by_label("Email").fill("nobody@example.com")
+    page.get_by_label("Password").fill("wrong password")
+    page.get_by_role("button", name=re.compile("^log in$", re.I)).click()
+    check_page(page, "server-login-failed")
+    email = new_email("pages")
+    sign_up(page, stack.issuer, email)
+    check_page(page, "server-connected-apps-empty")
