@@ -9,7 +9,7 @@ from flask import Flask, current_app
 from flask.cli import AppGroup, with_appcontext
 
 from .extensions import db
-from .services import ServiceError, cleanup, clients, keys, users
+from .services import ServiceError, checks, cleanup, clients, keys, users
 from .services.clients import find_client
 
 users_cli = AppGroup("users", help="Manage user accounts.")
@@ -173,9 +173,27 @@ def cleanup_command(as_json: bool) -> None:
     _emit({**removed.counts, "total": removed.total}, as_json)
 
 
+@click.command("check")
+@with_appcontext
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+def check_command(as_json: bool) -> None:
+    """Check the running configuration against RFC 9700 and deployment basics."""
+    findings = checks.run_checks(current_app.config)
+    db.session.commit()  # a fresh install's first signing key, if the check just made it
+    failed = [f for f in findings if f.status == checks.FAIL]
+    if as_json:
+        click.echo(json.dumps({"ok": not failed, "checks": [f.as_dict() for f in findings]}))
+    else:
+        for finding in findings:
+            click.echo(f"{finding.status.upper():4}  {finding.item}: {finding.detail}")
+    if failed:
+        raise SystemExit(1)
+
+
 def register_cli(app: Flask) -> None:
     app.cli.add_command(users_cli)
     app.cli.add_command(clients_cli)
     app.cli.add_command(keys_cli)
     app.cli.add_command(demo)
     app.cli.add_command(cleanup_command)
+    app.cli.add_command(check_command)

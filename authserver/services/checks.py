@@ -1,0 +1,159 @@
+"""`authserver check`: the running configuration held against RFC 9700 and deployment basics.
+
+Each check is a plain function of the settings (and the key set) returning one line: pass,
+warn or fail, with the RFC section or the setting to change.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from urllib.parse import urlsplit
+
+from .. import clock
+from ..config import is_loopback_url
+from . import keys
+
+PASS, WARN, FAIL = "pass", "warn", "fail"
+
+
+@dataclass(frozen=True)
+class Finding:
+    item: str
+    status: str
+    detail: str
+
+    def as_dict(self) -> dict[str, str]:
+        return {"item": self.item, "status": self.status, "detail": self.detail}
+
+
+def _issuer(config: Mapping) -> Finding:
+    issuer = str(config["ISSUER"])
+    if urlsplit(issuer).scheme == "https":
+        return Finding("issuer", PASS, f"{issuer} uses https (RFC 9700 §2.6, RFC 8414 §2)")
+    if is_loopback_url(issuer):
+        return Finding("issuer", WARN, f"{issuer} is http on loopback: fine for development only")
+    return Finding("issuer", FAIL, "AUTHSERVER_ISSUER must be https (RFC 9700 §2.6)")
+
+
+def _secret_key(config: Mapping) -> Finding:
+    key = str(config.get("SECRET_KEY") or "")
+    if len(key) < 32:
+        return Finding("secret key", FAIL, "AUTHSERVER_SECRET_KEY: use 32+ random characters")
+    return Finding("secret key", PASS, f"{len(key)} characters")
+
+
+def _cookies(config: Mapping) -> Finding:
+    problems = []
+    if not config.get("SESSION_COOKIE_HTTPONLY"):
+        problems.append("HttpOnly off")
+    if str(config.get("SESSION_COOKIE_SAMESITE", "")).lower() not in ("lax", "strict"):
+        problems.append("SameSite not Lax/Strict")
+    https = urlsplit(str(config["ISSUER"])).scheme == "https"
+    if https and not config.get("SESSION_COOKIE_SECURE"):
+        problems.append("Secure off with an https issuer")
+    if problems:
+        return Finding("session cookie", FAIL, ", ".join(problems) + " (OWASP session management)")
+    flags = f"HttpOnly, SameSite={config.get('SESSION_COOKIE_SAMESITE')}"
+    if config.get("SESSION_COOKIE_SECURE"):
+        flags += ", Secure"
+    return Finding("session cookie", PASS, f"{config.get('SESSION_COOKIE_NAME')}: {flags}")
+
+
+def _pkce(config: Mapping) -> Finding:
+    return Finding(
+        "PKCE", PASS, "S256 only; required of public clients (RFC 9700 §2.1.1, RFC 7636)"
+    )
+
+
+def _lifetimes(config: Mapping) -> list[Finding]:
+    findings = []
+    access = int(config["ACCESS_TOKEN_TTL"])
+    status = PASS if access <= 3600 else WARN
+    findings.append(
+        Finding(
+            "access token lifetime",
+            status,
+            f"{access} s" + ("" if status == PASS else ": JWTs cannot be recalled; keep it short"),
+        )
+    )
+    code = int(config["CODE_TTL"])
+    status = PASS if code <= 600 else FAIL
+    findings.append(
+        Finding("code lifetime", status, f"{code} s (RFC 6749 §4.1.2: at most 10 minutes)")
+    )
+    family = int(config["REFRESH_TOKEN_MAX_LIFETIME"])
+    if family <= 0:
+        findings.append(
+            Finding("refresh absolute lifetime", WARN, "unbounded: set REFRESH_TOKEN_MAX_LIFETIME")
+        )
+    else:
+        findings.append(
+            Finding(
+                "refresh absolute lifetime",
+                PASS if family <= 365 * 86400 else WARN,
+                f"{family // 86400} days (RFC 9700 §4.14.2)",
+            )
+        )
+    return findings
+
+
+def _registration(config: Mapping) -> Finding:
+    if not config.get("REGISTRATION_ENABLED"):
+        return Finding("dynamic registration", PASS, "off")
+    if config.get("REGISTRATION_INITIAL_ACCESS_TOKEN"):
+        return Finding("dynamic registration", PASS, "on, guarded by an initial access token")
+    return Finding(
+        "dynamic registration",
+        WARN,
+        "open to anyone: set AUTHSERVER_REGISTRATION_INITIAL_ACCESS_TOKEN (RFC 7591 §3)",
+    )
+
+
+def _signing_key(now: datetime) -> Finding:
+    active = keys.active_key()
+    age = max(now - active.created_at, timedelta(0))
+    if age > timedelta(days=365):
+        return Finding(
+            "signing key age", WARN, f"{age.days} days: rotate with `authserver keys rotate`"
+        )
+    return Finding("signing key age", PASS, f"{age.days} days ({active.kid[:12]}…)")
+
+
+def _proxies(config: Mapping) -> Finding:
+    hops = int(config.get("TRUSTED_PROXIES") or 0)
+    if hops:
+        return Finding("trusted proxies", PASS, f"{hops}: X-Forwarded-* from that many hops")
+    if is_loopback_url(str(config["ISSUER"])):
+        return Finding("trusted proxies", PASS, "none (served directly)")
+    return Finding(
+        "trusted proxies",
+        WARN,
+        "0: behind a load balancer set AUTHSERVER_TRUSTED_PROXIES, or every client shares its "
+        "address for throttling",
+    )
+
+
+def _throttling(config: Mapping) -> Finding:
+    uri = str(config.get("RATELIMIT_STORAGE_URI", ""))
+    if uri.startswith("memory"):
+        return Finding(
+            "throttling storage", FAIL, "memory:// is per process: use database:// or redis://"
+        )
+    return Finding("throttling storage", PASS, uri.split("@")[-1])
+
+
+def run_checks(config: Mapping) -> list[Finding]:
+    now = clock.now()
+    return [
+        _issuer(config),
+        _secret_key(config),
+        _cookies(config),
+        _pkce(config),
+        *_lifetimes(config),
+        _registration(config),
+        _signing_key(now),
+        _proxies(config),
+        _throttling(config),
+    ]

@@ -1,0 +1,50 @@
+"""`authserver check`: one line per item, --json, and a non-zero exit on any failure."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+
+def run_check(app, *args: str):
+    return app.test_cli_runner().invoke(args=["check", *args])
+
+
+def test_the_defaults_pass_with_a_development_warning(app):
+    result = run_check(app)
+    assert result.exit_code == 0, result.output
+    lines = result.output.strip().splitlines()
+    assert any(line.startswith("WARN  issuer:") for line in lines)
+    assert all(line.split()[0] in ("PASS", "WARN") for line in lines)
+
+
+def test_json_output_lists_every_check(app):
+    body = json.loads(run_check(app, "--json").output)
+    assert body["ok"] is True
+    items = {c["item"] for c in body["checks"]}
+    assert {"issuer", "secret key", "session cookie", "PKCE", "code lifetime"} <= items
+    assert {"refresh absolute lifetime", "dynamic registration", "signing key age"} <= items
+
+
+@pytest.mark.parametrize(
+    ("app_config", "item"),
+    [
+        ({"CODE_TTL": 3600}, "code lifetime"),
+        ({"RATELIMIT_STORAGE_URI": "memory://"}, "throttling storage"),
+        ({"SESSION_COOKIE_SAMESITE": "None"}, "session cookie"),
+    ],
+)
+def test_an_unsafe_setting_fails_and_names_itself(app, item):
+    result = run_check(app, "--json")
+    assert result.exit_code == 1
+    failed = [c for c in json.loads(result.output)["checks"] if c["status"] == "fail"]
+    assert [c["item"] for c in failed] == [item]
+
+
+@pytest.mark.parametrize("app_config", [{"REGISTRATION_ENABLED": True}])
+def test_open_registration_is_a_warning(app):
+    checks = json.loads(run_check(app, "--json").output)["checks"]
+    registration = next(c for c in checks if c["item"] == "dynamic registration")
+    assert registration["status"] == "warn"
+    assert "INITIAL_ACCESS_TOKEN" in registration["detail"]
