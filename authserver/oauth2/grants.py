@@ -6,6 +6,7 @@ from __future__ import annotations
 from authlib.oauth2.rfc6749 import InvalidGrantError, InvalidRequestError, OAuth2Request, grants
 from authlib.oauth2.rfc7636 import CodeChallenge
 from flask import current_app
+from flask import request as flask_request
 
 from .. import policy
 from ..models import AuthorizationCode, Client, RefreshToken
@@ -51,7 +52,11 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
         if found.redeemed_at is not None or not codes.claim_code(found):
             # Redeemed before, or by a concurrent request a moment ago: deny, and revoke the
             # tokens issued from the first redemption.
-            tokens.end_compromised_grant(tokens.families_of_code(found))
+            tokens.end_compromised_grant(
+                tokens.families_of_code(found),
+                reason="authorization code reused",
+                address=flask_request.remote_addr,
+            )
             raise InvalidGrantError("The authorization code has already been used.")
         if codes.is_expired(found):
             raise InvalidGrantError("The authorization code has expired.")
@@ -85,7 +90,9 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
         life = policy.lifetimes(current_app.config, self.request.client.client_id, "refresh_token")
         verdict = tokens.judge(token, life)
         if verdict is policy.RefreshVerdict.REUSED:
-            tokens.end_compromised_grant([token.family])
+            tokens.end_compromised_grant(
+                [token.family], reason="refresh token reused", address=flask_request.remote_addr
+            )
             raise InvalidGrantError("The refresh token was already used; its grant is revoked.")
         if verdict is policy.RefreshVerdict.DEAD:
             raise InvalidGrantError("The refresh token has expired or was revoked.")
@@ -103,7 +110,11 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
     def revoke_old_credential(self, refresh_token: RefreshToken) -> None:
         if not tokens.claim_refresh_token(refresh_token):
             # Lost a race with another use of the same token: that is reuse, too.
-            tokens.end_compromised_grant([refresh_token.family])
+            tokens.end_compromised_grant(
+                [refresh_token.family],
+                reason="refresh token reused",
+                address=flask_request.remote_addr,
+            )
             raise InvalidGrantError("The refresh token was already used; its grant is revoked.")
 
 
