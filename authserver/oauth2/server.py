@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import binascii
 import re
 from urllib.parse import unquote
 
@@ -105,7 +104,7 @@ def basic_client_id(credentials: str) -> str:
     """The client id in HTTP Basic credentials (RFC 6749 §2.3.1: form-urlencoded, then base64)."""
     try:
         decoded = base64.b64decode(credentials.strip(), validate=True).decode("utf-8")
-    except (binascii.Error, UnicodeDecodeError) as exc:
+    except ValueError as exc:  # binascii.Error, UnicodeDecodeError, non-ASCII input
         raise InvalidClientError(
             status_code=401, description="Malformed HTTP Basic credentials."
         ) from exc
