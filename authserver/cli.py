@@ -9,7 +9,7 @@ from flask import Flask, current_app
 from flask.cli import AppGroup, with_appcontext
 
 from .extensions import db
-from .services import ServiceError, checks, cleanup, clients, keys, users
+from .services import ServiceError, audit, checks, cleanup, clients, keys, users
 from .services.clients import find_client
 
 users_cli = AppGroup("users", help="Manage user accounts.")
@@ -65,6 +65,11 @@ def create_user(email: str, password: str, name: str, as_json: bool) -> None:
     is_flag=True,
     help="May introspect any client's tokens (RFC 7662), e.g. the resource API.",
 )
+@click.option(
+    "--verified",
+    is_flag=True,
+    help="The operator vouches for the app: the consent page shows no 'unverified' note.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 def create_client(
     name: str,
@@ -74,6 +79,7 @@ def create_client(
     public: bool,
     owner_email: str | None,
     resource_server: bool,
+    verified: bool,
     as_json: bool,
 ) -> None:
     """Register a client; a confidential client's secret is printed this once."""
@@ -91,6 +97,8 @@ def create_client(
             public=public,
             owner=owner,
             can_introspect_any=resource_server,
+            verified=verified,
+            actor="operator",
         )
     except ServiceError as error:
         raise click.ClickException(error.message) from None
@@ -101,11 +109,25 @@ def create_client(
     _emit(data, as_json)
 
 
+@clients_cli.command("verify")
+@click.argument("client_id")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+def verify_client(client_id: str, as_json: bool) -> None:
+    """Mark a client as verified by the operator (the console cannot)."""
+    client = find_client(client_id)
+    if client is None:
+        raise click.ClickException(f"No client with client_id {client_id!r}.")
+    clients.verify_client(client, actor="operator")
+    db.session.commit()
+    _emit({"client_id": client.client_id, "verified": True}, as_json)
+
+
 @keys_cli.command("rotate")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 def rotate_keys(as_json: bool) -> None:
     """Activate a new signing key; old keys stay published until their tokens expire."""
     key = keys.rotate_keys()
+    audit.record("key.rotated", actor="operator", kid=key.kid)
     db.session.commit()
     _emit({"kid": key.kid}, as_json)
 
@@ -132,6 +154,7 @@ def demo(as_json: bool) -> None:
             grant_types=DEMO_GRANT_TYPES,
             owner=user,
             client_id=DEMO_CLIENT_ID,
+            actor="operator",
             post_logout_redirect_uris=[DEMO_POST_LOGOUT_REDIRECT_URI],
         )
     else:
@@ -143,8 +166,10 @@ def demo(as_json: bool) -> None:
             scope=DEMO_SCOPE,
             grant_types=DEMO_GRANT_TYPES,
             post_logout_redirect_uris=[DEMO_POST_LOGOUT_REDIRECT_URI],
+            actor="operator",
         )
-        secret = clients.rotate_secret(client)
+        # No grace: the demo prints the one secret that works.
+        secret = clients.rotate_secret(client, actor="operator")
     keys.active_key()
     db.session.commit()
     issuer = current_app.config["ISSUER"]

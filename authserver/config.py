@@ -64,6 +64,9 @@ class DefaultConfig:
     LOGIN_FAILURES_PER_ADDRESS = "100 per hour"
     #: Sign-ups from one address; accounts cost bcrypt time and storage.
     SIGNUP_RATE_LIMIT = "30 per hour"
+    #: Seconds the previous client secret keeps working after a rotation in the console (one
+    #: day), so a developer can deploy the new one before the old one stops; 0 ends it at once.
+    CLIENT_SECRET_GRACE = 86_400
     #: Proxies in front whose X-Forwarded-For/-Proto/-Host are trusted (Werkzeug's ProxyFix);
     #: 0 means the socket's peer is the client. Set it to the number of proxies, never more.
     TRUSTED_PROXIES = 0

@@ -3,6 +3,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import JSON, Boolean, ForeignKey, String
+from sqlalchemy import false as sa_false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from .. import clock
@@ -10,6 +11,9 @@ from ..scopes import scope_list
 from ..security.secrets import verify_secret
 from .base import Base, UTCDateTime
 from .user import User
+
+#: Compared against when a hash is absent, so every check costs the same; no input hashes to it.
+_NO_HASH = "-" * 64
 
 
 class Client(Base):
@@ -32,6 +36,13 @@ class Client(Base):
     registration_token_hash: Mapped[str | None] = mapped_column(String(64))
     #: May introspect any token (a resource server), not only its own (RFC 7662 §2.1).
     can_introspect_any: Mapped[bool] = mapped_column(Boolean, default=False)
+    #: The operator vouches for this app (CLI only; the console never sets it). The consent
+    #: page marks self-service apps that are not verified.
+    verified: Mapped[bool] = mapped_column(Boolean, default=False, server_default=sa_false())
+    #: After a rotation the previous secret keeps working until this time (a grace period, so
+    #: a deployment can switch over without an outage); both None when there is none.
+    previous_secret_hash: Mapped[str | None] = mapped_column(String(64))
+    previous_secret_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.now)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.now, onupdate=clock.now)
 
@@ -61,9 +72,25 @@ class Client(Base):
         return redirect_uri in self.redirect_uris
 
     def check_client_secret(self, client_secret: str) -> bool:
-        if self.client_secret_hash is None:
-            return False
-        return verify_secret(client_secret, self.client_secret_hash)
+        """The current secret, or the previous one inside its grace period.
+
+        Both comparisons always run, each in constant time, so the answer's timing tells
+        nothing about which secret (if any) matched.
+        """
+        current = verify_secret(client_secret, self.client_secret_hash or _NO_HASH)
+        previous = verify_secret(client_secret, self.previous_secret_hash or _NO_HASH)
+        previous_live = (
+            self.previous_secret_expires_at is not None
+            and clock.now() < self.previous_secret_expires_at
+        )
+        return (current and self.client_secret_hash is not None) or (
+            previous and previous_live and self.previous_secret_hash is not None
+        )
+
+    @property
+    def self_service(self) -> bool:
+        """Registered by a developer (console) or through RFC 7591, not by the operator."""
+        return self.owner_id is not None or self.registration_token_hash is not None
 
     def check_endpoint_auth_method(self, method: str, endpoint: str) -> bool:
         if self.is_public:

@@ -9,10 +9,11 @@ from authlib.oauth2.rfc7009 import RevocationEndpoint as _RevocationEndpoint
 from authlib.oauth2.rfc7662 import IntrospectionEndpoint as _IntrospectionEndpoint
 from authlib.oidc.rpinitiated import EndSessionEndpoint as _EndSessionEndpoint
 from flask import current_app
+from flask import request as flask_request
 
 from .. import clock
 from ..models import AccessToken, Client, RefreshToken, TokenFamily, User
-from ..services import tokens
+from ..services import audit, tokens
 
 
 @dataclass
@@ -89,6 +90,15 @@ class RevocationEndpoint(_RevocationEndpoint):
         return find_token(token_string, token_type_hint)
 
     def revoke_token(self, token: FoundToken, request) -> None:
+        user = token.user
+        audit.record(
+            "token.revoked",
+            user_id=user.id if user is not None else None,
+            client_id=token.client.client_id,
+            actor=f"client:{token.client.client_id}",
+            address=flask_request.remote_addr,
+            token_type=token.kind,
+        )
         if token.kind == "refresh_token":
             # RFC 7009 §2.1: revoking a refresh token SHOULD also invalidate the access tokens
             # issued with the same grant: the whole family.

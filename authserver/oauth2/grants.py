@@ -6,6 +6,7 @@ from __future__ import annotations
 from authlib.oauth2.rfc6749 import InvalidGrantError, InvalidRequestError, OAuth2Request, grants
 from authlib.oauth2.rfc7636 import CodeChallenge
 from flask import current_app
+from flask import request as flask_request
 
 from .. import policy
 from ..extensions import db
@@ -52,7 +53,11 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
         if found.redeemed_at is not None or not codes.claim_code(found):
             # Redeemed before, or by a concurrent request a moment ago: deny, and revoke the
             # tokens issued from the first redemption.
-            tokens.end_compromised_grant(tokens.families_of_code(found))
+            tokens.end_compromised_grant(
+                tokens.families_of_code(found),
+                reason="authorization code reused",
+                address=flask_request.remote_addr,
+            )
             raise InvalidGrantError("The authorization code has already been used.")
         if codes.is_expired(found):
             raise InvalidGrantError("The authorization code has expired.")
@@ -100,7 +105,9 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
                 return token
             verdict = policy.RefreshVerdict.REUSED
         if verdict is policy.RefreshVerdict.REUSED:
-            tokens.end_compromised_grant([token.family])
+            tokens.end_compromised_grant(
+                [token.family], reason="refresh token reused", address=flask_request.remote_addr
+            )
             raise InvalidGrantError("The refresh token was already used; its grant is revoked.")
         raise InvalidGrantError("The refresh token has expired or was revoked.")
 

@@ -266,6 +266,8 @@ class ClientRegistrationEndpoint(_RegistrationEndpoint):
                 post_logout_redirect_uris=list(
                     client_metadata.get("post_logout_redirect_uris") or []
                 ),
+                actor="registration",
+                address=flask_request.remote_addr,
             )
         except ServiceError as error:
             raise _service_error(error) from error
@@ -323,7 +325,9 @@ class ClientConfigurationEndpoint(_ConfigurationEndpoint):
         return _registration_info(client, None)
 
     def delete_client(self, client: Client, request) -> None:
-        clients.delete_client(client)
+        clients.delete_client(
+            client, actor=f"client:{client.client_id}", address=flask_request.remote_addr
+        )
 
     def update_client(self, client: Client, client_metadata: dict, request) -> Client:
         try:
@@ -336,6 +340,8 @@ class ClientConfigurationEndpoint(_ConfigurationEndpoint):
                 post_logout_redirect_uris=list(
                     client_metadata.get("post_logout_redirect_uris") or []
                 ),
+                actor=f"client:{client.client_id}",
+                address=flask_request.remote_addr,
             )
         except ServiceError as error:
             raise _service_error(error) from error

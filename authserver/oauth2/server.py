@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import binascii
 import re
 from urllib.parse import unquote
 
@@ -95,16 +94,17 @@ def check_single_auth_method(request) -> None:
     if uses_basic and uses_post:
         raise InvalidRequestError("Use exactly one client authentication method, not several.")
     if uses_basic:
-        basic_client_id = _basic_client_id(parts[1])
+        claimed = basic_client_id(parts[1])
         form_client_id = request.form.get("client_id")
-        if form_client_id is not None and form_client_id != basic_client_id:
+        if form_client_id is not None and form_client_id != claimed:
             raise InvalidRequestError("client_id in the body differs from the one authenticated.")
 
 
-def _basic_client_id(credentials: str) -> str:
+def basic_client_id(credentials: str) -> str:
+    """The client id in HTTP Basic credentials (RFC 6749 §2.3.1: form-urlencoded, then base64)."""
     try:
         decoded = base64.b64decode(credentials.strip(), validate=True).decode("utf-8")
-    except (binascii.Error, UnicodeDecodeError) as exc:
+    except ValueError as exc:  # binascii.Error, UnicodeDecodeError, non-ASCII input
         raise InvalidClientError(
             status_code=401, description="Malformed HTTP Basic credentials."
         ) from exc

@@ -16,6 +16,7 @@ from datetime import datetime
 
 from authlib.oauth2.rfc6749 import InvalidScopeError, OAuth2Request
 from flask import current_app
+from flask import request as flask_request
 from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.orm import make_transient_to_detached
 
@@ -24,7 +25,7 @@ from ..extensions import db
 from ..models import AuthorizationCode, Client, RefreshToken, User
 from ..scopes import scope_list
 from ..security.secrets import new_secret
-from ..services import caches, tokens
+from ..services import audit, caches, consents, tokens
 from ..services.clients import find_client
 
 
@@ -117,7 +118,8 @@ def save_token(token: dict, request: OAuth2Request) -> None:
         refresh: RefreshToken = request.refresh_token
         family = refresh.family
     claims = _claims_of(token["access_token"])
-    tokens.record_access_token(claims, client, grantor.user if grantor else None, family)
+    person = grantor.user if grantor else None
+    tokens.record_access_token(claims, client, person, family)
     successor = None
     if "refresh_token" in token:
         life = policy.lifetimes(current_app.config, client.client_id, request.payload.grant_type)
@@ -126,6 +128,24 @@ def save_token(token: dict, request: OAuth2Request) -> None:
         presented: RefreshToken = request.refresh_token
         presented.successor = successor
         tokens.keep_answer_for_retry(presented, request.form["refresh_token"], token)
+    if person is not None:
+        consents.note_use(person.id, client.id)
+    if request.payload.grant_type == "authorization_code":
+        # One record per grant, when it starts (the code is redeemed); identifiers only, the
+        # jti names the first token without being usable as it. Refreshes and client
+        # credentials tokens are recorded by their access_tokens row alone, so the machine
+        # path stays one INSERT (README, "Performance choices").
+        audit.record(
+            "token.issued",
+            user_id=person.id,
+            client_id=client.client_id,
+            actor=f"client:{client.client_id}",
+            address=flask_request.remote_addr,
+            grant_type="authorization_code",
+            scope=claims["scope"],
+            jti=claims["jti"],
+            refresh_token="refresh_token" in token,
+        )
 
 
 def _claims_of(jwt: str) -> dict:

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from urllib.parse import urlsplit
 
 from sqlalchemy import select
 
+from .. import clock
 from ..config import is_loopback_host
 from ..extensions import db
 from ..models import Client, User
 from ..scopes import CATALOGUE, join_scopes, scope_list
 from ..security.secrets import hash_secret, new_secret
-from . import ServiceError, caches
+from . import ServiceError, audit, caches
 
 GRANT_TYPES = ("authorization_code", "refresh_token", "client_credentials")
 MAX_REDIRECT_URIS = 10
@@ -101,6 +103,9 @@ def create_client(
     post_logout_redirect_uris: list[str] | None = None,
     can_introspect_any: bool = False,
     secret: str | None = None,
+    verified: bool = False,
+    actor: str | None = None,
+    address: str | None = None,
 ) -> tuple[Client, str | None]:
     """A new client and its secret (None for a public client): the only time it is readable."""
     grant_types = grant_types or ["authorization_code", "refresh_token"]
@@ -122,10 +127,20 @@ def create_client(
         is_public=public,
         post_logout_redirect_uris=logout_uris,
         can_introspect_any=can_introspect_any,
+        verified=verified,
     )
     db.session.add(client)
     db.session.flush()
     caches.bump(caches.CLIENTS)
+    audit.record(
+        "client.created",
+        user=owner,
+        client_id=client.client_id,
+        actor=actor,
+        address=address,
+        public=public,
+        verified=verified or None,
+    )
     return client, secret
 
 
@@ -136,6 +151,8 @@ def update_client(
     scope: str,
     grant_types: list[str],
     post_logout_redirect_uris: list[str] | None = None,
+    actor: str | None = None,
+    address: str | None = None,
 ) -> Client:
     name, uris, scope, grants = validate_registration(
         name, redirect_uris, scope_list(scope), grant_types, client.is_public
@@ -146,20 +163,72 @@ def update_client(
         )
     client.name, client.redirect_uris, client.scope, client.grant_types = name, uris, scope, grants
     caches.bump(caches.CLIENTS)
+    audit.record(
+        "client.changed",
+        user=client.owner,
+        client_id=client.client_id,
+        actor=actor,
+        address=address,
+    )
     return client
 
 
-def rotate_secret(client: Client) -> str:
+def rotate_secret(
+    client: Client,
+    grace_seconds: int = 0,
+    actor: str | None = None,
+    address: str | None = None,
+) -> str:
+    """A new secret; the one it replaces keeps working for ``grace_seconds`` more (0: none).
+
+    Only one previous secret is kept: rotating twice inside the grace period ends the first.
+    """
     if client.is_public:
         raise ServiceError("A public client has no secret.")
     secret = new_secret()
+    if grace_seconds > 0 and client.client_secret_hash is not None:
+        client.previous_secret_hash = client.client_secret_hash
+        client.previous_secret_expires_at = clock.now() + timedelta(seconds=grace_seconds)
+    else:
+        client.previous_secret_hash = client.previous_secret_expires_at = None
     client.client_secret_hash = hash_secret(secret)
     caches.bump(caches.CLIENTS)
+    audit.record(
+        "client.secret_rotated",
+        user=client.owner,
+        client_id=client.client_id,
+        actor=actor,
+        address=address,
+        grace_seconds=max(grace_seconds, 0),
+    )
     return secret
 
 
-def delete_client(client: Client) -> None:
+def previous_secret_expiry(client: Client) -> datetime | None:
+    """When the previous secret stops working, if it still works; else None."""
+    expires = client.previous_secret_expires_at
+    if client.previous_secret_hash is None or expires is None or expires <= clock.now():
+        return None
+    return expires
+
+
+def verify_client(client: Client, actor: str = "operator") -> None:
+    """The operator vouches for the app (CLI only): the consent page drops its warning."""
+    client.verified = True
+    caches.bump(caches.CLIENTS)
+    audit.record("client.verified", client_id=client.client_id, actor=actor)
+
+
+def delete_client(client: Client, actor: str | None = None, address: str | None = None) -> None:
     """Delete the client; its codes, consents and tokens go with it (ON DELETE CASCADE)."""
+    audit.record(
+        "client.deleted",
+        user=client.owner,
+        client_id=client.client_id,
+        actor=actor,
+        address=address,
+        name=client.name,
+    )
     db.session.delete(client)
     caches.bump(caches.CLIENTS)
 

@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from datetime import timedelta
 
+from sqlalchemy import or_, select, update
+
+from .. import clock
 from ..extensions import db
 from ..models import Client, Consent, User
 from ..scopes import join_scopes, scope_list
+from . import audit
 from .tokens import discard_pending_codes, revoke_families_of
+
+#: ``last_used_at`` is written at most this often (like a session's ``last_seen_at``).
+TOUCH_INTERVAL = timedelta(seconds=60)
 
 
 def find_consent(user: User, client: Client) -> Consent | None:
@@ -22,7 +29,13 @@ def granted(user: User, client: Client) -> list[str] | None:
     return scope_list(consent.scope) if consent is not None else None
 
 
-def record_consent(user: User, client: Client, requested: list[str], granted: list[str]) -> None:
+def record_consent(
+    user: User,
+    client: Client,
+    requested: list[str],
+    granted: list[str],
+    address: str | None = None,
+) -> None:
     """Store the user's latest answer: scopes asked for now take the new answer, others stay.
 
     Flushed, not committed: the caller commits it together with the code it issues, so a failure
@@ -31,14 +44,20 @@ def record_consent(user: User, client: Client, requested: list[str], granted: li
     consent = find_consent(user, client)
     earlier = set(scope_list(consent.scope)) if consent else set()
     scope = join_scopes((earlier - set(requested)) | set(granted))
+    event = None
     if not scope:
         # Nothing granted: the app is not connected, so it must not be listed as one.
         if consent is not None:
             db.session.delete(consent)
+            event = "consent.revoked"
     elif consent is None:
         db.session.add(Consent(user=user, client=client, scope=scope))
-    else:
+        event = "consent.granted"
+    elif consent.scope != scope:
         consent.scope = scope
+        event = "consent.changed"
+    if event is not None:
+        audit.record(event, user=user, client_id=client.client_id, address=address, scope=scope)
     db.session.flush()
 
 
@@ -50,12 +69,63 @@ def connected_apps(user: User) -> list[Consent]:
     )
 
 
-def revoke_consent(user: User, client: Client) -> bool:
+def revoke_consent(user: User, client: Client, address: str | None = None) -> bool:
     """Forget the consent and revoke every token the client holds for the user."""
     consent = find_consent(user, client)
-    revoked = revoke_families_of(user, client)
+    families = revoke_families_of(user, client)
     # A code already handed out but not yet exchanged must not turn into tokens afterwards.
-    revoked += discard_pending_codes(user, client)
+    codes = discard_pending_codes(user, client)
     if consent is not None:
         db.session.delete(consent)
-    return consent is not None or revoked > 0
+    if consent is None and families + codes == 0:
+        return False
+    audit.record(
+        "consent.revoked",
+        user=user,
+        client_id=client.client_id,
+        address=address,
+        token_families_revoked=families,
+    )
+    return True
+
+
+def revoke_scope(user: User, client: Client, scope: str, address: str | None = None) -> bool:
+    """Take one scope back: the consent loses it, and every live token family of this user and
+    client whose scope includes it is revoked at once, codes not yet redeemed with it too, so
+    no token carrying it survives. The app may ask for it again later. False if not granted."""
+    consent = find_consent(user, client)
+    if consent is None or scope not in scope_list(consent.scope):
+        return False
+    families = revoke_families_of(user, client, having_scope=scope)
+    discard_pending_codes(user, client, having_scope=scope)
+    rest = [s for s in scope_list(consent.scope) if s != scope]
+    if rest:
+        consent.scope = join_scopes(rest)
+    else:
+        db.session.delete(consent)
+    audit.record(
+        "consent.scope_revoked",
+        user=user,
+        client_id=client.client_id,
+        address=address,
+        scope=scope,
+        token_families_revoked=families,
+    )
+    db.session.flush()
+    return True
+
+
+def note_use(user_id: int, client_id: int) -> None:
+    """A token was issued to the client for the user: note when (at most once a minute), with
+    one conditional ``UPDATE`` in the token request's own unit of work."""
+    now = clock.now()
+    db.session.execute(
+        update(Consent)
+        .where(
+            Consent.user_id == user_id,
+            Consent.client_id == client_id,
+            or_(Consent.last_used_at.is_(None), Consent.last_used_at <= now - TOUCH_INTERVAL),
+        )
+        .values(last_used_at=now)
+        .execution_options(synchronize_session=False)
+    )

@@ -16,6 +16,7 @@ from ..policy import Lifetimes
 from ..scopes import scope_list
 from ..security.keys import ALGORITHM, load_private_key, sign_jwt
 from ..security.secrets import hash_secret, new_secret, seal, unseal
+from . import audit
 from .clients import find_client
 from .keys import active_key, find_published_key
 from .oidc import user_claims
@@ -133,7 +134,9 @@ def answer_for_retry(token: RefreshToken, presented: str) -> dict | None:
     return unseal(token.retry_answer, presented) if token.retry_answer else None
 
 
-def end_compromised_grant(families: list[TokenFamily]) -> None:
+def end_compromised_grant(
+    families: list[TokenFamily], reason: str | None = None, address: str | None = None
+) -> None:
     """A code or refresh token came back after its one use: one of two holders is an attacker,
     so the whole grant ends (RFC 6749 §4.1.2, RFC 9700 §4.14.2).
 
@@ -144,6 +147,15 @@ def end_compromised_grant(families: list[TokenFamily]) -> None:
     db.session.rollback()
     for family in db.session.scalars(select(TokenFamily).where(TokenFamily.id.in_(ids))):
         revoke_family(family)
+        audit.record(
+            "token.reuse_detected",
+            outcome="failure",
+            user_id=family.user_id,
+            client_id=family.client.client_id,
+            actor=f"client:{family.client.client_id}",
+            address=address,
+            reason=reason,
+        )
     db.session.commit()
 
 
@@ -186,21 +198,31 @@ def families_of_code(code: AuthorizationCode) -> list[TokenFamily]:
     )
 
 
-def discard_pending_codes(user: User, client: Client) -> int:
-    """Codes issued to ``client`` for ``user`` and not yet redeemed stop working (deleted)."""
-    result = db.session.execute(
-        delete(AuthorizationCode)
-        .where(
-            AuthorizationCode.user_id == user.id,
-            AuthorizationCode.client_id == client.id,
-            AuthorizationCode.redeemed_at.is_(None),
+def discard_pending_codes(user: User, client: Client, having_scope: str | None = None) -> int:
+    """Codes issued to ``client`` for ``user`` and not yet redeemed stop working (deleted);
+    only those whose scope includes ``having_scope``, if given."""
+    pending = list(
+        db.session.scalars(
+            select(AuthorizationCode).where(
+                AuthorizationCode.user_id == user.id,
+                AuthorizationCode.client_id == client.id,
+                AuthorizationCode.redeemed_at.is_(None),
+            )
         )
-        .execution_options(synchronize_session=False)
     )
-    return result.rowcount
+    doomed = [c.id for c in pending if having_scope is None or having_scope in scope_list(c.scope)]
+    if doomed:
+        db.session.execute(
+            delete(AuthorizationCode)
+            .where(AuthorizationCode.id.in_(doomed))
+            .execution_options(synchronize_session=False)
+        )
+    return len(doomed)
 
 
-def revoke_families_of(user: User, client: Client) -> int:
+def revoke_families_of(user: User, client: Client, having_scope: str | None = None) -> int:
+    """Revoke the live token families of ``user`` and ``client`` (only those whose scope
+    includes ``having_scope``, if given); the number revoked. The caller commits."""
     families = list(
         db.session.scalars(
             select(TokenFamily).where(
@@ -210,6 +232,8 @@ def revoke_families_of(user: User, client: Client) -> int:
             )
         )
     )
+    if having_scope is not None:
+        families = [f for f in families if having_scope in scope_list(f.scope)]
     for family in families:
         revoke_family(family)
     return len(families)

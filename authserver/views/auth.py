@@ -91,10 +91,12 @@ def _config_value(name: str) -> Callable[[], str]:
 
 
 @bp.route("/")
-def index() -> Response:
-    if current_user.is_authenticated:
-        return redirect(url_for("account.apps"))
-    return redirect(url_for("auth.login"))
+def index() -> str:
+    """What this is, where to sign up or log in, the console, and the discovery URL."""
+    return render_template(
+        "home.html",
+        discovery_url=current_app.config["ISSUER"] + "/.well-known/openid-configuration",
+    )
 
 
 @bp.route("/signup", methods=["GET", "POST"])

@@ -2,7 +2,18 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from urllib.parse import urlencode
+
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from flask_login import current_user, login_required
 from werkzeug.wrappers import Response
 
@@ -10,7 +21,7 @@ from ..extensions import db
 from ..forms import ActionForm, ClientForm
 from ..models import Client
 from ..scopes import describe, scope_list
-from ..services import ServiceError, clients
+from ..services import ServiceError, audit, clients
 
 bp = Blueprint("console", __name__, url_prefix="/console")
 
@@ -54,6 +65,7 @@ def new_client() -> Response | str | tuple[str, int]:
                 public=form.client_type.data == "public",
                 owner=current_user,
                 post_logout_redirect_uris=(form.post_logout_redirect_uris.data or "").splitlines(),
+                address=request.remote_addr,
             )
         except ServiceError as error:
             _field_error(form, error)
@@ -65,6 +77,28 @@ def new_client() -> Response | str | tuple[str, int]:
     return render_template("console/edit.html", form=form, client=None), status
 
 
+def discovery_url() -> str:
+    return current_app.config["ISSUER"] + "/.well-known/openid-configuration"
+
+
+def authorization_urls(client: Client) -> list[tuple[str, str]]:
+    """(redirect URI, a ready authorization request for it) for each registered redirect URI."""
+    endpoint = current_app.config["ISSUER"] + url_for("oauth2.authorize")
+    ready = []
+    for uri in client.redirect_uris:
+        query = {
+            "response_type": "code",
+            "client_id": client.client_id,
+            "redirect_uri": uri,
+            "scope": client.scope,
+            "state": "STATE",
+        }
+        if client.is_public:
+            query.update(code_challenge="CODE_CHALLENGE", code_challenge_method="S256")
+        ready.append((uri, endpoint + "?" + urlencode(query)))
+    return ready
+
+
 @bp.get("/clients/<client_id>")
 def show_client(client_id: str) -> str:
     client = _own_client_or_404(client_id)
@@ -72,7 +106,10 @@ def show_client(client_id: str) -> str:
         "console/show.html",
         client=client,
         scopes=describe(scope_list(client.scope)),
-        action_form=ActionForm(),
+        discovery_url=discovery_url(),
+        authorization_urls=authorization_urls(client),
+        previous_secret_expires=clients.previous_secret_expiry(client),
+        refusals=audit.refusals_of(client.client_id),
     )
 
 
@@ -96,6 +133,7 @@ def edit_client(client_id: str) -> Response | str | tuple[str, int]:
                 scope=" ".join(form.scopes.data or []),
                 grant_types=form.grant_types.data or [],
                 post_logout_redirect_uris=(form.post_logout_redirect_uris.data or "").splitlines(),
+                address=request.remote_addr,
             )
         except ServiceError as error:
             _field_error(form, error)
@@ -107,27 +145,46 @@ def edit_client(client_id: str) -> Response | str | tuple[str, int]:
     return render_template("console/edit.html", form=form, client=client), status
 
 
-@bp.post("/clients/<client_id>/rotate-secret")
+@bp.route("/clients/<client_id>/rotate-secret", methods=["GET", "POST"])
 def rotate_secret(client_id: str) -> Response | str:
+    """GET asks "are you sure"; POST (with its CSRF token) rotates. The previous secret keeps
+    working for ``CLIENT_SECRET_GRACE`` seconds, so the app can switch without an outage."""
     client = _own_client_or_404(client_id)
-    if not ActionForm().validate_on_submit():
+    grace = int(current_app.config["CLIENT_SECRET_GRACE"])
+    form = ActionForm()
+    if request.method == "GET" and client.is_public:
+        flash("A public client has no secret.", "error")
+        return redirect(url_for("console.show_client", client_id=client.client_id))
+    if request.method == "GET":
+        return render_template("console/confirm_rotate.html", client=client, form=form, grace=grace)
+    if not form.validate_on_submit():
         abort(400)
     try:
-        secret = clients.rotate_secret(client)
+        secret = clients.rotate_secret(client, grace, address=request.remote_addr)
         db.session.commit()
     except ServiceError as error:
         flash(error.message, "error")
         return redirect(url_for("console.show_client", client_id=client.client_id))
-    return render_template("console/created.html", client=client, secret=secret, rotated=True)
+    return render_template(
+        "console/created.html",
+        client=client,
+        secret=secret,
+        rotated=True,
+        previous_secret_expires=clients.previous_secret_expiry(client),
+    )
 
 
-@bp.post("/clients/<client_id>/delete")
-def delete_client(client_id: str) -> Response:
+@bp.route("/clients/<client_id>/delete", methods=["GET", "POST"])
+def delete_client(client_id: str) -> Response | str:
+    """GET asks "are you sure"; POST (with its CSRF token) deletes."""
     client = _own_client_or_404(client_id)
-    if not ActionForm().validate_on_submit():
+    form = ActionForm()
+    if request.method == "GET":
+        return render_template("console/confirm_delete.html", client=client, form=form)
+    if not form.validate_on_submit():
         abort(400)
     name = client.name
-    clients.delete_client(client)
+    clients.delete_client(client, address=request.remote_addr)
     db.session.commit()
     flash(f"{name} was deleted, and every token it held was revoked.", "success")
     return redirect(url_for("console.index"))

@@ -31,11 +31,11 @@ from ..extensions import csrf, db
 from ..forms import ActionForm
 from ..models import UserSession
 from ..oauth2 import authorization_server
-from ..oauth2.server import parameter_problem
+from ..oauth2.server import basic_client_id, parameter_problem
 from ..oauth2.storage import Grantor
 from ..scopes import REQUIRED_SCOPES, describe, join_scopes, scope_list
-from ..services import codes, consents, keys
-from ..services.clients import find_client
+from ..services import audit, codes, consents, keys
+from ..services.clients import GRANT_TYPES, find_client
 from ..services.tokens import decode_id_token_hint
 from .current import current_login
 
@@ -58,7 +58,10 @@ def with_issuer(response: Response) -> Response:
 
 
 def _trusted_redirect_uri() -> tuple[str | None, tuple[str, str] | None]:
-    """The redirect URI if client and URI check out, else why not (title, message)."""
+    """The redirect URI if client and URI check out, else why not (title, message).
+
+    A refusal that names a registered client goes on that client's record for its developer.
+    """
     for name in ("client_id", "redirect_uri"):
         if len(request.args.getlist(name)) > 1:
             return None, ("Invalid request", f"The parameter '{name}' was sent more than once.")
@@ -73,8 +76,14 @@ def _trusted_redirect_uri() -> tuple[str | None, tuple[str, str] | None]:
     if redirect_uri is None:
         redirect_uri = client.get_default_redirect_uri()
         if redirect_uri is None:
+            _authorize_refused(client.client_id, "invalid_request", "redirect_uri missing")
             return None, ("Invalid request", f"{client.name} did not say where to send you back.")
     elif not client.check_redirect_uri(redirect_uri):
+        _authorize_refused(
+            client.client_id,
+            "invalid_request",
+            f"redirect_uri not registered: {redirect_uri[:200]}",
+        )
         return None, (
             "Redirect address not allowed",
             f"{client.name} asked to send you to an address it has not registered. "
@@ -92,7 +101,13 @@ def authorize() -> Response | tuple[str, int]:
     server = authorization_server()
     prompts = " ".join(request.args.getlist("prompt")).split()
 
-    def redirect_error(error: OAuth2Error) -> Response:
+    def redirect_error(error: OAuth2Error, refused: bool = True) -> Response:
+        if refused:
+            _authorize_refused(
+                request.args.get("client_id"),
+                error.error,
+                refusal_reason(error.error, error.get_error_description()),
+            )
         error.redirect_uri = redirect_uri
         error.state = request.args.get("state")
         return with_issuer(server.handle_error_response(None, error))
@@ -110,6 +125,11 @@ def authorize() -> Response | tuple[str, int]:
         # the error goes back only once the person has logged in and can be held to it.
         if "none" in prompts:
             # Logging in is no part of a silent request, so say what is wrong here.
+            _authorize_refused(
+                request.args.get("client_id"),
+                error.error,
+                refusal_reason(error.error, error.get_error_description()),
+            )
             return error_page("Invalid request", error.get_error_description() or error.error)
         return redirect(url_for("auth.login", next=request.full_path))
 
@@ -125,7 +145,7 @@ def authorize() -> Response | tuple[str, int]:
     ):
         if "none" in prompts:
             # OIDC Core §3.1.2.1: prompt=none must not show any page.
-            return redirect_error(LoginRequiredError())
+            return redirect_error(LoginRequiredError(), refused=False)
         return redirect(url_for("auth.login", next=_url_after_login(prompts)))
 
     try:
@@ -145,7 +165,9 @@ def authorize() -> Response | tuple[str, int]:
             return with_issuer(server.create_authorization_response(grant=grant, grant_user=None))
         granted = policy.granted_scopes(requested, request.form.getlist("scope"))
         # Flushed, not committed: the code below commits both, or neither is kept.
-        consents.record_consent(current_user, client, requested, granted)
+        consents.record_consent(
+            current_user, client, requested, granted, address=request.remote_addr
+        )
         if not granted:
             db.session.commit()  # granting nothing is an answer to keep, with no code to go
             return with_issuer(server.create_authorization_response(grant=grant, grant_user=None))
@@ -154,15 +176,86 @@ def authorize() -> Response | tuple[str, int]:
     if not policy.must_ask_consent(consents.granted(current_user, client), requested, prompts):
         return _issue_code(grant, requested, login)
     if "none" in prompts:
-        return redirect_error(ConsentRequiredError())
+        return redirect_error(ConsentRequiredError(), refused=False)
 
+    earlier = set(consents.granted(current_user, client) or [])
     return render_template(
         "oauth2/consent.html",
         client=client,
-        scopes=describe(requested),
+        already=[s for s in describe(requested) if s.name in earlier],
+        new=[s for s in describe(requested) if s.name not in earlier],
         required=REQUIRED_SCOPES,
         form=ActionForm(),
         user=current_user,
+        registered_by=_registered_by(client),
+        return_host=_host_of(redirect_uri),
+    )
+
+
+def _registered_by(client) -> str:
+    """Who registered the app, in the consent page's words."""
+    if client.owner is not None:
+        return f"registered by {client.owner.name or client.owner.email}"
+    if client.registration_token_hash is not None:
+        return "registered through self-service registration"
+    return "registered by the operator of this server"
+
+
+def _host_of(uri: str) -> str:
+    """The host (and port, if any) people are sent back to: what they should recognise."""
+    parts = urlsplit(uri)
+    host = parts.hostname or uri
+    if ":" in host:
+        host = f"[{host}]"
+    return f"{host}:{parts.port}" if parts.port else host
+
+
+#: Authlib's and our error descriptions, as the exact reason a developer reads in the console.
+_REASONS = {
+    "Invalid 'code' in request.": "unknown authorization code (never issued, or to another client)",
+    "Invalid 'redirect_uri' in request.": "redirect_uri differs from the authorization request's",
+    "Code challenge failed.": "PKCE failure: the code_verifier does not match the code_challenge",
+    "Missing 'code_verifier'": "PKCE failure: code_verifier missing",
+    "Invalid 'code_verifier'": "PKCE failure: malformed code_verifier",
+    "The authorization code has already been used.": "authorization code reused (what it "
+    "issued is revoked)",
+    "The authorization code has expired.": "authorization code expired",
+    "The refresh token was already used; its grant is revoked.": "refresh token reused (its "
+    "grant is revoked)",
+    "The refresh token has expired or was revoked.": "refresh token expired or revoked",
+}
+
+
+def refusal_reason(error: str, description: str | None) -> str:
+    """The exact reason a request was refused, in a developer's words (never a credential:
+    descriptions name parameters, not their values)."""
+    if description in _REASONS:
+        return _REASONS[description]
+    if error == "invalid_client":
+        return "client authentication failed: wrong client secret, or a method it may not use"
+    if error == "invalid_scope":
+        return f"scope not allowed: {description or 'not registered for this client'}"[:300]
+    if error == "unauthorized_client":
+        return "grant type not registered for this client"
+    if description and "code_challenge" in description:
+        return f"PKCE failure: {description}"[:300]
+    return (description or error)[:300]
+
+
+def _authorize_refused(client_id: str | None, error: str, reason: str) -> None:
+    """Put a refused authorization request on its (registered) client's record."""
+    client = find_client(client_id)
+    if client is None:
+        return  # nobody to tell, and no reason to let strangers write to the record
+    user = current_user._get_current_object() if current_user.is_authenticated else None
+    audit.record_refusal(
+        "authorize.refused",
+        user=user,
+        client_id=client.client_id,
+        actor=f"user:{user.subject}" if user is not None else "anonymous",
+        address=request.remote_addr,
+        error=error,
+        reason=reason,
     )
 
 
@@ -230,13 +323,52 @@ def cacheable_json(body: bytes, etag: str, max_age: int) -> Response:
     return Response(body, mimetype="application/json", headers=headers)
 
 
-def committed_if_ok(response: Response) -> Response:
-    """The endpoint's one commit: what the request changed is kept only if it succeeded."""
+def committed_if_ok(response: Response, record: str | None = None) -> Response:
+    """The endpoint's one commit: what the request changed is kept only if it succeeded.
+
+    With ``record``, a refusal that names a registered client is put on that client's record
+    (``record`` is the event's name), after the rollback and in a transaction of its own.
+    """
     if response.status_code < 400:
         db.session.commit()
-    else:
-        db.session.rollback()
+        return response
+    db.session.rollback()
+    if record is not None:
+        _record_refusal(record, response)
     return response
+
+
+def _claimed_client_id() -> str | None:
+    """The client the request authenticated as, or claimed to be (HTTP Basic or the form)."""
+    header = request.headers.get("Authorization", "")
+    parts = header.split(None, 1)
+    if len(parts) == 2 and parts[0].lower() == "basic":
+        try:
+            return basic_client_id(parts[1])
+        except OAuth2Error:
+            return None
+    return request.form.get("client_id")
+
+
+def _record_refusal(event: str, response: Response) -> None:
+    body = response.get_json(silent=True)
+    if not isinstance(body, dict) or not isinstance(body.get("error"), str):
+        return
+    client = find_client(_claimed_client_id())
+    if client is None:
+        return  # an unknown client has no developer to tell; strangers do not fill the record
+    client_id = client.client_id
+    db.session.rollback()  # end the lookup's read before writing on a connection of our own
+    grant_type = request.form.get("grant_type")
+    audit.record_refusal(
+        event,
+        client_id=client_id,
+        actor=f"client:{client_id}",
+        address=request.remote_addr,
+        error=body["error"][:64],
+        reason=refusal_reason(body["error"], body.get("error_description")),
+        grant_type=grant_type if grant_type in GRANT_TYPES else None,
+    )
 
 
 def _uncached(response: Response) -> Response:
@@ -249,7 +381,8 @@ def _uncached(response: Response) -> Response:
 @bp.post("/oauth/token")
 @csrf.exempt
 def token() -> Response:
-    return _uncached(committed_if_ok(authorization_server().create_token_response()))
+    response = authorization_server().create_token_response()
+    return _uncached(committed_if_ok(response, record="token.refused"))
 
 
 @bp.get("/oauth/jwks")

@@ -51,7 +51,7 @@ def register(browser: FlaskClient, **fields: object) -> TestResponse:
 def credentials_shown(response: TestResponse) -> tuple[str, str | None]:
     """The client id and (when there is one) the secret on the "registered" page."""
     page = response.get_data(as_text=True)
-    client_id = re.search(r'<code id="client-id">([^<]+)</code>', page)
+    client_id = re.search(r'<code id="client-id"[^>]*>([^<]+)</code>', page)
     assert client_id, page
     secret = re.search(r'<code id="client-secret"[^>]*>([^<]+)</code>', page)
     return html.unescape(client_id.group(1)), html.unescape(secret.group(1)) if secret else None
@@ -73,9 +73,14 @@ def edit(browser: FlaskClient, client_id: str, **fields: object) -> TestResponse
 
 
 def action(browser: FlaskClient, client_id: str, what: str) -> TestResponse:
-    """Press the "rotate-secret" or "delete" button on the client's page."""
-    token = csrf_token(browser.get(f"/console/clients/{client_id}").data)
-    return browser.post(f"/console/clients/{client_id}/{what}", data={"csrf_token": token})
+    """Follow the "rotate-secret" or "delete" link on the client's page and confirm."""
+    show = browser.get(f"/console/clients/{client_id}").get_data(as_text=True)
+    assert f'href="/console/clients/{client_id}/{what}"' in show
+    confirm = browser.get(f"/console/clients/{client_id}/{what}")
+    assert confirm.status_code == 200, confirm.status_code
+    return browser.post(
+        f"/console/clients/{client_id}/{what}", data={"csrf_token": csrf_token(confirm.data)}
+    )
 
 
 def client_credentials(app: Flask, client_id: str, secret: str) -> TestResponse:
@@ -253,12 +258,14 @@ def test_public_client_cannot_use_client_credentials(app, logged_in):
 
 
 def test_public_client_has_no_secret_to_rotate(app, logged_in, public_client):
-    response = action(logged_in, public_client.client_id, "rotate-secret")
+    url = f"/console/clients/{public_client.client_id}/rotate-secret"
+    token = csrf_token(logged_in.get("/account/apps").data)
 
-    assert response.status_code == 302
-    assert "A public client has no secret." in logged_in.get(response.headers["Location"]).get_data(
-        as_text=True
-    )
+    for send in (logged_in.get, lambda u: logged_in.post(u, data={"csrf_token": token})):
+        response = send(url)
+        assert response.status_code == 302
+        shown = logged_in.get(response.headers["Location"]).get_data(as_text=True)
+        assert "A public client has no secret." in shown
     assert client_row(app, public_client.client_id)["secret_hash"] is None
 
 
@@ -324,9 +331,11 @@ def machine_client(app: Flask, user: factories.UserInfo) -> ClientInfo:
         )
 
 
-def test_rotating_the_secret_stops_the_old_one_and_starts_the_new_one(
-    app, logged_in, machine_client
+def test_rotating_the_secret_keeps_the_old_one_for_the_grace_period_then_stops_it(
+    app, logged_in, machine_client, fake_clock
 ):
+    """SPEC: AUTHSERVER_CLIENT_SECRET_GRACE — seconds the previous client secret keeps working
+    after a rotation (86400 by default)."""
     assert (
         client_credentials(app, machine_client.client_id, machine_client.secret).status_code == 200
     )
@@ -338,26 +347,57 @@ def test_rotating_the_secret_stops_the_old_one_and_starts_the_new_one(
     client_id, new_secret = credentials_shown(response)
     assert client_id == machine_client.client_id
     assert new_secret and new_secret != machine_client.secret
+    assert "The previous secret keeps working until" in response.get_data(as_text=True)
+    assert client_credentials(app, client_id, new_secret).status_code == 200
+    assert client_credentials(app, client_id, machine_client.secret).status_code == 200
+    assert (
+        client_row(app, client_id)["secret_hash"] == hashlib.sha256(new_secret.encode()).hexdigest()
+    )
+    show = logged_in.get(f"/console/clients/{client_id}").get_data(as_text=True)
+    assert new_secret not in show
+    assert "The previous secret keeps working until" in show
+
+    fake_clock.advance(86_400)
+
+    assert_oauth_error(
+        client_credentials(app, client_id, machine_client.secret), "invalid_client", 401
+    )
+    assert client_credentials(app, client_id, new_secret).status_code == 200
+    show = logged_in.get(f"/console/clients/{client_id}").get_data(as_text=True)
+    assert "The previous secret keeps working until" not in show
+
+
+@pytest.mark.parametrize("app_config", [{"CLIENT_SECRET_GRACE": 0}])
+def test_with_no_grace_period_rotating_stops_the_old_secret_at_once(app, logged_in, machine_client):
+    response = action(logged_in, machine_client.client_id, "rotate-secret")
+    _, new_secret = credentials_shown(response)
+
     assert_oauth_error(
         client_credentials(app, machine_client.client_id, machine_client.secret),
         "invalid_client",
         401,
     )
     assert client_credentials(app, machine_client.client_id, new_secret).status_code == 200
-    assert (
-        client_row(app, client_id)["secret_hash"] == hashlib.sha256(new_secret.encode()).hexdigest()
+
+
+def test_rotating_twice_ends_the_first_secret_at_once(app, logged_in, machine_client):
+    """Only the secret just replaced gets a grace period."""
+    _, second = credentials_shown(action(logged_in, machine_client.client_id, "rotate-secret"))
+    _, third = credentials_shown(action(logged_in, machine_client.client_id, "rotate-secret"))
+
+    assert_oauth_error(
+        client_credentials(app, machine_client.client_id, machine_client.secret),
+        "invalid_client",
+        401,
     )
-    show = logged_in.get(f"/console/clients/{client_id}").get_data(as_text=True)
-    assert new_secret not in show
+    assert client_credentials(app, machine_client.client_id, second).status_code == 200
+    assert client_credentials(app, machine_client.client_id, third).status_code == 200
 
 
-def test_rotated_secret_works_for_a_code_exchange(app, logged_in, confidential_client):
+@pytest.mark.parametrize("app_config", [{"CLIENT_SECRET_GRACE": 30}])
+def test_rotated_secret_works_for_a_code_exchange(app, logged_in, confidential_client, fake_clock):
     response = action(logged_in, confidential_client.client_id, "rotate-secret")
     _, new_secret = credentials_shown(response)
-    code, _ = get_code(logged_in, confidential_client)
-
-    old = exchange_code(logged_in, confidential_client, code)
-    assert_oauth_error(old, "invalid_client", 401)
     rotated = ClientInfo(
         confidential_client.id,
         confidential_client.client_id,
@@ -365,7 +405,25 @@ def test_rotated_secret_works_for_a_code_exchange(app, logged_in, confidential_c
         confidential_client.redirect_uri,
         confidential_client.scope,
     )
+    code, _ = get_code(logged_in, confidential_client)
+    fake_clock.advance(31)  # past the grace period, within the code's 60 seconds
+
+    old = exchange_code(logged_in, confidential_client, code)
+    assert_oauth_error(old, "invalid_client", 401)
     assert exchange_code(logged_in, rotated, code).status_code == 200
+
+
+@pytest.mark.parametrize("what", ["rotate-secret", "delete"])
+def test_rotate_and_delete_ask_for_confirmation_first(app, logged_in, confidential_client, what):
+    """A GET only asks "are you sure"; nothing changes until the confirming POST."""
+    before = client_row(app, confidential_client.client_id)
+
+    page = logged_in.get(f"/console/clients/{confidential_client.client_id}/{what}")
+
+    assert page.status_code == 200
+    text = page.get_data(as_text=True)
+    assert "?</h1>" in text and 'method="post"' in text
+    assert client_row(app, confidential_client.client_id) == before
 
 
 # --- editing ------------------------------------------------------------------------------------
@@ -453,6 +511,8 @@ def test_deleting_a_client_revokes_its_tokens(app, logged_in, confidential_clien
     [
         ("get", ""),
         ("get", "/edit"),
+        ("get", "/rotate-secret"),
+        ("get", "/delete"),
         ("post", "/edit"),
         ("post", "/rotate-secret"),
         ("post", "/delete"),

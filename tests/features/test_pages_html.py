@@ -156,9 +156,31 @@ def _console_edit(s: Setup) -> TestResponse:
     return _logged_in(s).get(f"/console/clients/{s.app_client.client_id}/edit")
 
 
+def _console_confirm_rotate(s: Setup) -> TestResponse:
+    return _logged_in(s).get(f"/console/clients/{s.app_client.client_id}/rotate-secret")
+
+
+def _console_confirm_delete(s: Setup) -> TestResponse:
+    return _logged_in(s).get(f"/console/clients/{s.app_client.client_id}/delete")
+
+
+def _home(s: Setup) -> TestResponse:
+    return s.browser.get("/")
+
+
+def _home_logged_in(s: Setup) -> TestResponse:
+    return _logged_in(s).get("/")
+
+
+def _consent_incremental(s: Setup) -> TestResponse:
+    browser = _logged_in(s)
+    get_code(browser, s.app_client, scope="openid profile")
+    return browser.get(authorize_url(s.app_client, scope="openid profile events:read"))
+
+
 def _console_created(s: Setup) -> TestResponse:
     browser = _logged_in(s)
-    page = browser.get(f"/console/clients/{s.app_client.client_id}")
+    page = browser.get(f"/console/clients/{s.app_client.client_id}/rotate-secret")
     return browser.post(
         f"/console/clients/{s.app_client.client_id}/rotate-secret",
         data={"csrf_token": csrf_token(page.data)},
@@ -195,6 +217,11 @@ def _csrf_failure(s: Setup) -> TestResponse:
 
 
 PAGES: dict[str, tuple[Callable[[Setup], TestResponse], int]] = {
+    "home": (_home, 200),
+    "home, logged in": (_home_logged_in, 200),
+    "consent, incremental": (_consent_incremental, 200),
+    "console confirm rotation": (_console_confirm_rotate, 200),
+    "console confirm deletion": (_console_confirm_delete, 200),
     "login": (_login_page, 200),
     "login failed": (_login_failed, 400),
     "signup": (_signup_page, 200),

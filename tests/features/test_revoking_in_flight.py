@@ -55,7 +55,7 @@ def test_deleting_a_client_invalidates_its_codes(app, logged_in, confidential_cl
     code, _ = get_code(logged_in, confidential_client)
 
     page = f"/console/clients/{confidential_client.client_id}"
-    press(logged_in, page, f"{page}/delete")
+    press(logged_in, f"{page}/delete", f"{page}/delete")  # the confirmation page
 
     assert pending_codes(app) == 0
     response = exchange_code(app.test_client(), confidential_client, code)
