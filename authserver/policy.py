@@ -48,6 +48,16 @@ def refreshed_scope(granted: str, requested: str | None, client_scope: str) -> s
     return scope or None
 
 
+def scope_after_withdrawal(granted: str, withdrawn: str) -> str | None:
+    """What a grant keeps when the person takes one scope back, or None if the grant must end:
+    without ``offline_access`` its refresh tokens are no longer theirs to hold, and a grant with
+    nothing left is no grant."""
+    rest = [s for s in scope_list(granted) if s != withdrawn]
+    if withdrawn == "offline_access" or not rest:
+        return None
+    return join_scopes(rest)
+
+
 # --- consent ----------------------------------------------------------------------------------
 
 

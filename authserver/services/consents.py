@@ -11,7 +11,7 @@ from ..extensions import db
 from ..models import Client, Consent, User
 from ..scopes import join_scopes, scope_list
 from . import audit
-from .tokens import discard_pending_codes, revoke_families_of
+from .tokens import discard_pending_codes, revoke_families_of, withdraw_scope
 
 #: ``last_used_at`` is written at most this often (like a session's ``last_seen_at``).
 TOUCH_INTERVAL = timedelta(seconds=60)
@@ -90,13 +90,13 @@ def revoke_consent(user: User, client: Client, address: str | None = None) -> bo
 
 
 def revoke_scope(user: User, client: Client, scope: str, address: str | None = None) -> bool:
-    """Take one scope back: the consent loses it, and every live token family of this user and
-    client whose scope includes it is revoked at once, codes not yet redeemed with it too, so
-    no token carrying it survives. The app may ask for it again later. False if not granted."""
+    """Take one scope back: the consent loses it, every access token carrying it is revoked at
+    once and the grants holding it keep only the rest (``tokens.withdraw_scope``); codes not yet
+    redeemed with it are discarded. The app may ask for it again later. False if not granted."""
     consent = find_consent(user, client)
     if consent is None or scope not in scope_list(consent.scope):
         return False
-    families = revoke_families_of(user, client, having_scope=scope)
+    families = withdraw_scope(user, client, scope)
     discard_pending_codes(user, client, having_scope=scope)
     rest = [s for s in scope_list(consent.scope) if s != scope]
     if rest:

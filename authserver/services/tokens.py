@@ -239,6 +239,37 @@ def revoke_families_of(user: User, client: Client, having_scope: str | None = No
     return len(families)
 
 
+def withdraw_scope(user: User, client: Client, scope: str) -> int:
+    """The person took ``scope`` back: every live grant of theirs to ``client`` that holds it
+    loses it at once. Its access tokens are revoked; its refresh tokens live on and from now on
+    issue only what is left (``policy.scope_after_withdrawal``), or the grant ends. The number
+    of grants touched; the caller commits."""
+    touched = 0
+    families = db.session.scalars(
+        select(TokenFamily).where(
+            TokenFamily.user_id == user.id,
+            TokenFamily.client_id == client.id,
+            TokenFamily.revoked_at.is_(None),
+        )
+    )
+    for family in list(families):
+        if scope not in scope_list(family.scope):
+            continue
+        touched += 1
+        remaining = policy.scope_after_withdrawal(family.scope, scope)
+        if remaining is None:
+            revoke_family(family)
+            continue
+        family.scope = remaining
+        db.session.execute(
+            update(AccessToken)
+            .where(AccessToken.family_id == family.id, AccessToken.revoked_at.is_(None))
+            .values(revoked_at=clock.now())
+            .execution_options(synchronize_session=False)
+        )
+    return touched
+
+
 #: What decoding an attacker's JWT may raise; ValueError covers binascii, JSON and Unicode errors.
 _DECODING_ERRORS = (JoseError, ValueError, TypeError, KeyError, AttributeError)
 

@@ -99,9 +99,11 @@ def test_last_used_is_written_at_most_once_a_minute(
 # --- taking one permission back -----------------------------------------------------------------
 
 
-def test_taking_back_one_scope_revokes_every_token_that_carries_it_at_once(
+def test_taking_back_one_scope_ends_it_at_once_and_the_grant_keeps_the_rest(
     app, logged_in, confidential_client
 ):
+    """Issue 9: revoking a single scope replaces or revokes the app's tokens so the scope is
+    gone at once: its access tokens stop working, and a refresh gives only what is left."""
     issued = user_tokens(
         logged_in, confidential_client, scope="openid profile offline_access events:read"
     )
@@ -111,8 +113,17 @@ def test_taking_back_one_scope_revokes_every_token_that_carries_it_at_once(
     assert response.status_code == 302
     assert consent_row(app)["scope"] == "openid profile offline_access"
     assert introspect(app, issued["access_token"]) == {"active": False}
+    refreshed = refresh(app.test_client(), confidential_client, issued["refresh_token"])
+    assert refreshed.status_code == 200
+    assert refreshed.get_json()["scope"] == "openid profile offline_access"
     assert_oauth_error(
-        refresh(app.test_client(), confidential_client, issued["refresh_token"]), "invalid_grant"
+        refresh(
+            app.test_client(),
+            confidential_client,
+            refreshed.get_json()["refresh_token"],
+            scope="events:read",
+        ),
+        "invalid_scope",
     )
     page = page_text(logged_in)
     assert "Example App no longer has this permission: See your calendar events." in page
@@ -270,3 +281,16 @@ def test_recent_activity_is_the_persons_own(app, client, user, confidential_clie
     activity = page_text(client).split("Recent activity")[1]
     assert "Failed sign-in" not in activity
     assert ISSUER  # the page is served by the issuer; nothing else to check
+
+
+def test_taking_back_offline_access_ends_the_grants_refresh_tokens(
+    app, logged_in, confidential_client
+):
+    """Without offline_access the app may not keep access while the person is away."""
+    issued = user_tokens(logged_in, confidential_client, scope="openid offline_access events:read")
+
+    take_back(logged_in, confidential_client.client_id, "offline_access")
+
+    assert_oauth_error(
+        refresh(app.test_client(), confidential_client, issued["refresh_token"]), "invalid_grant"
+    )

@@ -187,3 +187,13 @@ def test_a_rotated_token_back_within_the_retry_window_is_a_retry_if_its_successo
     assert judge(rotated_at=rotated, successor_unused=False) is RefreshVerdict.REUSED
     late = NOW - timedelta(seconds=11)
     assert judge(rotated_at=late, successor_unused=True) is RefreshVerdict.REUSED
+
+
+def test_withdrawing_a_scope_keeps_the_rest_unless_the_grant_must_end():
+    assert policy.scope_after_withdrawal("openid offline_access events:read", "events:read") == (
+        "openid offline_access"
+    )
+    assert (
+        policy.scope_after_withdrawal("openid offline_access events:read", "offline_access") is None
+    )
+    assert policy.scope_after_withdrawal("events:read", "events:read") is None
