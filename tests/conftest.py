@@ -12,7 +12,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-import sqlalchemy as sa
 from flask import Flask
 from flask.testing import FlaskClient
 
@@ -23,11 +22,11 @@ from authserver.security.keys import generate_private_key
 
 from . import factories
 from .databases import (
-    DEFAULT_POSTGRES_URL,
-    IN_CI,
     TestDatabase,
     drop_postgres_schema,
     make_postgres_schema,
+    postgres_url_for_tests,
+    required_postgres_schema,
     schema_options,
 )
 from .helpers import login
@@ -164,12 +163,7 @@ def postgres_url(test_database: TestDatabase) -> Iterator[tuple[str, dict]]:
     if test_database.is_postgresql:
         yield test_database.url, test_database.engine_options
         return
-    url = os.environ.get("AUTHSERVER_TEST_POSTGRES_URL", DEFAULT_POSTGRES_URL)
-    try:
-        schema = make_postgres_schema(url)
-    except sa.exc.OperationalError as error:
-        if IN_CI:
-            pytest.fail(f"PostgreSQL is required in CI but unreachable at {url}: {error}")
-        pytest.skip(f"PostgreSQL unreachable at {url}")
+    url = postgres_url_for_tests(test_database)
+    schema = required_postgres_schema(url)
     yield url, schema_options(schema)
     drop_postgres_schema(url, schema)

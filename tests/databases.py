@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import secrets
 
+import pytest
 import sqlalchemy as sa
 
 from authserver.config import engine_options
@@ -51,3 +52,20 @@ def drop_postgres_schema(url: str, schema: str) -> None:
             conn.execute(sa.text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
     finally:
         engine.dispose()
+
+
+def postgres_url_for_tests(test_database: TestDatabase) -> str:
+    """The PostgreSQL server tests that need one use: the run's own, else the local default."""
+    if test_database.is_postgresql:
+        return test_database.url
+    return os.environ.get("AUTHSERVER_TEST_POSTGRES_URL", DEFAULT_POSTGRES_URL)
+
+
+def required_postgres_schema(url: str) -> str:
+    """A fresh schema at ``url``; fails the test in CI, skips it elsewhere, if it is absent."""
+    try:
+        return make_postgres_schema(url)
+    except sa.exc.OperationalError as error:
+        if IN_CI:
+            pytest.fail(f"PostgreSQL is required in CI but unreachable at {url}: {error}")
+        pytest.skip(f"PostgreSQL unreachable at {url}")

@@ -2,13 +2,33 @@
 
 from __future__ import annotations
 
-from flask import Flask, jsonify, render_template, request
+from flask import Flask, current_app, jsonify, render_template, request
 from flask.globals import request_ctx
 from flask_wtf.csrf import CSRFError
+from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response
 
+from ..extensions import db
+
 _CODES = {400: "invalid_request", 401: "invalid_client", 404: "not_found", 405: "invalid_request"}
+
+#: Seconds a client is asked to wait before trying again when the database is away.
+RETRY_AFTER_SECONDS = 5
+#: PostgreSQL error classes that mean "no usable connection" (SQLSTATE class 08, and the
+#: server shutting down or starting up); a libpq failure to connect at all has no SQLSTATE.
+_CONNECTION_SQLSTATES = ("08", "57P01", "57P02", "57P03")
+
+
+def database_unavailable(error: DBAPIError) -> bool:
+    """True when ``error`` says the database could not be reached or dropped the connection,
+    as opposed to a query it refused (a constraint, a missing table: bugs, not outages)."""
+    if error.connection_invalidated:
+        return True  # SQLAlchemy saw the connection die mid-use and threw it away
+    if not isinstance(error, OperationalError) or not hasattr(error.orig, "sqlstate"):
+        return False
+    sqlstate = error.orig.sqlstate  # psycopg 3; None when libpq never got an answer
+    return sqlstate is None or sqlstate.startswith(_CONNECTION_SQLSTATES)
 
 
 def _wants_json() -> bool:
@@ -29,6 +49,34 @@ def register(app: Flask) -> None:
             ),
             400,
         )
+
+    @app.errorhandler(DBAPIError)
+    def database_error(error: DBAPIError) -> Response:
+        if not database_unavailable(error):
+            raise error
+        # Nothing this request did is kept: services only flush and the endpoint's one commit
+        # never ran (or failed), so the transaction dies with the connection. The pool pings
+        # before each checkout, so the next request gets a fresh connection once it is back.
+        try:
+            db.session.rollback()
+        except SQLAlchemyError:
+            pass  # the connection is gone: the session is discarded at the request's end anyway
+        current_app.logger.warning("database unavailable: %s", error.orig)
+        retry_after = {"Retry-After": str(RETRY_AFTER_SECONDS)}
+        if _wants_json():
+            response = jsonify(
+                error="temporarily_unavailable",
+                error_description="The server cannot reach its database; try again shortly.",
+            )
+            response.status_code = 503
+            response.headers.update(retry_after)
+            response.headers["Cache-Control"] = "no-store"
+            return response
+        # A page of its own, rendered without the context processors: the site's layout and
+        # Flask-Login's processor ask who is logged in, which needs the database.
+        template = current_app.jinja_env.get_template("errors/unavailable.html")
+        page = template.render(retry_after=RETRY_AFTER_SECONDS)
+        return Response(page, status=503, headers=retry_after, mimetype="text/html")
 
     @app.errorhandler(HTTPException)
     def http_error(error: HTTPException) -> tuple[Response | str, int]:
