@@ -49,17 +49,24 @@ def test_machine_endpoints_answer_503_with_retry_after_when_the_database_is_unre
             "SECRET_KEY": "x" * 32,
             "SQLALCHEMY_ENGINE_OPTIONS": {"connect_args": {"connect_timeout": 1}},
             "RATELIMIT_ENABLED": False,
+            "REGISTRATION_ENABLED": True,
         }
     )
     http = app.test_client()
+    registration = {"redirect_uris": ["https://app.example.com/cb"], "client_name": "App"}
+    answers = [
+        http.post("/oauth/register", json=registration),
+        http.get("/oauth/jwks"),
+    ]
     response = http.post(
         "/oauth/token",
         data={"grant_type": "client_credentials"},
         headers=basic_auth("some-client", "secret"),
     )
-    assert response.status_code == 503
-    assert response.get_json()["error"] == "temporarily_unavailable"
-    assert int(response.headers["Retry-After"]) > 0
+    for answer in [response, *answers]:
+        assert answer.status_code == 503, answer.data
+        assert answer.get_json()["error"] == "temporarily_unavailable"
+        assert int(answer.headers["Retry-After"]) > 0
     assert http.get("/healthz").status_code == 200
 
 
