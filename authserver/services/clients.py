@@ -245,6 +245,10 @@ def find_client(client_id: str | None) -> Client | None:
     return db.session.scalar(select(Client).where(Client.client_id == client_id))
 
 
+def all_clients() -> list[Client]:
+    return list(db.session.scalars(select(Client).order_by(Client.created_at, Client.id)))
+
+
 def clients_of(owner: User) -> list[Client]:
     return list(
         db.session.scalars(
