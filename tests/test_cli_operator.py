@@ -11,6 +11,7 @@ from sqlalchemy import select
 
 from authserver.extensions import db
 from authserver.models import AuditEvent, Client, SigningKey, User, UserSession
+from authserver.services import clients
 from tests import factories
 from tests.helpers import (
     assert_oauth_error,
@@ -35,7 +36,9 @@ def _run(app, *args):
 
 
 def _json(app, *args) -> dict:
-    result = _run(app, *args, "--json")
+    # Options before ``--``: a kid may start with "-", so ids after it are never read as options.
+    at = args.index("--") if "--" in args else len(args)
+    result = _run(app, *args[:at], "--json", *args[at:])
     assert result.exit_code == 0, result.output
     data = json.loads(result.output)
     assert isinstance(data, dict)
@@ -249,6 +252,12 @@ def test_clients_rotate_secret(app, client, confidential_client, public_client):
     assert result.exit_code != 0
 
 
+def test_generated_client_ids_never_look_like_options(app, monkeypatch):
+    values = iter(["-looks-like-an-option", "fine-client-id"])
+    monkeypatch.setattr(clients, "new_secret", lambda nbytes=32: next(values))
+    assert clients.new_client_id() == "fine-client-id"
+
+
 def test_clients_delete_and_verify(app, confidential_client):
     assert _json(app, "clients", "verify", confidential_client.client_id)["verified"] is True
     assert _json(app, "clients", "delete", confidential_client.client_id) == {
@@ -350,17 +359,17 @@ def test_keys_rotate_without_a_pre_published_key_makes_a_new_one(app, client, si
 
 def test_keys_retire(app, client, signing_pem):
     old_kid = signing_pem[0]
-    _refused(app, "keys", "retire", old_kid, mentions="active signing key")
+    _refused(app, "keys", "retire", "--", old_kid, mentions="active signing key")
     _refused(app, "keys", "retire", "no-such-kid", mentions="No signing key")
 
     # A pre-published key withdrawn before it signed anything leaves the JWKS at once.
     waiting = _json(app, "keys", "rotate", "--publish-only")["kid"]
-    assert _json(app, "keys", "retire", waiting) == {"kid": waiting, "state": "retired"}
+    assert _json(app, "keys", "retire", "--", waiting) == {"kid": waiting, "state": "retired"}
     assert _kids(client) == [old_kid]
-    _refused(app, "keys", "retire", waiting, mentions="already retired")
+    _refused(app, "keys", "retire", "--", waiting, mentions="already retired")
 
     # The next rotate makes a new key; the old one, retired, is still published a while.
     new_kid = _json(app, "keys", "rotate")["kid"]
     assert new_kid not in (waiting, old_kid)
     assert _kids(client) == [new_kid, old_kid]
-    _refused(app, "keys", "retire", old_kid, mentions="already retired")
+    _refused(app, "keys", "retire", "--", old_kid, mentions="already retired")
