@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
+import functools
 import json
+from collections.abc import Callable
 
 import click
 from flask import Flask, current_app
 from flask.cli import AppGroup, with_appcontext
 
 from .extensions import db
-from .services import ServiceError, audit, checks, cleanup, clients, keys, users
+from .services import ServiceError, audit, checks, cleanup, clients, keys, operator, users
 from .services.clients import find_client
 
 users_cli = AppGroup("users", help="Manage user accounts.")
 clients_cli = AppGroup("clients", help="Manage registered clients.")
 keys_cli = AppGroup("keys", help="Manage token signing keys.")
+tokens_cli = AppGroup("tokens", help="Revoke tokens.")
+sessions_cli = AppGroup("sessions", help="End login sessions.")
 
 DEMO_EMAIL = "demo@example.com"
 DEMO_PASSWORD = "demo-password"  # noqa: S105 - published on purpose: a local demo account
@@ -31,6 +35,33 @@ def _emit(data: dict, as_json: bool) -> None:
     else:
         for key, value in data.items():
             click.echo(f"{key}: {value}")
+
+
+def _emit_rows(name: str, rows: list[dict], columns: tuple[str, ...], as_json: bool) -> None:
+    """A list as ``{name: [...]}`` in JSON, else one line per row of the given columns."""
+    if as_json:
+        click.echo(json.dumps({name: rows}))
+        return
+    for row in rows:
+        click.echo("  ".join(str(row[column]) for column in columns))
+
+
+def _one_line_errors(command: Callable) -> Callable:
+    """A broken rule becomes one line on stderr and exit status 1; nothing is committed."""
+
+    @functools.wraps(command)
+    def wrapper(*args, **kwargs):
+        try:
+            return command(*args, **kwargs)
+        except ServiceError as error:
+            db.session.rollback()
+            raise click.ClickException(error.message) from None
+
+    return wrapper
+
+
+def json_option(command: Callable) -> Callable:
+    return click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")(command)
 
 
 @users_cli.command("create")
@@ -111,25 +142,238 @@ def create_client(
 
 @clients_cli.command("verify")
 @click.argument("client_id")
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@json_option
+@_one_line_errors
 def verify_client(client_id: str, as_json: bool) -> None:
     """Mark a client as verified by the operator (the console cannot)."""
-    client = find_client(client_id)
-    if client is None:
-        raise click.ClickException(f"No client with client_id {client_id!r}.")
+    client = operator.get_client(client_id)
     clients.verify_client(client, actor="operator")
     db.session.commit()
     _emit({"client_id": client.client_id, "verified": True}, as_json)
 
 
-@keys_cli.command("rotate")
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
-def rotate_keys(as_json: bool) -> None:
-    """Activate a new signing key; old keys stay published until their tokens expire."""
-    key = keys.rotate_keys()
-    audit.record("key.rotated", actor="operator", kid=key.kid)
+# --- users -------------------------------------------------------------------------------------
+
+
+@users_cli.command("list")
+@json_option
+def list_users(as_json: bool) -> None:
+    """Every account: email, sub, whether it is disabled."""
+    rows = [operator.describe_user(user) for user in users.all_users()]
+    _emit_rows("users", rows, ("email", "sub", "disabled", "name"), as_json)
+
+
+@users_cli.command("show")
+@click.argument("email")
+@json_option
+@_one_line_errors
+def show_user(email: str, as_json: bool) -> None:
+    """One account, with its live sessions, grants and clients."""
+    _emit(operator.describe_user(operator.get_user(email), detail=True), as_json)
+
+
+@users_cli.command("disable")
+@click.argument("email")
+@json_option
+@_one_line_errors
+def disable_user(email: str, as_json: bool) -> None:
+    """Stop an account: no login, its sessions end, its tokens are revoked."""
+    user = operator.get_user(email)
+    ended = operator.disable_user(user)
     db.session.commit()
-    _emit({"kid": key.kid}, as_json)
+    _emit({"email": user.email, "disabled": True, **ended}, as_json)
+
+
+@users_cli.command("enable")
+@click.argument("email")
+@json_option
+@_one_line_errors
+def enable_user(email: str, as_json: bool) -> None:
+    """Let a disabled account log in again (nothing revoked comes back)."""
+    user = operator.get_user(email)
+    operator.enable_user(user)
+    db.session.commit()
+    _emit({"email": user.email, "disabled": False}, as_json)
+
+
+@users_cli.command("delete")
+@click.argument("email")
+@click.option("--with-clients", is_flag=True, help="Also delete the clients the user owns.")
+@json_option
+@_one_line_errors
+def delete_user(email: str, with_clients: bool, as_json: bool) -> None:
+    """Delete an account with its sessions, consents and tokens."""
+    user = operator.get_user(email)
+    subject = user.subject
+    deleted_clients = operator.delete_user(user, with_clients=with_clients)
+    db.session.commit()
+    _emit({"email": email, "sub": subject, "deleted": True, "clients": deleted_clients}, as_json)
+
+
+@users_cli.command("set-password")
+@click.argument("email")
+@click.option("--password", required=True)
+@json_option
+@_one_line_errors
+def set_user_password(email: str, password: str, as_json: bool) -> None:
+    """Set a new password; every login session of the account ends."""
+    user = operator.get_user(email)
+    operator.set_password(user, password)
+    db.session.commit()
+    _emit({"email": user.email, "password_changed": True}, as_json)
+
+
+# --- clients -----------------------------------------------------------------------------------
+
+
+@clients_cli.command("list")
+@json_option
+def list_clients(as_json: bool) -> None:
+    """Every registered client."""
+    rows = [operator.describe_client(client) for client in clients.all_clients()]
+    _emit_rows("clients", rows, ("client_id", "name", "owner", "disabled"), as_json)
+
+
+@clients_cli.command("show")
+@click.argument("client_id")
+@json_option
+@_one_line_errors
+def show_client(client_id: str, as_json: bool) -> None:
+    """One client's registration."""
+    _emit(operator.describe_client(operator.get_client(client_id)), as_json)
+
+
+@clients_cli.command("disable")
+@click.argument("client_id")
+@json_option
+@_one_line_errors
+def disable_client(client_id: str, as_json: bool) -> None:
+    """Stop a client: it cannot authenticate or start an authorization; its tokens are revoked."""
+    client = operator.get_client(client_id)
+    revoked = operator.disable_client(client)
+    db.session.commit()
+    _emit({"client_id": client.client_id, "disabled": True, **revoked}, as_json)
+
+
+@clients_cli.command("enable")
+@click.argument("client_id")
+@json_option
+@_one_line_errors
+def enable_client(client_id: str, as_json: bool) -> None:
+    """Let a disabled client work again (its revoked tokens stay revoked)."""
+    client = operator.get_client(client_id)
+    operator.enable_client(client)
+    db.session.commit()
+    _emit({"client_id": client.client_id, "disabled": False}, as_json)
+
+
+@clients_cli.command("rotate-secret")
+@click.argument("client_id")
+@click.option(
+    "--grace",
+    type=click.IntRange(min=0),
+    help="Seconds the old secret keeps working (default: CLIENT_SECRET_GRACE; 0 for none).",
+)
+@json_option
+@_one_line_errors
+def rotate_client_secret(client_id: str, grace: int | None, as_json: bool) -> None:
+    """Issue a new client secret, printed this once."""
+    client = operator.get_client(client_id)
+    secret = operator.rotate_secret(client, grace)
+    db.session.commit()
+    expiry = clients.previous_secret_expiry(client)
+    data = {
+        "client_id": client.client_id,
+        "client_secret": secret,
+        "previous_secret_expires_at": expiry.isoformat() if expiry else None,
+    }
+    _emit(data, as_json)
+
+
+@clients_cli.command("delete")
+@click.argument("client_id")
+@json_option
+@_one_line_errors
+def delete_client(client_id: str, as_json: bool) -> None:
+    """Delete a client with its codes, consents and tokens."""
+    client = operator.get_client(client_id)
+    clients.delete_client(client, actor="operator")
+    db.session.commit()
+    _emit({"client_id": client_id, "deleted": True}, as_json)
+
+
+# --- tokens and sessions -----------------------------------------------------------------------
+
+
+@tokens_cli.command("revoke")
+@click.option("--user", "email", help="Every token of this user (email).")
+@click.option("--client", "client_id", help="Every token of this client.")
+@json_option
+@_one_line_errors
+def revoke_tokens(email: str | None, client_id: str | None, as_json: bool) -> None:
+    """Revoke every live token family (and unredeemed code) of a user or a client."""
+    user = operator.get_user(email) if email is not None else None
+    client = operator.get_client(client_id) if client_id is not None else None
+    revoked = operator.revoke_tokens(user=user, client=client)
+    db.session.commit()
+    _emit(revoked, as_json)
+
+
+@sessions_cli.command("end")
+@click.option("--user", "email", required=True, help="The user's email.")
+@json_option
+@_one_line_errors
+def end_sessions(email: str, as_json: bool) -> None:
+    """End every login session of a user (their tokens stay; see `tokens revoke`)."""
+    user = operator.get_user(email)
+    ended = operator.end_sessions(user)
+    db.session.commit()
+    _emit({"email": user.email, "sessions": ended}, as_json)
+
+
+# --- keys --------------------------------------------------------------------------------------
+
+
+@keys_cli.command("list")
+@json_option
+def list_keys(as_json: bool) -> None:
+    """Every signing key: active, published (waiting), retired; whether the JWKS lists it."""
+    rows = keys.list_keys()
+    db.session.commit()  # a fresh install's first key, if listing just made it
+    _emit_rows("keys", rows, ("kid", "state", "in_jwks", "created_at"), as_json)
+
+
+@keys_cli.command("rotate")
+@click.option(
+    "--publish-only",
+    is_flag=True,
+    help="Publish the next key in the JWKS without signing with it; a later rotate activates it.",
+)
+@json_option
+@_one_line_errors
+def rotate_keys(publish_only: bool, as_json: bool) -> None:
+    """Activate the pre-published key (or a new one); old keys stay published until their
+    tokens expire."""
+    if publish_only:
+        key = keys.publish_next_key()
+        audit.record("key.published", actor="operator", kid=key.kid)
+    else:
+        key = keys.rotate_keys()
+        audit.record("key.rotated", actor="operator", kid=key.kid)
+    db.session.commit()
+    _emit({"kid": key.kid, "state": "published" if publish_only else "active"}, as_json)
+
+
+@keys_cli.command("retire")
+@click.argument("kid")
+@json_option
+@_one_line_errors
+def retire_key(kid: str, as_json: bool) -> None:
+    """Retire a key that is not the active one."""
+    key = keys.retire_key(kid)
+    audit.record("key.retired", actor="operator", kid=key.kid)
+    db.session.commit()
+    _emit({"kid": key.kid, "state": "retired"}, as_json)
 
 
 @click.command("demo")
@@ -219,6 +463,8 @@ def register_cli(app: Flask) -> None:
     app.cli.add_command(users_cli)
     app.cli.add_command(clients_cli)
     app.cli.add_command(keys_cli)
+    app.cli.add_command(tokens_cli)
+    app.cli.add_command(sessions_cli)
     app.cli.add_command(demo)
     app.cli.add_command(cleanup_command)
     app.cli.add_command(check_command)

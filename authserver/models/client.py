@@ -43,6 +43,9 @@ class Client(Base):
     #: a deployment can switch over without an outage); both None when there is none.
     previous_secret_hash: Mapped[str | None] = mapped_column(String(64))
     previous_secret_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    #: Set by the operator (``clients disable``): the client cannot authenticate nor start an
+    #: authorization while it is set; its tokens were revoked when it was disabled.
+    disabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.now)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.now, onupdate=clock.now)
 

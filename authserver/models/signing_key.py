@@ -10,7 +10,8 @@ from .base import Base, UTCDateTime
 
 
 class SigningKey(Base):
-    """An RS256 key pair. The newest unretired key signs; retired ones stay published a while."""
+    """An RS256 key pair. The newest activated, unretired key signs; retired ones stay published
+    a while. A key not yet activated is pre-published: in the JWKS, but signing nothing yet."""
 
     __tablename__ = "signing_keys"
 
@@ -19,5 +20,7 @@ class SigningKey(Base):
     algorithm: Mapped[str] = mapped_column(String(10), default="RS256")
     private_pem: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.now)
+    #: When it started signing; None while it is only published (``keys rotate --publish-only``).
+    activated_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=clock.now)
     #: When a newer key took over; the public key stays in the JWKS until tokens it signed expire.
     retired_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

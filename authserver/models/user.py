@@ -26,6 +26,8 @@ class User(UserMixin, Base):
     password_hash: Mapped[str] = mapped_column(String(128))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.now)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.now, onupdate=clock.now)
+    #: Set by the operator (``users disable``): no login, no session, no token while it is set.
+    disabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     # Flask-Login identity; the row id is fine inside our own signed session.
     def get_id(self) -> str:

@@ -303,6 +303,8 @@ class ClientConfigurationEndpoint(_ConfigurationEndpoint):
         # A token is good for its own client's URI only (RFC 7592 §2): anything else is invalid.
         if client is not None and client.client_id != flask_request.view_args.get("client_id"):
             client = None
+        if client is not None and client.disabled_at is not None:
+            client = None  # a client the operator disabled cannot manage its registration either
         if client is None:
             # RFC 7592 §3: an invalid registration access token is an RFC 6750 error (401).
             raise InvalidTokenError("The registration access token is missing or invalid.")

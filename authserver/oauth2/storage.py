@@ -46,8 +46,13 @@ class Grantor:
 
 
 def query_client(client_id: str) -> Client | None:
-    """The client, from this process's cache (dropped whenever any client changes)."""
+    """The client, from this process's cache (dropped whenever any client changes).
+
+    A disabled client is not found: every endpoint then answers ``invalid_client``.
+    """
     cached = caches.cached(caches.CLIENTS, client_id, lambda: _detached(find_client(client_id)))
+    if cached is not None and cached.disabled_at is not None:
+        return None
     # Into this request's session without a query (SQLAlchemy's documented caching recipe).
     return db.session.merge(cached, load=False) if cached is not None else None
 

@@ -92,6 +92,13 @@ def validate_registration(
     return name, uris, join_scopes(scopes), grants
 
 
+def new_client_id() -> str:
+    """144 random bits, URL-safe, never starting with ``-`` (a command line reads an option)."""
+    while (client_id := new_secret(18)).startswith("-"):
+        pass
+    return client_id
+
+
 def create_client(
     name: str,
     redirect_uris: list[str],
@@ -117,7 +124,7 @@ def create_client(
     )
     secret = None if public else (secret or new_secret())
     client = Client(
-        client_id=client_id or new_secret(18),
+        client_id=client_id or new_client_id(),
         client_secret_hash=hash_secret(secret) if secret else None,
         name=name,
         owner=owner,
@@ -243,6 +250,10 @@ def find_client(client_id: str | None) -> Client | None:
     if not client_id.isprintable():
         return None
     return db.session.scalar(select(Client).where(Client.client_id == client_id))
+
+
+def all_clients() -> list[Client]:
+    return list(db.session.scalars(select(Client).order_by(Client.created_at, Client.id)))
 
 
 def clients_of(owner: User) -> list[Client]:

@@ -2,6 +2,10 @@
 
 Each process keeps the set in memory (``caches``), reloaded when ``keys rotate`` on any node
 bumps its version; a key's PEM is parsed once per process (``security.keys``).
+
+A key's life: *pre-published* (``keys rotate --publish-only``: in the JWKS, signing nothing, so
+resource servers fetch it ahead of time), *active* (the newest activated, unretired key signs),
+*retired* (signs nothing, stays in the JWKS until every token it signed has expired).
 """
 
 from __future__ import annotations
@@ -12,13 +16,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from flask import current_app
-from sqlalchemy import select, update
+from sqlalchemy import null, select, update
 
 from .. import clock
 from ..extensions import db
 from ..models import SigningKey
 from ..security.keys import generate_private_key, public_jwk
-from . import caches
+from . import ServiceError, caches
 
 
 @dataclass(frozen=True)
@@ -27,6 +31,12 @@ class KeyPair:
     private_pem: str
     created_at: datetime
     retired_at: datetime | None
+    activated_at: datetime | None = None
+
+    @property
+    def pending(self) -> bool:
+        """Pre-published: in the JWKS, not signing yet."""
+        return self.activated_at is None and self.retired_at is None
 
 
 @dataclass(frozen=True)
@@ -41,34 +51,125 @@ def _all_keys() -> tuple[KeyPair, ...]:
     rows = db.session.scalars(
         select(SigningKey).order_by(SigningKey.created_at.desc(), SigningKey.id.desc())
     )
-    return tuple(KeyPair(r.kid, r.private_pem, r.created_at, r.retired_at) for r in rows)
+    return tuple(_pair(r) for r in rows)
+
+
+def _pair(row: SigningKey) -> KeyPair:
+    return KeyPair(row.kid, row.private_pem, row.created_at, row.retired_at, row.activated_at)
 
 
 def _key_set() -> tuple[KeyPair, ...]:
     return caches.cached(caches.SIGNING_KEYS, "all", _all_keys) or ()
 
 
+def _newest_active(key_set: tuple[KeyPair, ...]) -> KeyPair | None:
+    live = [k for k in key_set if k.activated_at is not None and k.retired_at is None]
+    return max(live, key=lambda k: k.activated_at, default=None)
+
+
 def active_key() -> KeyPair:
-    """The newest unretired key; made on first use so a fresh install can issue tokens."""
-    active = next((key for key in _key_set() if key.retired_at is None), None)
+    """The newest activated, unretired key; made on first use so a fresh install can sign."""
+    active = _newest_active(_key_set())
     if active is None:
-        made = rotate_keys()
-        active = KeyPair(made.kid, made.private_pem, made.created_at, None)
+        active = _pair(rotate_keys())
     return active
 
 
-def rotate_keys() -> SigningKey:
-    """Make a new active key and retire the others (they stay published for a while)."""
-    kid, pem = generate_private_key()
-    now = clock.now()
-    db.session.execute(
-        update(SigningKey).where(SigningKey.retired_at.is_(None)).values(retired_at=now)
+def pending_key() -> SigningKey | None:
+    """The newest pre-published key (published, not activated, not retired), if any."""
+    return db.session.scalar(
+        select(SigningKey)
+        .where(SigningKey.activated_at.is_(None), SigningKey.retired_at.is_(None))
+        .order_by(SigningKey.created_at.desc(), SigningKey.id.desc())
+        .limit(1)
     )
-    key = SigningKey(kid=kid, private_pem=pem, created_at=now)
+
+
+def rotate_keys() -> SigningKey:
+    """Activate the pre-published key if there is one, else a new key; retire the active ones
+    (they stay published for a while)."""
+    now = clock.now()
+    key = pending_key()
+    db.session.execute(
+        update(SigningKey)
+        .where(SigningKey.retired_at.is_(None), SigningKey.activated_at.is_not(None))
+        .values(retired_at=now)
+        .execution_options(synchronize_session="fetch")
+    )
+    if key is None:
+        kid, pem = generate_private_key()
+        key = SigningKey(kid=kid, private_pem=pem, created_at=now)
+        db.session.add(key)
+    key.activated_at = now
+    db.session.flush()
+    caches.bump(caches.SIGNING_KEYS)
+    return key
+
+
+def publish_next_key() -> SigningKey:
+    """A new key in the JWKS that signs nothing until the next ``rotate_keys``.
+
+    One at a time: a second would never be activated (``rotate_keys`` takes the newest).
+    """
+    waiting = pending_key()
+    if waiting is not None:
+        raise ServiceError(
+            f"Key {waiting.kid} is already published and waiting; run `keys rotate` to activate it."
+        )
+    active_key()  # a fresh install gets its active key first, so the new one stays pending
+    kid, pem = generate_private_key()
+    # null(), not None: None would let the column's default (now) activate it.
+    key = SigningKey(kid=kid, private_pem=pem, created_at=clock.now(), activated_at=null())
     db.session.add(key)
     db.session.flush()
     caches.bump(caches.SIGNING_KEYS)
     return key
+
+
+def retire_key(kid: str) -> SigningKey:
+    """Retire a key that is not the active one (a pre-published or an older key)."""
+    key = db.session.scalar(select(SigningKey).where(SigningKey.kid == kid)) if kid else None
+    if key is None:
+        raise ServiceError(f"No signing key with kid {kid!r}.")
+    if key.retired_at is not None:
+        raise ServiceError(f"Key {kid} is already retired.")
+    if key.kid == active_key().kid:
+        raise ServiceError(
+            f"Key {kid} is the active signing key; run `keys rotate` to replace it first."
+        )
+    key.retired_at = clock.now()
+    db.session.flush()
+    caches.bump(caches.SIGNING_KEYS)
+    return key
+
+
+def key_state(key: KeyPair, active_kid: str) -> str:
+    if key.kid == active_kid:
+        return "active"
+    if key.pending:
+        return "published"
+    return "retired" if key.retired_at is not None else "inactive"
+
+
+def list_keys() -> list[dict]:
+    """Every key, newest first, with its state and whether the JWKS lists it."""
+    active_kid = active_key().kid
+    published = {k.kid for k in published_keys()}
+    return [
+        {
+            "kid": k.kid,
+            "state": key_state(k, active_kid),
+            "in_jwks": k.kid in published,
+            "created_at": _iso(k.created_at),
+            "activated_at": _iso(k.activated_at),
+            "retired_at": _iso(k.retired_at),
+        }
+        for k in _key_set()
+    ]
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
 
 
 def _publication_window() -> timedelta:
@@ -80,7 +181,12 @@ def _publication_window() -> timedelta:
 
 def published_keys() -> list[KeyPair]:
     cutoff = clock.now() - _publication_window()
-    return [k for k in _key_set() if k.retired_at is None or k.retired_at > cutoff]
+    # A pre-published key retired before it signed anything has no token to verify: gone at once.
+    return [
+        k
+        for k in _key_set()
+        if k.retired_at is None or (k.activated_at is not None and k.retired_at > cutoff)
+    ]
 
 
 def jwks() -> PublishedKeys:

@@ -54,6 +54,8 @@ def live_session(sid: object, user_id: int) -> UserSession | None:
     now = clock.now()
     if login is None or login.user_id != user_id or not is_live(login, now):
         return None
+    if login.user.disabled_at is not None:
+        return None  # ended when the account was disabled; this is only a second lock
     if now - login.last_seen_at >= TOUCH_INTERVAL:
         # Its own short transaction: noting activity is bookkeeping, not part of the request.
         with db.engine.begin() as connection:

@@ -191,6 +191,35 @@ def revoke_family(family: TokenFamily, when: datetime | None = None) -> None:
     )
 
 
+def revoke_everything(user: User | None = None, client: Client | None = None) -> dict[str, int]:
+    """Revoke every live token family of ``user`` or of ``client`` (or of both together), their
+    access tokens and a client's own (client_credentials) tokens, and discard unredeemed codes.
+    The counts; the caller commits."""
+    if user is None and client is None:
+        raise ValueError("revoke_everything needs a user or a client")
+    now = clock.now()
+    family_query = select(TokenFamily).where(TokenFamily.revoked_at.is_(None))
+    token_query = update(AccessToken).where(AccessToken.revoked_at.is_(None))
+    code_query = delete(AuthorizationCode).where(AuthorizationCode.redeemed_at.is_(None))
+    if user is not None:
+        family_query = family_query.where(TokenFamily.user_id == user.id)
+        token_query = token_query.where(AccessToken.user_id == user.id)
+        code_query = code_query.where(AuthorizationCode.user_id == user.id)
+    if client is not None:
+        family_query = family_query.where(TokenFamily.client_id == client.id)
+        token_query = token_query.where(AccessToken.client_id == client.id)
+        code_query = code_query.where(AuthorizationCode.client_id == client.id)
+    families = list(db.session.scalars(family_query))
+    for family in families:
+        revoke_family(family, now)
+    # What no family covers: a client's tokens for itself.
+    loose = db.session.execute(
+        token_query.values(revoked_at=now).execution_options(synchronize_session=False)
+    ).rowcount
+    codes = db.session.execute(code_query.execution_options(synchronize_session=False)).rowcount
+    return {"families": len(families), "client_tokens": loose, "codes": codes}
+
+
 def families_of_code(code: AuthorizationCode) -> list[TokenFamily]:
     """What redeeming ``code`` issued (RFC 6749 §4.1.2: revoked if the code comes back)."""
     return list(

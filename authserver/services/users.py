@@ -87,4 +87,11 @@ def authenticate(email: str, password: str) -> User | None:
     if user is None:
         burn_password_check(password, current_app.config["BCRYPT_ROUNDS"])
         return None
-    return user if check_password(password, user.password_hash) else None
+    if not check_password(password, user.password_hash):
+        return None
+    # Checked after the password, so a disabled account answers as slowly as any other.
+    return user if user.disabled_at is None else None
+
+
+def all_users() -> list[User]:
+    return list(db.session.scalars(select(User).order_by(User.created_at, User.id)))

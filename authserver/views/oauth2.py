@@ -72,6 +72,13 @@ def _trusted_redirect_uri() -> tuple[str | None, tuple[str, str] | None]:
             "The application that sent you here is not registered with this server. "
             "Nothing was shared with it.",
         )
+    if client.disabled_at is not None:
+        _authorize_refused(client.client_id, "invalid_client", "client disabled by the operator")
+        return None, (
+            "Application disabled",
+            f"{client.name} has been disabled by the operator of this server. "
+            "Nothing was shared with it.",
+        )
     redirect_uri = request.args.get("redirect_uri")
     if redirect_uri is None:
         redirect_uri = client.get_default_redirect_uri()
