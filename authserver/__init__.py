@@ -13,6 +13,7 @@ from . import ratelimit  # noqa: F401 - registers the database:// storage that t
 from .cli import register_cli
 from .config import load_config
 from .extensions import csrf, db, limiter, login_manager, migrate
+from .logs import configure_logging
 from .oauth2 import init_oauth2
 from .sessions_cookie import BrowserOnlySessionInterface
 from .views import register_views
@@ -31,6 +32,8 @@ def create_app(test_config: dict | None = None) -> Flask:
     )
     load_config(app, test_config)
     app.session_interface = BrowserOnlySessionInterface()
+    # Inside ProxyFix (wrapped first), so a request's line names the client's address.
+    configure_logging(app, "authserver")
     if app.config["TRUSTED_PROXIES"]:
         # The client's address and scheme as the proxies saw them; only as many hops as the
         # operator vouches for, since anyone can send X-Forwarded-For.

@@ -70,6 +70,8 @@ class DefaultConfig:
     #: Proxies in front whose X-Forwarded-For/-Proto/-Host are trusted (Werkzeug's ProxyFix);
     #: 0 means the socket's peer is the client. Set it to the number of proxies, never more.
     TRUSTED_PROXIES = 0
+    #: Logs on stdout: "json" (one JSON object a line) or "text" (for a person at a terminal).
+    LOG_FORMAT = "json"
     #: A login session ends after this many seconds without a request (OWASP session management).
     SESSION_IDLE_TIMEOUT = 28_800
     #: ...and after this many seconds in any case, however active (OWASP: absolute timeout).

@@ -7,11 +7,13 @@ introspection, when enabled); it never imports ``authserver`` nor reads its data
 from __future__ import annotations
 
 from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from .config import load_config
 from .cors import init_cors
 from .errors import register_error_handlers
 from .extensions import db, migrate
+from .logs import configure_logging
 from .protection import init_protection
 from .views import bp as api_blueprint  # importing it registers the models' tables too
 
@@ -21,6 +23,11 @@ def create_app(test_config: dict | None = None) -> Flask:
     load_config(app, test_config)
     # Keys in the order the SPEC lists them (id, title, ...), not alphabetical.
     app.json.sort_keys = False
+    # Inside ProxyFix (wrapped first), so a request's line names the client's address.
+    configure_logging(app, "resource_api")
+    if app.config["TRUSTED_PROXIES"]:
+        # Only the client's address (for the logs); as many hops as the operator vouches for.
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=app.config["TRUSTED_PROXIES"])
 
     db.init_app(app)
     migrate.init_app(app, db)

@@ -57,6 +57,11 @@ class DefaultConfig:
     #: (CORS, SPEC env table). None by default: a single-page app on another origin must be
     #: listed here, exactly as its browser sends ``Origin``. Never ``*``: tokens are involved.
     CORS_ORIGINS = ""
+    #: Proxies in front whose X-Forwarded-For (the client's address) and X-Request-ID are
+    #: trusted; 0 means the socket's peer is the client. Set it to the number of proxies.
+    TRUSTED_PROXIES = 0
+    #: Logs on stdout: "json" (one JSON object a line) or "text" (for a person at a terminal).
+    LOG_FORMAT = "json"
     #: Seconds since the epoch; tests pass a controllable clock instead (not settable from env).
     CLOCK = time.time
 
@@ -100,6 +105,13 @@ def load_config(app: Flask, test_config: dict | None) -> None:
         value = app.config[name]
         if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
             raise ConfigError(f"RESOURCE_API_{name} must be a number >= 0, not {value!r}.")
+
+    proxies = app.config["TRUSTED_PROXIES"]
+    if isinstance(proxies, bool) or not isinstance(proxies, int) or proxies < 0:
+        raise ConfigError(f"RESOURCE_API_TRUSTED_PROXIES must be a whole number >= 0: {proxies!r}")
+    log_format = app.config["LOG_FORMAT"]
+    if log_format not in ("json", "text"):
+        raise ConfigError(f"RESOURCE_API_LOG_FORMAT must be json or text, not {log_format!r}.")
 
     app.config["CORS_ORIGINS"] = _cors_origins(app.config["CORS_ORIGINS"])
 

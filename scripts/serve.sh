@@ -23,7 +23,7 @@ done
 pids=()
 trap 'kill "${pids[@]}" 2>/dev/null || true' EXIT INT TERM
 
-"$BIN/gunicorn" --config scripts/gunicorn.conf.py --bind 127.0.0.1:5001 --access-logfile - wsgi:api_app &
+"$BIN/gunicorn" --config scripts/gunicorn.conf.py --bind 127.0.0.1:5001 wsgi:api_app &
 pids+=($!)
 
 DEMO_CLIENT_CLIENT_SECRET=$(field client_secret) \
@@ -42,4 +42,4 @@ Try it: open http://127.0.0.1:5002 and click Sign up with Authserver
 (log in as the demo user above, choose what to allow, and land on the app's dashboard).
 
 MSG
-"$BIN/gunicorn" --config scripts/gunicorn.conf.py --bind 127.0.0.1:5000 --access-logfile - wsgi:auth_app
+"$BIN/gunicorn" --config scripts/gunicorn.conf.py --bind 127.0.0.1:5000 wsgi:auth_app

@@ -12,6 +12,7 @@ from authlib.oauth2.rfc6749 import InvalidClientError, InvalidRequestError, Inva
 from flask import request as flask_request
 from werkzeug.datastructures import MultiDict
 
+from ..logs import note
 from ..scopes import scope_list, unknown_scopes
 
 
@@ -78,7 +79,9 @@ class AuthorizationServer(FlaskAuthorizationServer):
 
     def authenticate_client(self, request, methods, endpoint="token"):
         check_single_auth_method(request)
-        return super().authenticate_client(request, methods, endpoint)
+        client = super().authenticate_client(request, methods, endpoint)
+        note(client_id=client.client_id)  # the request line names who authenticated, nothing more
+        return client
 
 
 def check_single_auth_method(request) -> None:

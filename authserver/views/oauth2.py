@@ -29,6 +29,7 @@ from werkzeug.wrappers import Response
 from .. import clock, policy
 from ..extensions import csrf, db
 from ..forms import ActionForm
+from ..logs import note
 from ..models import UserSession
 from ..oauth2 import authorization_server
 from ..oauth2.server import basic_client_id, parameter_problem
@@ -72,6 +73,7 @@ def _trusted_redirect_uri() -> tuple[str | None, tuple[str, str] | None]:
             "The application that sent you here is not registered with this server. "
             "Nothing was shared with it.",
         )
+    note(client_id=client.client_id)
     if client.disabled_at is not None:
         _authorize_refused(client.client_id, "invalid_client", "client disabled by the operator")
         return None, (
@@ -109,6 +111,7 @@ def authorize() -> Response | tuple[str, int]:
     prompts = " ".join(request.args.getlist("prompt")).split()
 
     def redirect_error(error: OAuth2Error, refused: bool = True) -> Response:
+        note(outcome=error.error)
         if refused:
             _authorize_refused(
                 request.args.get("client_id"),
@@ -315,6 +318,7 @@ def _issue_code(grant, granted: list[str], login: UserSession) -> Response:
     response = authorization_server().create_authorization_response(grant=grant, grant_user=grantor)
     if "code" in parse_qs(urlsplit(response.headers.get("Location", "")).query):
         db.session.commit()
+        note(outcome="code_issued")
     else:
         db.session.rollback()
     return with_issuer(response)
@@ -338,11 +342,20 @@ def committed_if_ok(response: Response, record: str | None = None) -> Response:
     """
     if response.status_code < 400:
         db.session.commit()
+        note(outcome="ok")
         return response
     db.session.rollback()
+    note(outcome=_error_code(response))
     if record is not None:
         _record_refusal(record, response)
     return response
+
+
+def _error_code(response: Response) -> str:
+    """The RFC 6749 §5.2 ``error`` of a refusal (a short code, never a credential)."""
+    body = response.get_json(silent=True)
+    error = body.get("error") if isinstance(body, dict) else None
+    return error[:64] if isinstance(error, str) else f"http_{response.status_code}"
 
 
 def _claimed_client_id() -> str | None:
@@ -388,6 +401,8 @@ def _uncached(response: Response) -> Response:
 @bp.post("/oauth/token")
 @csrf.exempt
 def token() -> Response:
+    grant_type = request.form.get("grant_type")
+    note(grant_type=grant_type if grant_type in GRANT_TYPES else None)
     response = authorization_server().create_token_response()
     return _uncached(committed_if_ok(response, record="token.refused"))
 
@@ -409,7 +424,9 @@ def revoke() -> Response:
 @bp.post("/oauth/introspect")
 @csrf.exempt
 def introspect() -> Response:
-    return _uncached(authorization_server().create_endpoint_response("introspection"))
+    response = authorization_server().create_endpoint_response("introspection")
+    note(outcome="ok" if response.status_code < 400 else _error_code(response))
+    return _uncached(response)
 
 
 @bp.post("/oauth/register")
