@@ -27,7 +27,7 @@ trap 'kill "${pids[@]}" 2>/dev/null || true' EXIT INT TERM
 pids+=($!)
 
 DEMO_CLIENT_CLIENT_SECRET=$(field client_secret) \
-  "$BIN/gunicorn" --bind 127.0.0.1:5002 --workers 1 --threads 4 --access-logfile - \
+  "$BIN/gunicorn" --bind 127.0.0.1:5002 --workers 1 --threads 4 \
   'examples.demo_client:create_app()' &
 pids+=($!)
 
