@@ -131,7 +131,8 @@ def load_config(app: Flask, test_config: dict | None) -> None:
 def engine_options(url: str) -> dict:
     """Connection handling per database (SQLAlchemy ``create_engine`` options)."""
     if not url.startswith("postgresql"):
-        return {"pool_pre_ping": True}
+        # A file on this machine: there is no connection to lose, so no ping before each use.
+        return {}
     return {
         # A dropped connection is noticed at checkout, not by the request that uses it.
         "pool_pre_ping": True,

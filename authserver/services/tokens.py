@@ -8,6 +8,7 @@ from flask import current_app
 from joserfc import jws, jwt
 from joserfc.errors import JoseError
 from sqlalchemy import delete, select, update
+from sqlalchemy.orm import joinedload
 
 from .. import clock, policy
 from ..extensions import db
@@ -162,8 +163,14 @@ def end_compromised_grant(
 def find_refresh_token(value: str | None) -> RefreshToken | None:
     if not value or len(value) > 200:
         return None
+    # One query for what every refresh reads: the token, its grant, the person, the successor.
     return db.session.scalar(
-        select(RefreshToken).where(RefreshToken.token_hash == hash_secret(value))
+        select(RefreshToken)
+        .where(RefreshToken.token_hash == hash_secret(value))
+        .options(
+            joinedload(RefreshToken.family).joinedload(TokenFamily.user),
+            joinedload(RefreshToken.successor),
+        )
     )
 
 
