@@ -18,7 +18,8 @@ from .oauth2 import init_oauth2
 from .sessions_cookie import BrowserOnlySessionInterface
 from .views import register_views
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+#: The templates, static files and migration scripts ship inside the package (and its wheel).
+PACKAGE_DIR = Path(__file__).resolve().parent
 
 
 def create_app(test_config: dict | None = None) -> Flask:
@@ -27,8 +28,8 @@ def create_app(test_config: dict | None = None) -> Flask:
         # Tests keep their instance folder (secret key, SQLite file) in a temporary directory.
         instance_path=(test_config or {}).get("INSTANCE_PATH"),
         instance_relative_config=True,
-        template_folder=str(PROJECT_ROOT / "templates"),
-        static_folder=str(PROJECT_ROOT / "static"),
+        template_folder=str(PACKAGE_DIR / "templates"),
+        static_folder=str(PACKAGE_DIR / "static"),
     )
     load_config(app, test_config)
     app.session_interface = BrowserOnlySessionInterface()
@@ -42,7 +43,7 @@ def create_app(test_config: dict | None = None) -> Flask:
 
     db.init_app(app)
     # Batch mode, so later ALTERs work on SQLite too.
-    migrate.init_app(app, db, directory=str(PROJECT_ROOT / "migrations"), render_as_batch=True)
+    migrate.init_app(app, db, directory=str(PACKAGE_DIR / "migrations"), render_as_batch=True)
     csrf.init_app(app)
     limiter.init_app(app)
     login_manager.init_app(app)

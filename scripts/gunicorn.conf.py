@@ -1,10 +1,9 @@
 """Gunicorn settings shared by ``make serve`` (scripts/serve.sh) and ``make bench`` (bench/).
 
-One place for the worker model, so the benchmark measures what ``make serve`` runs.
-``GUNICORN_WORKERS`` overrides the worker count for both.
+The values live in ``authserver.gunicorn_settings`` (the installed ``authserver serve`` uses
+them too); this file hands them to ``gunicorn --config``.
 """
 
-import os
+from authserver.gunicorn_settings import worker_class, workers
 
-workers = int(os.environ.get("GUNICORN_WORKERS", "2"))
-worker_class = "sync"
+__all__ = ["worker_class", "workers"]

@@ -1,0 +1,92 @@
+"""The ``authserver`` console script: ``flask --app authserver`` under its own name, plus ``serve``.
+
+``authserver db upgrade``, ``authserver users ...``, ``authserver demo`` and the rest work as with
+``flask --app authserver``, from any directory (the installed wheel has no ``wsgi.py``).
+``authserver serve`` runs the services under gunicorn with ``authserver.gunicorn_settings``.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import click
+from flask.cli import FlaskGroup
+
+from authserver import create_app
+
+from . import gunicorn_settings
+
+#: gunicorn's ``module:factory()`` form: each service made in its worker, from any directory.
+AUTH_APP = "authserver:create_app()"
+API_APP = "resource_api:create_app()"
+DEMO_CLIENT_APP = "examples.demo_client:create_app()"  # a checkout's example, not in the wheel
+
+
+def _gunicorn(bind: str, app: str, *extra: str) -> list[str]:
+    return [sys.executable, "-m", "gunicorn", "--bind", bind, *extra, app]
+
+
+def _service(bind: str, app: str) -> list[str]:
+    return _gunicorn(
+        bind,
+        app,
+        "--workers",
+        str(gunicorn_settings.workers),
+        "--worker-class",
+        gunicorn_settings.worker_class,
+    )
+
+
+def _next_port(bind: str, offset: int) -> str:
+    host, _, port = bind.rpartition(":")
+    if not host or not port.isdigit():
+        raise click.BadParameter(f"expected HOST:PORT, got {bind!r}", param_hint="--bind")
+    return f"{host}:{int(port) + offset}"
+
+
+@click.command("serve")
+@click.option(
+    "--bind", default="127.0.0.1:5000", show_default=True, help="HOST:PORT of the server."
+)
+@click.option("--api", is_flag=True, help="Also run the resource API on the next port.")
+@click.option(
+    "--demo-client",
+    is_flag=True,
+    help="Also run the demo client app (a checkout's examples/) two ports up; it needs "
+    "DEMO_CLIENT_CLIENT_SECRET.",
+)
+def serve(bind: str, api: bool, demo_client: bool) -> None:
+    """Run the authorization server under gunicorn (Ctrl-C stops every service started)."""
+    others = []
+    if api:
+        others.append(_service(_next_port(bind, 1), API_APP))
+    if demo_client:
+        others.append(
+            _gunicorn(_next_port(bind, 2), DEMO_CLIENT_APP, "--workers", "1", "--threads", "4")
+        )
+    main_command = _service(bind, AUTH_APP)
+    if not others:
+        os.execv(sys.executable, main_command)  # noqa: S606 - gunicorn in this interpreter
+    children = [subprocess.Popen(command) for command in others]  # noqa: S603
+    try:
+        status = subprocess.call(main_command)  # noqa: S603
+    except KeyboardInterrupt:
+        status = 130
+    finally:
+        for child in children:
+            child.terminate()
+        for child in children:
+            child.wait()
+    raise SystemExit(status)
+
+
+def main() -> None:
+    cli = FlaskGroup(
+        name="authserver",
+        help="Run and manage the authorization server (as `flask --app authserver`).",
+        create_app=create_app,
+    )
+    cli.add_command(serve)
+    cli.main(prog_name="authserver")
