@@ -1,0 +1,140 @@
+"""The wheel works on its own: built, installed into a fresh venv, run from an unrelated directory.
+
+``pip install .`` once left the migrations, templates and static files behind (issue 10), which
+an editable install never shows. This builds the wheel from a copy of the tree (the checkout
+stays clean), installs it with ``--no-deps`` into a new venv that sees this interpreter's
+site-packages for the dependencies, and drives the ``authserver`` console script: migrate,
+seed the demo client, serve under gunicorn and issue a client_credentials token.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import sysconfig
+import time
+from pathlib import Path
+
+import requests
+
+ROOT = Path(__file__).resolve().parent.parent
+
+#: What setuptools says when a folder with files to ship is not a listed package.
+PACKAGE_WARNING = re.compile(r"absent from the `packages` configuration|Warning:.*\bpackages?\b")
+COPY_IGNORE = shutil.ignore_patterns(
+    ".git", ".venv", "node_modules", "__pycache__", "build", "dist", "*.egg-info", ".ci"
+)
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _run(command: list[str], **kwargs) -> subprocess.CompletedProcess:
+    result = subprocess.run(  # noqa: S603 - fixed commands
+        command, capture_output=True, text=True, timeout=120, **kwargs
+    )
+    assert result.returncode == 0, f"{command}\n{result.stdout}\n{result.stderr}"
+    return result
+
+
+def _build_wheel(tmp_path: Path) -> Path:
+    source = tmp_path / "source"
+    shutil.copytree(ROOT, source, ignore=COPY_IGNORE)
+    dist = tmp_path / "dist"
+    # -v: pip shows the backend's own output, where setuptools prints its warnings.
+    build = _run(
+        [sys.executable, "-m", "pip", "wheel", "-v", "--no-deps", "--disable-pip-version-check"]
+        + ["-w", str(dist), str(source)]
+    )
+    output = build.stdout + build.stderr
+    warnings = [line for line in output.splitlines() if PACKAGE_WARNING.search(line)]
+    assert warnings == [], "setuptools warned about packages:\n" + "\n".join(warnings)
+    (wheel,) = dist.glob("authserver-*.whl")
+    return wheel
+
+
+def _venv_with(wheel: Path, tmp_path: Path) -> Path:
+    venv = tmp_path / "venv"
+    _run([sys.executable, "-m", "venv", "--without-pip", str(venv)])
+    python = venv / "bin" / "python"
+    purelib = _run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"])
+    # The dependencies (and pip) from the running interpreter's site-packages: a plain path
+    # line, so that directory's own .pth files (an editable checkout) are not processed.
+    deps = sysconfig.get_paths()["purelib"]
+    (Path(purelib.stdout.strip()) / "_test_dependencies.pth").write_text(deps + "\n")
+    _run([str(python), "-m", "pip", "install", "--no-deps", "--no-index", "-q", str(wheel)])
+    return venv
+
+
+def test_the_wheel_migrates_seeds_and_serves_from_anywhere(tmp_path):
+    wheel = _build_wheel(tmp_path)
+    venv = _venv_with(wheel, tmp_path)
+    authserver = str(venv / "bin" / "authserver")
+    elsewhere = tmp_path / "elsewhere"  # no checkout here: nothing to find by accident
+    elsewhere.mkdir()
+    port = _free_port()
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if key != "PYTHONPATH" and not key.startswith(("AUTHSERVER_", "FLASK_"))
+    }
+    env |= {
+        "AUTHSERVER_DATABASE_URL": f"sqlite:///{tmp_path / 'x.db'}",
+        "AUTHSERVER_ISSUER": f"http://127.0.0.1:{port}",
+        "GUNICORN_WORKERS": "1",
+    }
+
+    _run([authserver, "db", "upgrade"], cwd=elsewhere, env=env)
+    demo = json.loads(_run([authserver, "demo", "--json"], cwd=elsewhere, env=env).stdout)
+    # The installed package is the one that ran: its instance folder (secret key) is the venv's.
+    assert (venv / "var" / "authserver-instance").is_dir()
+    assert list(elsewhere.iterdir()) == []
+
+    server = subprocess.Popen(  # noqa: S603 - the console script just installed
+        [authserver, "serve", "--bind", f"127.0.0.1:{port}"],
+        cwd=elsewhere,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
+    try:
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 30
+        while True:
+            assert server.poll() is None, server.stderr.read().decode()
+            try:
+                if requests.get(f"{base}/healthz", timeout=2).status_code == 200:
+                    break
+            except requests.ConnectionError:
+                pass
+            assert time.monotonic() < deadline, "the server did not start within 30 s"
+            time.sleep(0.2)
+
+        response = requests.post(
+            f"{base}/oauth/token",
+            data={"grant_type": "client_credentials", "scope": "events:read"},
+            auth=(demo["client_id"], demo["client_secret"]),
+            timeout=10,
+        )
+        assert response.status_code == 200, response.text
+        assert response.json()["access_token"]
+        # The page's stylesheet comes from the package's static folder.
+        assert requests.get(f"{base}/static/app.css", timeout=10).status_code == 200
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        try:
+            server.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            os.killpg(server.pid, signal.SIGKILL)
+            server.wait()
+        server.stderr.close()
