@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 
@@ -69,14 +70,19 @@ def serve(bind: str, api: bool, demo_client: bool) -> None:
     main_command = _service(bind, AUTH_APP)
     if not others:
         os.execv(sys.executable, main_command)  # noqa: S606 - gunicorn in this interpreter
+    # SIGTERM as Ctrl-C: either way every gunicorn started here is stopped, then waited for.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     children = [subprocess.Popen(command) for command in others]  # noqa: S603
+    status = 130
     try:
-        status = subprocess.call(main_command)  # noqa: S603
+        children.append(subprocess.Popen(main_command))  # noqa: S603
+        status = children[-1].wait()
     except KeyboardInterrupt:
-        status = 130
+        pass
     finally:
         for child in children:
-            child.terminate()
+            if child.poll() is None:
+                child.terminate()
         for child in children:
             child.wait()
     raise SystemExit(status)

@@ -5,12 +5,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=.venv/bin
 
-"$BIN/flask" --app authserver db upgrade >/dev/null
+"$BIN/authserver" db upgrade >/dev/null
 "$BIN/flask" --app resource_api db upgrade >/dev/null
 
 # One run of `demo` gives the credentials to show and the client secret to hand the demo client
 # (the secret is new on every start; only its hash is kept).
-demo_json=$("$BIN/flask" --app authserver demo --json)
+demo_json=$("$BIN/authserver" demo --json)
 field() {  # the JSON goes through stdin, so the secret never shows in a process list
   printf '%s' "$demo_json" | "$BIN/python" -c 'import json, sys; print(json.load(sys.stdin)[sys.argv[1]])' "$1"
 }
@@ -19,17 +19,6 @@ echo "Demo credentials (the client secret is new on every start; only its hash i
 for key in issuer login console user_email user_password client_id client_secret redirect_uri; do
   echo "  $key: $(field "$key")"
 done
-
-pids=()
-trap 'kill "${pids[@]}" 2>/dev/null || true' EXIT INT TERM
-
-"$BIN/gunicorn" --config scripts/gunicorn.conf.py --bind 127.0.0.1:5001 wsgi:api_app &
-pids+=($!)
-
-DEMO_CLIENT_CLIENT_SECRET=$(field client_secret) \
-  "$BIN/gunicorn" --bind 127.0.0.1:5002 --workers 1 --threads 4 \
-  'examples.demo_client:create_app()' &
-pids+=($!)
 
 cat <<'MSG'
 
@@ -42,4 +31,7 @@ Try it: open http://127.0.0.1:5002 and click Sign up with Authserver
 (log in as the demo user above, choose what to allow, and land on the app's dashboard).
 
 MSG
-"$BIN/gunicorn" --config scripts/gunicorn.conf.py --bind 127.0.0.1:5000 wsgi:auth_app
+# The console script runs the three under gunicorn (authserver.gunicorn_settings) and stops the
+# resource API (:5001) and the demo client (:5002) with the server.
+DEMO_CLIENT_CLIENT_SECRET=$(field client_secret) \
+  exec "$BIN/authserver" serve --bind 127.0.0.1:5000 --api --demo-client
