@@ -56,6 +56,11 @@ class DefaultConfig:
     #: Where throttling counters live: "database://" (this server's own database, shared by every
     #: worker and node) or "redis://host:6379" for Redis. "memory://" is per process: tests only.
     RATELIMIT_STORAGE_URI = "database://"
+    #: If that storage cannot be reached (Redis down), count in each process's memory until it is
+    #: back rather than refuse every login with a 500: throttling degrades to per-process, people
+    #: can still sign in, and Flask-Limiter logs the switch and the recovery.
+    RATELIMIT_SWALLOW_ERRORS = True
+    RATELIMIT_IN_MEMORY_FALLBACK_ENABLED = True
     #: Failed logins allowed for one account from one address before that pair is refused until
     #: the window ends (OWASP authentication cheat sheet: throttle guessing, not people).
     LOGIN_FAILURES_PER_ACCOUNT = "10 per 15 minutes"

@@ -225,3 +225,16 @@ def _dispose(app: Flask) -> None:
 
     with app.app_context():
         db.engine.dispose()
+
+
+@pytest.mark.parametrize(
+    "app_config",
+    [{"RATELIMIT_STORAGE_URI": "redis://127.0.0.1:9/0"}],  # nothing listens there
+)
+def test_with_redis_unreachable_logins_work_and_guessing_is_still_counted_per_process(app, user):
+    """The limiter falls back to per-process counters while its storage is down: never a 500
+    for a person signing in, and a guesser still meets a limit."""
+    client = app.test_client()
+    answers = [login_from(client, OFFICE, user.email, WRONG).status_code for _ in range(11)]
+    assert answers == [400] * 10 + [429]
+    assert login_from(app.test_client(), ELSEWHERE, user.email, user.password).status_code == 302
