@@ -14,6 +14,7 @@ from .cli import register_cli
 from .config import load_config
 from .extensions import csrf, db, limiter, login_manager, migrate
 from .logs import configure_logging
+from .metrics import init_metrics
 from .oauth2 import init_oauth2
 from .sessions_cookie import BrowserOnlySessionInterface
 from .views import register_views
@@ -51,6 +52,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     init_oauth2(app)
     register_views(app)
     register_cli(app)
+    init_metrics(app, db)  # off unless AUTHSERVER_METRICS_ADDRESS is set
     return app
 
 

@@ -77,6 +77,9 @@ class DefaultConfig:
     TRUSTED_PROXIES = 0
     #: Logs on stdout: "json" (one JSON object a line) or "text" (for a person at a terminal).
     LOG_FORMAT = "json"
+    #: ``host:port`` serving Prometheus metrics (SPEC); None: off, and no per-request cost. Never
+    #: the public port, and keep it private: metrics name clients and show traffic.
+    METRICS_ADDRESS: str | None = None
     #: A login session ends after this many seconds without a request (OWASP session management).
     SESSION_IDLE_TIMEOUT = 28_800
     #: ...and after this many seconds in any case, however active (OWASP: absolute timeout).

@@ -2,7 +2,8 @@
 
 ``authserver db upgrade``, ``authserver users ...``, ``authserver demo`` and the rest work as with
 ``flask --app authserver``, from any directory (the installed wheel has no ``wsgi.py``).
-``authserver serve`` runs the services under gunicorn with ``authserver.gunicorn_settings``.
+``authserver serve`` runs the services under gunicorn with ``authserver.gunicorn_settings`` (its
+worker model, and the hooks that serve each service's metrics when its address is set).
 """
 
 from __future__ import annotations
@@ -17,12 +18,12 @@ from flask.cli import FlaskGroup
 
 from authserver import create_app
 
-from . import gunicorn_settings
-
 #: gunicorn's ``module:factory()`` form: each service made in its worker, from any directory.
 AUTH_APP = "authserver:create_app()"
 API_APP = "resource_api:create_app()"
 DEMO_CLIENT_APP = "examples.demo_client:create_app()"  # a checkout's example, not in the wheel
+#: Workers and hooks for both services (gunicorn imports it, in the master).
+SETTINGS = "python:authserver.gunicorn_settings"
 
 
 def _gunicorn(bind: str, app: str, *extra: str) -> list[str]:
@@ -30,14 +31,7 @@ def _gunicorn(bind: str, app: str, *extra: str) -> list[str]:
 
 
 def _service(bind: str, app: str) -> list[str]:
-    return _gunicorn(
-        bind,
-        app,
-        "--workers",
-        str(gunicorn_settings.workers),
-        "--worker-class",
-        gunicorn_settings.worker_class,
-    )
+    return _gunicorn(bind, app, "--config", SETTINGS)
 
 
 def _next_port(bind: str, offset: int) -> str:

@@ -40,6 +40,11 @@ def note(**fields: str | int | None) -> None:
             notes.update({k: v for k, v in fields.items() if v is not None})
 
 
+def notes_in(environ: dict) -> dict:
+    """What views noted for this request (read once it is answered, e.g. by metrics)."""
+    return environ.get(_NOTES) or {}
+
+
 class RequestIdFilter(logging.Filter):
     """Puts the request id (or None outside a request) on every record."""
 

@@ -14,6 +14,7 @@ from .cors import init_cors
 from .errors import register_error_handlers
 from .extensions import db, migrate
 from .logs import configure_logging
+from .metrics import init_metrics
 from .protection import init_protection
 from .views import bp as api_blueprint  # importing it registers the models' tables too
 
@@ -35,4 +36,5 @@ def create_app(test_config: dict | None = None) -> Flask:
     register_error_handlers(app)
     init_cors(app)
     app.register_blueprint(api_blueprint)
+    init_metrics(app, db)  # off unless RESOURCE_API_METRICS_ADDRESS is set
     return app

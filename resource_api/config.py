@@ -62,6 +62,9 @@ class DefaultConfig:
     TRUSTED_PROXIES = 0
     #: Logs on stdout: "json" (one JSON object a line) or "text" (for a person at a terminal).
     LOG_FORMAT = "json"
+    #: ``host:port`` serving Prometheus metrics; None: off, and no per-request cost. Never the
+    #: public port, and keep it private: metrics show traffic.
+    METRICS_ADDRESS: str | None = None
     #: Seconds since the epoch; tests pass a controllable clock instead (not settable from env).
     CLOCK = time.time
 

@@ -20,6 +20,7 @@ from joserfc.errors import JoseError
 from joserfc.jwk import JWKRegistry, Key, RSAKey
 
 from .config import is_loopback_url
+from .metrics import counted_jwks_fetch
 
 log = logging.getLogger(__name__)
 
@@ -155,6 +156,7 @@ class IssuerClient:
             or now - self._last_jwks_attempt >= self.min_refetch_interval
         )
 
+    @counted_jwks_fetch
     def _fetch_jwks(self, now: float) -> None:
         self._last_jwks_attempt = now
         document = self._get_json(self._endpoint("jwks_uri"))

@@ -28,14 +28,16 @@ ALLOWED: dict[str, set[str]] = {
     "ratelimit": {"models"},
     "services": BOTTOM | {"models", "extensions"},
     "forms": BOTTOM | {"services"},
-    "oauth2": BOTTOM | {"models", "extensions", "services"},
+    "oauth2": BOTTOM | {"models", "extensions", "services", "metrics"},
     "views": BOTTOM | {"models", "extensions", "services", "oauth2", "forms", "ratelimit"},
     "cli": BOTTOM | {"models", "extensions", "services"},
     "sessions_cookie": set(),
+    "metrics": set(),
     "migrations": set(),
     "gunicorn_settings": set(),
     "console": {"__init__", "gunicorn_settings"},
-    "__init__": BOTTOM | {"extensions", "ratelimit", "oauth2", "views", "cli", "sessions_cookie"},
+    "__init__": BOTTOM
+    | {"extensions", "ratelimit", "oauth2", "views", "cli", "sessions_cookie", "metrics"},
 }
 
 

@@ -8,7 +8,7 @@ from authlib.oauth2.rfc7636 import CodeChallenge
 from flask import current_app
 from flask import request as flask_request
 
-from .. import policy
+from .. import metrics, policy
 from ..extensions import db
 from ..models import AuthorizationCode, Client, RefreshToken
 from ..security.secrets import new_secret
@@ -53,6 +53,7 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
         if found.redeemed_at is not None or not codes.claim_code(found):
             # Redeemed before, or by a concurrent request a moment ago: deny, and revoke the
             # tokens issued from the first redemption.
+            metrics.reuse_detected("authorization_code")
             tokens.end_compromised_grant(
                 tokens.families_of_code(found),
                 reason="authorization code reused",
@@ -105,6 +106,7 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
                 return token
             verdict = policy.RefreshVerdict.REUSED
         if verdict is policy.RefreshVerdict.REUSED:
+            metrics.reuse_detected("refresh_token")
             tokens.end_compromised_grant(
                 [token.family], reason="refresh token reused", address=flask_request.remote_addr
             )

@@ -1,0 +1,88 @@
+"""The authorization server's metrics, off unless ``AUTHSERVER_METRICS_ADDRESS`` is set.
+
+The shared per-request ones (``servicemetrics``), plus what only this server knows, read after
+each response from what the views already noted for the log line (``jsonlog``): token requests
+by grant type and outcome, failed client authentications, throttled requests; and two events
+counted where they happen: failed logins (the login view's ``g.login_failed``) and replayed
+refresh tokens or codes (``reuse_detected``, called where the grant is ended).
+"""
+
+from __future__ import annotations
+
+from flask import Flask, g
+from flask_sqlalchemy import SQLAlchemy
+
+import servicemetrics
+from jsonlog import notes_in
+
+#: Where clients authenticate; ``invalid_client`` there is a failed client authentication.
+CLIENT_AUTH_ENDPOINTS = frozenset({"/oauth/token", "/oauth/introspect", "/oauth/revoke"})
+ISSUING = "/oauth/token"  # the endpoint that issues tokens
+
+#: Counted from anywhere in the process once metrics are on; None while they are off.
+_reuse = None
+
+
+def init_metrics(app: Flask, db: SQLAlchemy) -> None:
+    instruments = servicemetrics.init_app(
+        app, "authserver", "AUTHSERVER_METRICS_ADDRESS", observe=_observer
+    )
+    if instruments is None:
+        return
+    global _reuse
+    _reuse = instruments.counter(
+        "reuse_detected_total",
+        "Replayed credentials that ended their grant: a rotated refresh token presented again "
+        "(outside the retry window), or an authorization code redeemed twice.",
+        ["credential"],
+    )
+    login_failures = instruments.counter(
+        "login_failures_total", "Logins refused for a wrong email or password."
+    )
+
+    @app.teardown_request
+    def _count_login_failure(error: BaseException | None) -> None:
+        if g.get("login_failed"):
+            login_failures.inc()
+
+    with app.app_context():
+        instruments.watch_pool(db.engine)
+
+
+def reuse_detected(credential: str) -> None:
+    """A replayed ``refresh_token`` or ``authorization_code`` ended its grant."""
+    if _reuse is not None:
+        _reuse.labels(credential).inc()
+
+
+def _observer(instruments):
+    from_notes = instruments.label
+    token_requests = instruments.counter(
+        "token_requests_total",
+        "Token endpoint requests by grant type and outcome: 'ok' issued tokens, anything else "
+        "is the error code of the refusal.",
+        ["grant_type", "outcome"],
+    )
+    client_auth_failures = instruments.counter(
+        "client_authentication_failures_total",
+        "Requests refused with invalid_client at the token, introspection and revocation "
+        "endpoints.",
+        ["endpoint"],
+    )
+    throttled = instruments.counter(
+        "throttled_requests_total", "Requests refused with 429 (throttling).", ["endpoint"]
+    )
+
+    def observe(environ: dict, endpoint: str, status: int) -> None:
+        if status == 429:
+            throttled.labels(endpoint).inc()
+        if endpoint not in CLIENT_AUTH_ENDPOINTS:
+            return
+        notes = notes_in(environ)
+        outcome = from_notes(notes.get("outcome"))
+        if endpoint == ISSUING:
+            token_requests.labels(from_notes(notes.get("grant_type")), outcome).inc()
+        if outcome == "invalid_client":
+            client_auth_failures.labels(endpoint).inc()
+
+    return observe
