@@ -48,3 +48,37 @@ def test_open_registration_is_a_warning(app):
     registration = next(c for c in checks if c["item"] == "dynamic registration")
     assert registration["status"] == "warn"
     assert "INITIAL_ACCESS_TOKEN" in registration["detail"]
+
+
+@pytest.mark.parametrize(
+    ("app_config", "status", "detail"),
+    [
+        ({}, "pass", "off"),
+        ({"METRICS_ADDRESS": "127.0.0.1:9100"}, "pass", "loopback"),
+        ({"METRICS_ADDRESS": "[::1]:9100"}, "pass", "loopback"),
+        ({"METRICS_ADDRESS": "10.1.2.3:9100"}, "pass", "private"),
+        ({"METRICS_ADDRESS": "0.0.0.0:9100"}, "warn", "every interface"),
+        ({"METRICS_ADDRESS": "[::]:9100"}, "warn", "every interface"),
+        ({"METRICS_ADDRESS": "8.8.8.8:9100"}, "warn", "public address"),
+        ({"METRICS_ADDRESS": "metrics.example:9100"}, "warn", "host name"),
+    ],
+)
+def test_metrics_exposure_warns_unless_the_address_is_private(app, status, detail):
+    result = run_check(app, "--json")
+    assert result.exit_code == 0, result.output
+    checks = json.loads(result.output)["checks"]
+    metrics = next(c for c in checks if c["item"] == "metrics exposure")
+    assert metrics["status"] == status
+    assert detail in metrics["detail"]
+    if status == "warn":
+        assert "AUTHSERVER_METRICS_ADDRESS" in metrics["detail"]
+        assert "client ids" in metrics["detail"]
+
+
+def test_a_metrics_address_without_a_host_fails_the_check(app):
+    # The app refuses it at start already; check names it all the same.
+    app.config["METRICS_ADDRESS"] = 9100  # as AUTHSERVER_METRICS_ADDRESS=9100 arrives (JSON)
+    result = run_check(app, "--json")
+    assert result.exit_code == 1
+    failed = [c for c in json.loads(result.output)["checks"] if c["status"] == "fail"]
+    assert [c["item"] for c in failed] == ["metrics exposure"]

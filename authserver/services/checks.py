@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from urllib.parse import urlsplit
 
+from servicemetrics import MetricsConfigError, exposure, parse_address
+
 from .. import clock
 from ..config import is_loopback_url
 from . import keys
@@ -144,6 +146,32 @@ def _throttling(config: Mapping) -> Finding:
     return Finding("throttling storage", PASS, uri.split("@")[-1])
 
 
+def _metrics(config: Mapping) -> Finding:
+    setting = "AUTHSERVER_METRICS_ADDRESS"
+    try:
+        address = parse_address(config.get("METRICS_ADDRESS"), setting)
+    except MetricsConfigError as error:
+        return Finding("metrics exposure", FAIL, str(error))
+    if address is None:
+        return Finding("metrics exposure", PASS, "off")
+    host, port = address
+    reach = exposure(host)
+    where = f"{host}:{port}"
+    if reach in ("loopback", "private"):
+        return Finding("metrics exposure", PASS, f"{where} ({reach} address)")
+    why = {
+        "everywhere": "every interface",
+        "public": "a public address",
+        "unknown": "a host name this check cannot place",
+    }[reach]
+    return Finding(
+        "metrics exposure",
+        WARN,
+        f"{where} is {why}: metrics reveal client ids and traffic; set {setting} to a "
+        "loopback or private address, behind the firewall",
+    )
+
+
 def run_checks(config: Mapping) -> list[Finding]:
     now = clock.now()
     return [
@@ -156,4 +184,5 @@ def run_checks(config: Mapping) -> list[Finding]:
         _signing_key(now),
         _proxies(config),
         _throttling(config),
+        _metrics(config),
     ]
