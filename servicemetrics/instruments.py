@@ -171,6 +171,15 @@ class RequestMetrics:
         self.observe = observe
         self.address = address
         self.serving = bool(os.environ.get(MULTIPROC_DIR))  # then gunicorn's master serves
+        #: (endpoint, method, status) -> its counter and histogram children: ``labels()`` costs
+        #: more than the counting. As bounded as the labels are.
+        self._children: dict[tuple[str, str, int], tuple] = {}
+
+    def _label(self, endpoint: str, method: str, status: int) -> tuple:
+        return (
+            self.instruments.requests.labels(endpoint, method, str(status)),
+            self.instruments.latency.labels(endpoint),
+        )
 
     def __call__(self, environ: dict, start_response) -> Iterable[bytes]:
         if not self.serving:
@@ -188,11 +197,15 @@ class RequestMetrics:
             elapsed = time.perf_counter() - started
             endpoint = environ.get(ENDPOINT_KEY, UNMATCHED)
             method = environ.get("REQUEST_METHOD", "")
+            if method not in METHODS:
+                method = "other"
             status = answered[0]
-            self.instruments.requests.labels(
-                endpoint, method if method in METHODS else "other", str(status)
-            ).inc()
-            self.instruments.latency.labels(endpoint).observe(elapsed)
+            key = (endpoint, method, status)
+            children = self._children.get(key)
+            if children is None:
+                children = self._children[key] = self._label(*key)
+            children[0].inc()
+            children[1].observe(elapsed)
             if self.observe is not None:
                 self.observe(environ, endpoint, status)
 
