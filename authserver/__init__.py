@@ -15,6 +15,7 @@ from .config import load_config
 from .extensions import csrf, db, limiter, login_manager, migrate
 from .logs import configure_logging
 from .oauth2 import init_oauth2
+from .scheduled import init_cleanup_schedule
 from .sessions_cookie import BrowserOnlySessionInterface
 from .views import register_views
 
@@ -51,6 +52,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     init_oauth2(app)
     register_views(app)
     register_cli(app)
+    init_cleanup_schedule(app)  # AUTHSERVER_CLEANUP_INTERVAL: cleanup in each worker, if set
     return app
 
 

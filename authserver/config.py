@@ -7,6 +7,7 @@ Every setting can be overridden with an environment variable of the same name pr
 from __future__ import annotations
 
 import ipaddress
+import math
 import os
 import secrets
 from pathlib import Path
@@ -53,6 +54,9 @@ class DefaultConfig:
     REFRESH_RETRY_WINDOW = 10
     #: Days audit events are kept before `authserver cleanup` deletes them.
     AUDIT_RETENTION_DAYS = 90
+    #: Seconds between cleanups run inside the server (each worker process, with jitter);
+    #: None means none: run `authserver cleanup` yourself, e.g. hourly from cron (SPEC).
+    CLEANUP_INTERVAL: float | None = None
     #: Where throttling counters live: "database://" (this server's own database, shared by every
     #: worker and node) or "redis://host:6379" for Redis. "memory://" is per process: tests only.
     RATELIMIT_STORAGE_URI = "database://"
@@ -103,6 +107,7 @@ def load_config(app: Flask, test_config: dict | None) -> None:
 
     if not callable(app.config["CLOCK"]):
         raise RuntimeError("CLOCK must be a function returning an aware UTC datetime.")
+    app.config["CLEANUP_INTERVAL"] = cleanup_interval(app.config.get("CLEANUP_INTERVAL"))
     Path(app.instance_path).mkdir(parents=True, exist_ok=True)
     if not app.config["DATABASE_URL"]:
         app.config["DATABASE_URL"] = "sqlite:///" + str(
@@ -131,6 +136,24 @@ def load_config(app: Flask, test_config: dict | None) -> None:
             app.config[name] = secure
     app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", engine_options(app.config["DATABASE_URL"]))
     app.config.setdefault("WTF_CSRF_TIME_LIMIT", None)  # tied to the session instead
+
+
+def cleanup_interval(value: object) -> float | None:
+    """``CLEANUP_INTERVAL`` as seconds, or None when unset; anything else stops the start."""
+    if value is None or value == "":
+        return None
+    number = None
+    if not isinstance(value, bool):
+        try:
+            number = float(value)  # a number, or a string of one
+        except (TypeError, ValueError):
+            number = None
+    if number is None or not math.isfinite(number) or number <= 0:
+        raise RuntimeError(
+            f"AUTHSERVER_CLEANUP_INTERVAL must be a positive number of seconds (or unset), "
+            f"not {value!r}."
+        )
+    return number
 
 
 def engine_options(url: str) -> dict:

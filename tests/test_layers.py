@@ -32,10 +32,12 @@ ALLOWED: dict[str, set[str]] = {
     "views": BOTTOM | {"models", "extensions", "services", "oauth2", "forms", "ratelimit"},
     "cli": BOTTOM | {"models", "extensions", "services"},
     "sessions_cookie": set(),
+    "scheduled": BOTTOM | {"extensions", "services"},
     "migrations": set(),
     "gunicorn_settings": set(),
     "console": {"__init__", "gunicorn_settings"},
-    "__init__": BOTTOM | {"extensions", "ratelimit", "oauth2", "views", "cli", "sessions_cookie"},
+    "__init__": BOTTOM
+    | {"extensions", "ratelimit", "oauth2", "views", "cli", "sessions_cookie", "scheduled"},
 }
 
 

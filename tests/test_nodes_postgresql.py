@@ -27,7 +27,8 @@ import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import quote, urlencode
 
@@ -40,7 +41,14 @@ from sqlalchemy import func, select
 
 from authserver import create_app
 from authserver.extensions import db
-from authserver.models import AccessToken, RateLimitCounter, RefreshToken, SigningKey
+from authserver.models import (
+    AccessToken,
+    AuditEvent,
+    RateLimitCounter,
+    RefreshToken,
+    SigningKey,
+)
+from authserver.services import audit
 from tests import factories
 from tests.databases import (
     IN_CI,
@@ -79,35 +87,49 @@ class Node:
 
 
 def stop_nodes(nodes: list[Node]) -> None:
-    """SIGINT (gunicorn's quick shutdown) to every node at once, then wait for each."""
+    """SIGINT (gunicorn's quick shutdown) to every node's process group at once, then wait;
+    whatever is left after 10 seconds is killed."""
     running = [node for node in nodes if node.process.poll() is None]
     for node in running:
-        node.process.send_signal(signal.SIGINT)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(node.process.pid, signal.SIGINT)
     for node in running:
         try:
-            node.process.wait(timeout=15)
+            node.process.wait(timeout=10)
         except subprocess.TimeoutExpired:
-            node.process.kill()
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(node.process.pid, signal.SIGKILL)
             node.process.wait()
 
 
-def start_nodes(names: list[str], env: dict[str, str], workdir: Path) -> list[Node]:
+@dataclass
+class NodeSpec:
+    name: str
+    env: dict[str, str]
+    #: Make the app in gunicorn's master, before it forks the workers.
+    preload: bool = False
+    workers: int = 2
+
+
+def start_nodes(specs: list[NodeSpec], workdir: Path) -> list[Node]:
     """Start every node at once, then wait until each answers /readyz (database reachable)."""
     nodes = []
     try:
-        for name in names:
+        for spec in specs:
+            options = ["--preload"] if spec.preload else []
             port = free_port()
-            log = workdir / f"{name}.log"
+            log = workdir / f"{spec.name}.log"
             with log.open("w") as out:  # the child keeps its own copy of the descriptor
                 process = subprocess.Popen(  # noqa: S603 - fixed argv: this interpreter, our app
                     [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}"]
-                    + ["--workers", "2", "--graceful-timeout", "5", "authserver:create_app()"],
+                    + ["--workers", str(spec.workers), *options, "authserver:create_app()"],
                     cwd=ROOT,
-                    env=env,
+                    env=spec.env,
                     stdout=out,
                     stderr=subprocess.STDOUT,
+                    start_new_session=True,  # its own process group: the workers go with it
                 )
-            nodes.append(Node(name, f"http://127.0.0.1:{port}", process, log))
+            nodes.append(Node(spec.name, f"http://127.0.0.1:{port}", process, log))
         deadline = time.monotonic() + STARTUP_SECONDS
         for node in nodes:
             while True:
@@ -135,7 +157,9 @@ class Cluster:
     web: factories.ClientInfo
     spa: factories.ClientInfo
     resource_server: factories.ClientInfo
-    extra_nodes: list[Node] = field(default_factory=list)
+    #: Two more nodes keeping their throttling counters in Redis (when it answers): their
+    #: nodes, the Redis URL and their key prefix.
+    redis: tuple[list[Node], str, str] | None = None
 
     def cli(self, *args: str) -> str:
         """An operator command, run against the shared database as on node 1's machine."""
@@ -151,7 +175,7 @@ def cluster(
     url = postgres_url_for_tests(test_database)
     schema = required_postgres_schema(url)  # fails in CI, skips elsewhere, when unreachable
     workdir = tmp_path_factory.mktemp("nodes")
-    app = live = None
+    app = redis_url = None
     nodes: list[Node] = []
     try:
         app = create_app(
@@ -192,14 +216,35 @@ def cluster(
             "AUTHSERVER_SECRET_KEY": SECRET_KEY,
             "AUTHSERVER_BCRYPT_ROUNDS": "4",
             "AUTHSERVER_LOGIN_FAILURES_PER_ACCOUNT": "3 per minute",
+            # Each worker cleans up every second or so (and node 2 forks after making the app).
+            "AUTHSERVER_CLEANUP_INTERVAL": "1",
         }
-        nodes = start_nodes(["node1", "node2"], env, workdir)
-        live = Cluster(app, env, workdir, nodes, user, web, spa, resource_server)
+        specs = [NodeSpec("node1", env), NodeSpec("node2", env, preload=True)]
+        redis_url = reachable_redis()
+        prefix = "authserver-nodes-test-" + secrets.token_hex(6)
+        if redis_url:
+            # Started with the others (no waiting twice), one worker each (only their counters
+            # are under test); the throttling counters in Redis under a prefix of their own.
+            redis_env = {
+                **env,
+                "AUTHSERVER_RATELIMIT_STORAGE_URI": redis_url,
+                "AUTHSERVER_RATELIMIT_KEY_PREFIX": prefix,
+            }
+            specs += [
+                NodeSpec(name, redis_env, preload=True, workers=1)
+                for name in ("node3-redis", "node4-redis")
+            ]
+        nodes = start_nodes(specs, workdir)
+        live = Cluster(app, env, workdir, nodes[:2], user, web, spa, resource_server)
+        if redis_url:
+            live.redis = (nodes[2:], redis_url, prefix)
         yield live
     finally:
-        if live is not None:
-            nodes = [*live.nodes, *live.extra_nodes]
         stop_nodes(nodes)
+        if redis_url:
+            connection = redis.Redis.from_url(redis_url)
+            for key in connection.scan_iter(f"*{prefix}*"):
+                connection.delete(key)
         if app is not None:
             with app.app_context():
                 db.engine.dispose()
@@ -459,30 +504,24 @@ def test_throttling_counts_failed_logins_across_nodes_in_the_database(cluster):
         assert db.session.scalar(select(func.count()).select_from(RateLimitCounter)) > 0
 
 
-@pytest.fixture(scope="module")
-def redis_nodes(cluster) -> Iterator[tuple[list[Node], str, str]]:
-    """Two more nodes, with their throttling counters in Redis under a prefix of their own."""
+def reachable_redis() -> str | None:
     url = os.environ.get("AUTHSERVER_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
     try:
         redis.Redis.from_url(url, socket_connect_timeout=1).ping()
-    except redis.exceptions.RedisError as error:
+    except redis.exceptions.RedisError:
+        return None
+    return url
+
+
+@pytest.fixture
+def redis_nodes(cluster) -> tuple[list[Node], str, str]:
+    """The two nodes with their throttling counters in Redis; fails in CI without Redis."""
+    if cluster.redis is None:
+        url = os.environ.get("AUTHSERVER_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
         if IN_CI:
-            pytest.fail(f"Redis is required in CI but unreachable at {url}: {error}")
+            pytest.fail(f"Redis is required in CI but unreachable at {url}")
         pytest.skip(f"Redis unreachable at {url}")
-    prefix = "authserver-nodes-test-" + secrets.token_hex(6)
-    env = {
-        **cluster.env,
-        "AUTHSERVER_RATELIMIT_STORAGE_URI": url,
-        "AUTHSERVER_RATELIMIT_KEY_PREFIX": prefix,
-    }
-    nodes = start_nodes(["node3-redis", "node4-redis"], env, cluster.workdir)
-    cluster.extra_nodes.extend(nodes)
-    try:
-        yield nodes, url, prefix
-    finally:  # the cluster stops them with its own, all at once
-        connection = redis.Redis.from_url(url)
-        for key in connection.scan_iter(f"*{prefix}*"):
-            connection.delete(key)
+    return cluster.redis
 
 
 def test_throttling_counts_failed_logins_across_nodes_in_redis(cluster, redis_nodes):
@@ -541,3 +580,32 @@ def test_a_key_rotation_through_one_node_shows_in_the_other_jwks_at_once(cluster
     cluster.cli("keys", "rotate")
     assert set(on_both(cluster, 6, signing_kid)) == {new_kid}
     assert {new_kid in kid_set for kid_set in on_both(cluster, 6, kids)} == {True}
+
+
+def test_each_node_cleans_up_by_itself_with_the_interval_set(cluster):
+    """AUTHSERVER_CLEANUP_INTERVAL=1: expired rows go without `authserver cleanup`, and every
+    worker runs it, on the preloaded node 2 too (its threads start after gunicorn's fork)."""
+    with cluster.app.app_context():
+        event = audit.record("login.failed", outcome="failure", actor="anonymous")
+        event.at = datetime.now(UTC) - timedelta(days=400)  # past AUDIT_RETENTION_DAYS
+        db.session.commit()
+        event_id = event.id
+    on_both(cluster, 4, lambda node: requests.get(node.url + "/healthz", timeout=TIMEOUT))
+
+    deadline = time.monotonic() + 10
+    while True:
+        with cluster.app.app_context():
+            if db.session.get(AuditEvent, event_id) is None:
+                break
+        assert time.monotonic() < deadline, "\n".join(node.tail() for node in cluster.nodes)
+        time.sleep(0.1)
+
+    for node in cluster.nodes:
+        ran = [
+            json.loads(line)
+            for line in node.log.read_text().splitlines()
+            if '"scheduled cleanup removed' in line
+        ]
+        assert ran, node.tail()
+        assert {line["logger"] for line in ran} == {"authserver.cleanup"}
+        assert node.process.pid not in {line["pid"] for line in ran}  # workers, not the master
