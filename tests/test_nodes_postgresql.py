@@ -588,8 +588,9 @@ def test_each_node_cleans_up_by_itself_with_the_interval_set(cluster):
     with cluster.app.app_context():
         event = audit.record("login.failed", outcome="failure", actor="anonymous")
         event.at = datetime.now(UTC) - timedelta(days=400)  # past AUDIT_RETENTION_DAYS
+        db.session.flush()
+        event_id = event.id  # read before the commit: a node may delete it right after
         db.session.commit()
-        event_id = event.id
     on_both(cluster, 4, lambda node: requests.get(node.url + "/healthz", timeout=TIMEOUT))
 
     deadline = time.monotonic() + 10
