@@ -4,8 +4,11 @@ Two gunicorn processes (two workers each), the same ``AUTHSERVER_SECRET_KEY`` an
 PostgreSQL schema of their own, as behind a load balancer without sticky sessions: a login
 made on one node holds on the other, a code issued by one is redeemed on the other, racing
 redemptions and refreshes spread over both still yield exactly one winner, throttling counts
-are shared (database and Redis), and a change made through one node's operator command shows
-on the other at once (the caches' version stamps). Both nodes start once per module.
+are shared (database and Redis), a change made through one node's operator command shows
+on the other at once (the caches' version stamps), and AUTHSERVER_CLEANUP_INTERVAL cleans up
+in every worker. Node 2 runs with ``--preload`` (the app made before gunicorn forks). The
+nodes start once per module, with a third and fourth whose throttling counters live in Redis
+(when it answers); all are stopped and the schema dropped at the end, whatever happened.
 
 These run against PostgreSQL in every CI pass (a schema of their own), fail in CI when it is
 unreachable, and skip elsewhere.
