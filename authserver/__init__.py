@@ -16,6 +16,7 @@ from .extensions import csrf, db, limiter, login_manager, migrate
 from .logs import configure_logging
 from .metrics import init_metrics
 from .oauth2 import init_oauth2
+from .scheduled import init_cleanup_schedule
 from .sessions_cookie import BrowserOnlySessionInterface
 from .views import register_views
 
@@ -52,6 +53,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     init_oauth2(app)
     register_views(app)
     register_cli(app)
+    init_cleanup_schedule(app)  # AUTHSERVER_CLEANUP_INTERVAL: cleanup in each worker, if set
     init_metrics(app, db)  # off unless AUTHSERVER_METRICS_ADDRESS is set
     return app
 

@@ -7,6 +7,7 @@ Every setting can be overridden with an environment variable of the same name pr
 from __future__ import annotations
 
 import ipaddress
+import math
 import os
 import secrets
 from pathlib import Path
@@ -53,9 +54,15 @@ class DefaultConfig:
     REFRESH_RETRY_WINDOW = 10
     #: Days audit events are kept before `authserver cleanup` deletes them.
     AUDIT_RETENTION_DAYS = 90
+    #: Seconds between cleanups run inside the server (each worker process, with jitter);
+    #: None means none: run `authserver cleanup` yourself, e.g. hourly from cron (SPEC).
+    CLEANUP_INTERVAL: float | None = None
     #: Where throttling counters live: "database://" (this server's own database, shared by every
     #: worker and node) or "redis://host:6379" for Redis. "memory://" is per process: tests only.
     RATELIMIT_STORAGE_URI = "database://"
+    #: Throttling on. Set here, not left to Flask-Limiter: its ``init_app`` keeps the previous
+    #: app's value as the default, so one app made with it off would turn it off for the next.
+    RATELIMIT_ENABLED = True
     #: If that storage cannot be reached (Redis down), count in each process's memory until it is
     #: back rather than refuse every login with a 500: throttling degrades to per-process, people
     #: can still sign in, and Flask-Limiter logs the switch and the recovery.
@@ -106,6 +113,7 @@ def load_config(app: Flask, test_config: dict | None) -> None:
 
     if not callable(app.config["CLOCK"]):
         raise RuntimeError("CLOCK must be a function returning an aware UTC datetime.")
+    app.config["CLEANUP_INTERVAL"] = cleanup_interval(app.config.get("CLEANUP_INTERVAL"))
     Path(app.instance_path).mkdir(parents=True, exist_ok=True)
     if not app.config["DATABASE_URL"]:
         app.config["DATABASE_URL"] = "sqlite:///" + str(
@@ -134,6 +142,24 @@ def load_config(app: Flask, test_config: dict | None) -> None:
             app.config[name] = secure
     app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", engine_options(app.config["DATABASE_URL"]))
     app.config.setdefault("WTF_CSRF_TIME_LIMIT", None)  # tied to the session instead
+
+
+def cleanup_interval(value: object) -> float | None:
+    """``CLEANUP_INTERVAL`` as seconds, or None when unset; anything else stops the start."""
+    if value is None or value == "":
+        return None
+    number = None
+    if not isinstance(value, bool):
+        try:
+            number = float(value)  # a number, or a string of one
+        except (TypeError, ValueError):
+            number = None
+    if number is None or not math.isfinite(number) or number <= 0:
+        raise RuntimeError(
+            f"AUTHSERVER_CLEANUP_INTERVAL must be a positive number of seconds (or unset), "
+            f"not {value!r}."
+        )
+    return number
 
 
 def engine_options(url: str) -> dict:

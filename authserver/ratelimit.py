@@ -40,7 +40,7 @@ class DatabaseStorage(Storage):
     def base_exceptions(self) -> type[Exception]:
         return SQLAlchemyError
 
-    def incr(self, key: str, expiry: int, amount: int = 1) -> int:
+    def incr(self, key: str, expiry: float, amount: int = 1) -> int:
         now = time.time()
         engine = _engine()
         insert = (postgresql if engine.dialect.name == "postgresql" else sqlite).insert(_table)
@@ -95,6 +95,12 @@ class DatabaseStorage(Storage):
     def clear(self, key: str) -> None:
         with _engine().begin() as connection:
             connection.execute(delete(_table).where(_table.c.key == key))
+
+
+def claim_window(key: str, seconds: float) -> bool:
+    """True for the first caller of ``key`` in a window of ``seconds``, over every process and
+    node on this database: a fixed-window counter whose first hit wins."""
+    return DatabaseStorage().incr(f"claim:{key}", seconds) == 1
 
 
 def purge_expired_counters() -> int:

@@ -33,11 +33,21 @@ ALLOWED: dict[str, set[str]] = {
     "cli": BOTTOM | {"models", "extensions", "services"},
     "sessions_cookie": set(),
     "metrics": set(),
+    "scheduled": BOTTOM | {"extensions", "services", "ratelimit"},
     "migrations": set(),
     "gunicorn_settings": set(),
     "console": {"__init__", "gunicorn_settings"},
     "__init__": BOTTOM
-    | {"extensions", "ratelimit", "oauth2", "views", "cli", "sessions_cookie", "metrics"},
+    | {
+        "extensions",
+        "ratelimit",
+        "oauth2",
+        "views",
+        "cli",
+        "sessions_cookie",
+        "metrics",
+        "scheduled",
+    },
 }
 
 
