@@ -170,6 +170,7 @@ _registrations = limiter.limit(
     _setting("REGISTRATION_RATE_LIMIT"),
     key_func=get_remote_address,
     methods=["POST"],
+    exempt_when=lambda: not current_app.config["REGISTRATION_ENABLED"],  # a 404 costs nothing
     on_breach=too_many_requests,
 )
 
