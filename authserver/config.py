@@ -68,6 +68,12 @@ class DefaultConfig:
     #: can still sign in, and Flask-Limiter logs the switch and the recovery.
     RATELIMIT_SWALLOW_ERRORS = True
     RATELIMIT_IN_MEMORY_FALLBACK_ENABLED = True
+    #: Seconds a process may count the machine endpoints' throttling keys in memory before
+    #: syncing them with the shared storage (database:// only; see ratelimit._Batches). Each
+    #: counted request on the token endpoint would otherwise cost a transaction per limit; the
+    #: price is that a limit may be overshot by about this long's worth of the sender's traffic
+    #: on other processes. 0: every count is written and read at once.
+    RATELIMIT_SYNC_INTERVAL = 1.0
     #: Failed logins allowed for one account from one address before that pair is refused until
     #: the window ends (OWASP authentication cheat sheet: throttle guessing, not people).
     LOGIN_FAILURES_PER_ACCOUNT = "10 per 15 minutes"
@@ -76,6 +82,25 @@ class DefaultConfig:
     LOGIN_FAILURES_PER_ADDRESS = "100 per hour"
     #: Sign-ups from one address; accounts cost bcrypt time and storage.
     SIGNUP_RATE_LIMIT = "30 per hour"
+    #: Token, introspection and revocation requests one client may make to each of them
+    #: (authenticated requests only, so nobody else can spend it). Far above what a well-behaved
+    #: client needs: a service caches its 10-minute token, so even 1,000 instances ask for ~2 a
+    #: second; a mobile app's whole install base refreshes through its one client_id, and 20,000
+    #: a minute is one refresh every 10 minutes for 200,000 people using it at the same moment.
+    #: It is there so that one runaway client (a token per API call, a retry loop) cannot take a
+    #: node (a few hundred tokens a second) from every other client. Raise it for bigger apps.
+    MACHINE_RATE_LIMIT_PER_CLIENT = "20000 per minute"
+    #: Failed client authentications for one client_id from one address (all three endpoints),
+    #: after which that pair waits out the minute: stops secret guessing and a misconfigured
+    #: deployment hammering us, while the real client's servers elsewhere carry on.
+    MACHINE_AUTH_FAILURES_PER_CLIENT = "30 per minute"
+    #: Failed client authentications from one address over all client_ids (spraying ids).
+    #: Generous: successful requests never count, and it takes ten clients behind one NAT all
+    #: failing at their own limit to reach it.
+    MACHINE_AUTH_FAILURES_PER_ADDRESS = "300 per minute"
+    #: RFC 7591 registrations from one address (when registration is on): each makes a client
+    #: that lives until deleted; a CI pipeline registering per test run stays far below it.
+    REGISTRATION_RATE_LIMIT = "100 per hour"
     #: Seconds the previous client secret keeps working after a rotation in the console (one
     #: day), so a developer can deploy the new one before the old one stops; 0 ends it at once.
     CLIENT_SECRET_GRACE = 86_400

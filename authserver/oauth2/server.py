@@ -12,6 +12,7 @@ from authlib.oauth2.rfc6749 import InvalidClientError, InvalidRequestError, Inva
 from flask import request as flask_request
 from werkzeug.datastructures import MultiDict
 
+from .. import throttling
 from ..logs import note
 from ..scopes import scope_list, unknown_scopes
 
@@ -78,9 +79,14 @@ class AuthorizationServer(FlaskAuthorizationServer):
             raise InvalidScopeError(f"Unknown scope: {' '.join(unknown)}.")
 
     def authenticate_client(self, request, methods, endpoint="token"):
-        check_single_auth_method(request)
-        client = super().authenticate_client(request, methods, endpoint)
+        try:
+            check_single_auth_method(request)
+            client = super().authenticate_client(request, methods, endpoint)
+        except InvalidClientError:
+            throttling.client_authentication_failed()
+            raise
         note(client_id=client.client_id)  # the request line names who authenticated, nothing more
+        throttling.client_authenticated(client.client_id)
         return client
 
 

@@ -26,7 +26,7 @@ from flask import (
 from flask_login import current_user
 from werkzeug.wrappers import Response
 
-from .. import clock, policy
+from .. import clock, policy, throttling
 from ..extensions import csrf, db
 from ..forms import ActionForm
 from ..logs import note
@@ -400,6 +400,7 @@ def _uncached(response: Response) -> Response:
 
 @bp.post("/oauth/token")
 @csrf.exempt
+@throttling.machine_endpoint
 def token() -> Response:
     grant_type = request.form.get("grant_type")
     note(grant_type=grant_type if grant_type in GRANT_TYPES else None)
@@ -417,12 +418,14 @@ def jwks() -> Response:
 
 @bp.post("/oauth/revoke")
 @csrf.exempt
+@throttling.machine_endpoint
 def revoke() -> Response:
     return _uncached(committed_if_ok(authorization_server().create_endpoint_response("revocation")))
 
 
 @bp.post("/oauth/introspect")
 @csrf.exempt
+@throttling.machine_endpoint
 def introspect() -> Response:
     response = authorization_server().create_endpoint_response("introspection")
     note(outcome="ok" if response.status_code < 400 else _error_code(response))
@@ -431,6 +434,7 @@ def introspect() -> Response:
 
 @bp.post("/oauth/register")
 @csrf.exempt
+@throttling.registration_endpoint
 def register() -> Response:
     if not current_app.config["REGISTRATION_ENABLED"]:
         abort(404)
@@ -439,6 +443,7 @@ def register() -> Response:
 
 @bp.route("/oauth/register/<client_id>", methods=["GET", "PUT", "DELETE"])
 @csrf.exempt
+@throttling.registration_endpoint
 def client_configuration(client_id: str) -> Response:
     if not current_app.config["REGISTRATION_ENABLED"]:
         abort(404)

@@ -117,8 +117,10 @@ def world(app: Flask, user: factories.UserInfo, client: FlaskClient) -> World:
         saved = dict(session)
 
     # The audit record is the one table a refusal may write to: refused token and authorization
-    # requests of a registered client are recorded for its developer (services/audit.py).
-    watched = [t for t in Base.metadata.sorted_tables if t.name != "audit_events"]
+    # requests of a registered client are recorded for its developer (services/audit.py). The
+    # throttling counters are bookkeeping of who asked, refused or not (authserver/throttling.py).
+    bookkeeping = ("audit_events", "rate_limit_counters")
+    watched = [t for t in Base.metadata.sorted_tables if t.name not in bookkeeping]
 
     def snapshot() -> dict[str, str]:
         with app.app_context(), db.engine.connect() as connection:
