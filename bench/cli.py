@@ -89,6 +89,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="server and database to connect to for CREATE/DROP DATABASE "
         "(default: %(default)s, or $BENCH_POSTGRESQL_URL)",
     )
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        type=_setting,
+        metavar="NAME=VALUE",
+        help="a setting for the services under test, e.g. AUTHSERVER_RATELIMIT_ENABLED=false "
+        "(to compare one setting's cost; the environment's own are not passed on)",
+    )
     parser.add_argument("--duration", type=parse_duration, default=parse_duration("10s"))
     parser.add_argument("--connections", type=_positive, default=16)
     parser.add_argument(
@@ -255,7 +264,9 @@ def run(args: argparse.Namespace) -> int:
     gunicorn = gunicorn_settings()
 
     started = time.monotonic()
-    stack = Stack(db_kind=args.db, postgresql_url=args.postgresql_url, log=_log)
+    stack = Stack(
+        db_kind=args.db, postgresql_url=args.postgresql_url, log=_log, settings=dict(args.set)
+    )
     rows: list[Row] = []
     measured: dict[str, Result] = {}
     try:
@@ -341,6 +352,15 @@ _STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 def _raise_interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt(f"signal {signum}")
+
+
+def _setting(text: str) -> tuple[str, str]:
+    name, sep, value = text.partition("=")
+    if not sep or not name.startswith(("AUTHSERVER_", "RESOURCE_API_")):
+        raise argparse.ArgumentTypeError(
+            f"expected AUTHSERVER_…=VALUE or RESOURCE_API_…=VALUE: {text!r}"
+        )
+    return name, value
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -66,6 +66,8 @@ class Stack:
     databases: list[str] = field(default_factory=list)
     processes: dict[str, subprocess.Popen] = field(default_factory=dict)
     credentials: dict = field(default_factory=dict)
+    #: Settings for the services under test (``--set``), applied over the bench's own.
+    settings: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.workdir = Path(tempfile.mkdtemp(prefix="authserver-bench-"))
@@ -138,6 +140,7 @@ class Stack:
                 "BENCH_BASELINE_DATABASE_URL": databases["baseline"],
             }
         )
+        env.update(self.settings)
         self.env = env
 
     def flask(self, app: str, *arguments: str) -> str:
