@@ -9,6 +9,7 @@ from collections.abc import Callable
 import click
 from flask import Flask, current_app
 from flask.cli import AppGroup, with_appcontext
+from sqlalchemy.exc import SQLAlchemyError
 
 from .extensions import db
 from .services import ServiceError, audit, checks, cleanup, clients, keys, operator, users
@@ -459,12 +460,48 @@ def check_command(as_json: bool) -> None:
         raise SystemExit(1)
 
 
+def database_problem(error: SQLAlchemyError) -> str:
+    """One line for an operator: what the database said, and the two usual causes."""
+    said = str(getattr(error, "orig", None) or error).strip().splitlines()
+    return (
+        f"The database cannot be used: {said[0] if said else type(error).__name__}. "
+        "Is AUTHSERVER_DATABASE_URL right, and has `authserver db upgrade` run?"
+    )
+
+
+def _database_errors_in_one_line(command: click.Command) -> None:
+    """Every command of ours (groups' too): an unreachable or unmigrated database is one line
+    on stderr and exit status 1, not a traceback."""
+    if isinstance(command, click.Group):
+        for sub in command.commands.values():
+            _database_errors_in_one_line(sub)
+        return
+    callback = command.callback
+    if callback is None or getattr(callback, "guards_database_errors", False):
+        return  # the commands are module-level: each app made in this process sees them again
+
+    @functools.wraps(callback)
+    def guarded(*args, **kwargs):
+        try:
+            return callback(*args, **kwargs)
+        except SQLAlchemyError as error:
+            db.session.rollback()
+            raise click.ClickException(database_problem(error)) from None
+
+    guarded.guards_database_errors = True
+    command.callback = guarded
+
+
 def register_cli(app: Flask) -> None:
-    app.cli.add_command(users_cli)
-    app.cli.add_command(clients_cli)
-    app.cli.add_command(keys_cli)
-    app.cli.add_command(tokens_cli)
-    app.cli.add_command(sessions_cli)
-    app.cli.add_command(demo)
-    app.cli.add_command(cleanup_command)
-    app.cli.add_command(check_command)
+    for command in (
+        users_cli,
+        clients_cli,
+        keys_cli,
+        tokens_cli,
+        sessions_cli,
+        demo,
+        cleanup_command,
+        check_command,
+    ):
+        _database_errors_in_one_line(command)
+        app.cli.add_command(command)

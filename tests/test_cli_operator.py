@@ -9,6 +9,7 @@ import json
 import pytest
 from sqlalchemy import select
 
+from authserver import create_app
 from authserver.extensions import db
 from authserver.models import AuditEvent, Client, SigningKey, User, UserSession
 from authserver.services import clients
@@ -373,3 +374,43 @@ def test_keys_retire(app, client, signing_pem):
     assert new_kid not in (waiting, old_kid)
     assert _kids(client) == [new_kid, old_kid]
     _refused(app, "keys", "retire", "--", old_kid, mentions="already retired")
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ("users", "list"),
+        ("clients", "show", "some-client"),
+        ("keys", "list"),
+        ("tokens", "revoke", "--user", "someone@example.com"),
+        ("demo",),
+        ("cleanup",),
+        ("check",),
+    ],
+)
+@pytest.mark.parametrize(
+    "database", ["unmigrated", "unreachable"], ids=["not migrated", "not reachable"]
+)
+def test_a_database_that_cannot_be_used_is_one_line_not_a_traceback(
+    tmp_path, command, database
+) -> None:
+    url = (
+        f"sqlite:///{tmp_path / 'empty.sqlite3'}"
+        if database == "unmigrated"
+        # A closed port: nothing listens on port 9 (discard) here.
+        else "postgresql+psycopg://127.0.0.1:9/none?connect_timeout=2"
+    )
+    app = create_app(
+        {
+            "TESTING": True,
+            "INSTANCE_PATH": str(tmp_path),
+            "DATABASE_URL": url,
+            "SECRET_KEY": "test-secret-key-" + "x" * 32,
+        }
+    )
+    line = _refused(app, *command, mentions="The database cannot be used")
+    assert "authserver db upgrade" in line
+    if database == "unmigrated":
+        assert "no such table" in line
+    else:
+        assert "Connection refused" in line or "connection failed" in line
