@@ -8,7 +8,6 @@ gunicorn with several workers.
 
 from __future__ import annotations
 
-import socket
 from types import SimpleNamespace
 
 import pytest
@@ -21,17 +20,12 @@ from servicemetrics.gunicorn import GunicornHooks
 from servicemetrics.instruments import RequestMetrics, bounded, for_service
 from tests import factories
 from tests.helpers import basic_auth, client_credentials_token, login, refresh, user_tokens
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+from tests.processes import free_port
 
 
 @pytest.fixture(scope="module")
 def metrics_address() -> str:
-    return f"127.0.0.1:{_free_port()}"
+    return f"127.0.0.1:{free_port()}"
 
 
 @pytest.fixture

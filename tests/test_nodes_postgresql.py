@@ -23,7 +23,6 @@ import os
 import re
 import secrets
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -61,6 +60,7 @@ from tests.databases import (
     schema_options,
 )
 from tests.helpers import csrf_token, pkce_pair, query_of
+from tests.processes import free_port
 
 pytestmark = pytest.mark.postgresql
 
@@ -69,12 +69,6 @@ STARTUP_SECONDS = 30
 TIMEOUT = 10
 SECRET_KEY = "nodes-test-secret-" + "n" * 32
 WRONG = "not the password at all"
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @dataclass
@@ -599,7 +593,7 @@ def test_the_nodes_clean_up_about_once_an_interval_between_them(cluster):
         db.session.commit()
     on_both(cluster, 4, lambda node: requests.get(node.url + "/healthz", timeout=TIMEOUT))
 
-    deadline = time.monotonic() + 10
+    deadline = time.monotonic() + 20  # a loaded CI machine is slow to start threads
     while True:
         with cluster.app.app_context():
             if db.session.get(AuditEvent, event_id) is None:
@@ -618,7 +612,8 @@ def test_the_nodes_clean_up_about_once_an_interval_between_them(cluster):
         ]
         assert {line["logger"] for line in ran} <= {"authserver.cleanup"}
         assert node.process.pid not in {line["pid"] for line in ran}  # workers, not the master
-        runs += [line for line in ran if datetime.fromisoformat(line["time"]) >= started]
+        runs += [line for line in ran if started <= datetime.fromisoformat(line["time"]) <= ended]
     seconds = (ended - started).total_seconds()
-    # Claims last 0.75 s (the shortest jittered wait): at most one run per claim window.
-    assert 1 <= len(runs) <= seconds / 0.75 + 1, (len(runs), seconds)
+    # Claims last 0.75 s (the shortest jittered wait): at most one run per claim window, plus
+    # one claimed before ``started`` whose line came after. Without the claims: ~4 a second.
+    assert 1 <= len(runs) <= seconds / 0.75 + 2, (len(runs), seconds)

@@ -13,8 +13,6 @@ import json
 import os
 import re
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import sysconfig
@@ -23,6 +21,8 @@ from pathlib import Path
 
 import requests
 
+from tests.processes import free_port, stop_process_group
+
 ROOT = Path(__file__).resolve().parent.parent
 
 #: What setuptools says when a folder with files to ship is not a listed package.
@@ -30,12 +30,6 @@ PACKAGE_WARNING = re.compile(r"absent from the `packages` configuration|Warning:
 COPY_IGNORE = shutil.ignore_patterns(
     ".git", ".venv", "node_modules", "__pycache__", "build", "dist", "*.egg-info", ".ci"
 )
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _run(command: list[str], **kwargs) -> subprocess.CompletedProcess:
@@ -81,7 +75,7 @@ def test_the_wheel_migrates_seeds_and_serves_from_anywhere(tmp_path):
     authserver = str(venv / "bin" / "authserver")
     elsewhere = tmp_path / "elsewhere"  # no checkout here: nothing to find by accident
     elsewhere.mkdir()
-    port = _free_port()
+    port = free_port()
     env = {
         key: value
         for key, value in os.environ.items()
@@ -131,10 +125,5 @@ def test_the_wheel_migrates_seeds_and_serves_from_anywhere(tmp_path):
         # The page's stylesheet comes from the package's static folder.
         assert requests.get(f"{base}/static/app.css", timeout=10).status_code == 200
     finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        try:
-            server.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            os.killpg(server.pid, signal.SIGKILL)
-            server.wait()
+        stop_process_group(server)
         server.stderr.close()

@@ -15,7 +15,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import socket
 import subprocess
 import sys
 import threading
@@ -31,6 +30,7 @@ import pytest
 import requests
 
 from tests.databases import IN_CI, drop_postgres_schema, make_postgres_schema
+from tests.processes import free_port
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
@@ -64,12 +64,6 @@ def require_browser_tools() -> None:
         pytest.fail(f"browser tests need what CI installs: {problem}", pytrace=False)
     if problem:
         pytest.skip(f"browser tests skipped: {problem}", allow_module_level=True)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def database_name() -> str:

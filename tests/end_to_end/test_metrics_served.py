@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import signal
 import socket
 import subprocess
 import sys
@@ -21,6 +20,7 @@ import requests
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests import factories
+from tests.processes import stop_process_group
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 
@@ -206,11 +206,6 @@ def test_each_service_serves_its_own_metrics_summed_over_its_workers(
         )
         assert not any(name.startswith("authserver_") for name, _ in api_values)
     finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        try:
-            server.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            os.killpg(server.pid, signal.SIGKILL)
-            server.wait()
+        stop_process_group(server)
     # Each master removed its directory of worker files on the way out.
     assert list(temporary.iterdir()) == [], log.read_text()

@@ -3,26 +3,19 @@ under gunicorn): its requests, and each fetch of the issuer's JWKS by outcome.""
 
 from __future__ import annotations
 
-import socket
-
 import pytest
 import requests
 from prometheus_client.parser import text_string_to_metric_families
 
 from servicemetrics.instruments import RequestMetrics, for_service
+from tests.processes import free_port
 
 from .api_testing import ISSUER, bearer
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def metrics_address() -> str:
-    return f"127.0.0.1:{_free_port()}"
+    return f"127.0.0.1:{free_port()}"
 
 
 def value(name: str, **labels: str) -> float:

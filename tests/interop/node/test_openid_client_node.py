@@ -16,7 +16,6 @@ import os
 import queue
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import threading
@@ -26,6 +25,8 @@ from pathlib import Path
 
 import pytest
 import requests
+
+from tests.processes import free_port
 
 NODE_DIR = Path(__file__).resolve().parent
 PROJECT_ROOT = NODE_DIR.parents[2]
@@ -42,12 +43,6 @@ EMAIL = "node-rp@example.com"
 PASSWORD = "correct horse battery staple"
 STARTUP_SECONDS = 30
 FLOW_SECONDS = 60
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 class Server:
