@@ -38,8 +38,10 @@ serve: install
 	bash scripts/serve.sh
 
 ## Install and run every test (SQLite by default; set AUTHSERVER_DATABASE_URL for PostgreSQL).
+# Two processes on these two-core machines (pytest-xdist); a file's tests stay in one process, so
+# the module-scoped servers (the nodes, the browser's services) start once.
 test: install node-interop browser-npm
-	$(BIN)/pytest
+	$(BIN)/pytest -n auto --dist loadfile
 
 lint: install
 	$(BIN)/ruff check .
