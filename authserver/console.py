@@ -9,6 +9,7 @@ worker model, and the hooks that serve each service's metrics when its address i
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -26,8 +27,28 @@ DEMO_CLIENT_APP = "examples.demo_client:create_app()"  # a checkout's example, n
 SETTINGS = "python:authserver.gunicorn_settings"
 
 
+def control_socket(bind: str) -> str:
+    """gunicorn's control socket for the master on ``bind``: one each, where gunicorn keeps its
+    own (``$XDG_RUNTIME_DIR``, else ``~/.gunicorn``), since every master would otherwise take
+    the one default path from the one before it."""
+    runtime = os.environ.get("XDG_RUNTIME_DIR")
+    folder = runtime if runtime and os.path.isdir(runtime) else os.path.expanduser("~/.gunicorn")
+    name = re.sub(r"[^A-Za-z0-9.-]", "-", bind)
+    return os.path.join(folder, f"gunicorn-{name}.ctl")
+
+
 def _gunicorn(bind: str, app: str, *extra: str) -> list[str]:
-    return [sys.executable, "-m", "gunicorn", "--bind", bind, *extra, app]
+    return [
+        sys.executable,
+        "-m",
+        "gunicorn",
+        "--bind",
+        bind,
+        "--control-socket",
+        control_socket(bind),
+        *extra,
+        app,
+    ]
 
 
 def _service(bind: str, app: str) -> list[str]:

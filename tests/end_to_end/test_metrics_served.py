@@ -84,6 +84,8 @@ def test_each_service_serves_its_own_metrics_summed_over_its_workers(
     api_metrics_address = f"127.0.0.1:{api_metrics}"
     temporary = tmp_path / "tmp"  # where the masters make their PROMETHEUS_MULTIPROC_DIRs
     temporary.mkdir()
+    runtime = tmp_path / "run"  # where gunicorn puts its control sockets
+    runtime.mkdir()
     env = {
         key: value
         for key, value in os.environ.items()
@@ -92,6 +94,7 @@ def test_each_service_serves_its_own_metrics_summed_over_its_workers(
     env |= {
         "PYTHONPATH": str(ROOT),
         "TMPDIR": str(temporary),
+        "XDG_RUNTIME_DIR": str(runtime),
         "GUNICORN_WORKERS": "2",
         "AUTHSERVER_DATABASE_URL": test_database.url,
         "AUTHSERVER_SQLALCHEMY_ENGINE_OPTIONS": json.dumps(test_database.engine_options),
@@ -122,6 +125,10 @@ def test_each_service_serves_its_own_metrics_summed_over_its_workers(
     try:
         _wait_for(f"{auth}/healthz", server, log)
         _wait_for(f"{api}/openapi.json", server, log)
+        # A control socket for each master, not one path the second takes from the first.
+        assert sorted(path.name for path in runtime.iterdir()) == sorted(
+            [f"gunicorn-127.0.0.1-{auth_port}.ctl", f"gunicorn-127.0.0.1-{api_port}.ctl"]
+        )
 
         # One token issued, one failed client authentication, one failed login, one 404.
         token = requests.post(
