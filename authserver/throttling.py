@@ -64,8 +64,9 @@ def client_authentication_failed() -> None:
     g.throttle_client_auth_failed = True
 
 
-def _claimed_client_id() -> str | None:
-    """The client the request names (HTTP Basic, else the form): known before the view runs."""
+def claimed_client_id() -> str | None:
+    """The client the request names (HTTP Basic, else the form): known before the view runs,
+    read once per request (the limits' keys and the refusal record ask for it)."""
     if "throttle_claimed_client" not in g:
         g.throttle_claimed_client = _read_claimed_client_id()
     return g.throttle_claimed_client
@@ -93,11 +94,11 @@ def _short(value: str) -> str:
 
 
 def _client_key() -> str:
-    return BATCHED_MARK + _short(_claimed_client_id() or "")
+    return BATCHED_MARK + _short(claimed_client_id() or "")
 
 
 def _client_and_address_key() -> str:
-    return f"{CACHED_MARK}{get_remote_address()}|{_short(_claimed_client_id() or '-')}"
+    return f"{CACHED_MARK}{get_remote_address()}|{_short(claimed_client_id() or '-')}"
 
 
 def _address_key() -> str:
@@ -105,13 +106,13 @@ def _address_key() -> str:
 
 
 def _no_client_named() -> bool:
-    return _claimed_client_id() is None
+    return claimed_client_id() is None
 
 
 def _authenticated_as_claimed(response: Response) -> bool:
     """Spend a client's budget only on requests that proved to be that client."""
     authenticated = g.get("throttle_authenticated_client")
-    return authenticated is not None and authenticated == _claimed_client_id()
+    return authenticated is not None and authenticated == claimed_client_id()
 
 
 def _authentication_failed(response: Response) -> bool:

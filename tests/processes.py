@@ -6,6 +6,8 @@ import os
 import signal
 import socket
 import subprocess
+from dataclasses import dataclass
+from pathlib import Path
 
 
 def free_port() -> int:
@@ -26,3 +28,18 @@ def stop_process_group(process: subprocess.Popen, timeout: float = 15) -> None:
     except subprocess.TimeoutExpired:
         os.killpg(process.pid, signal.SIGKILL)
         process.wait()
+
+
+@dataclass
+class ServerProcess:
+    """A service started for a test, and the file its output goes to."""
+
+    name: str
+    url: str
+    process: subprocess.Popen
+    log: Path
+
+    def tail(self, lines: int = 40) -> str:
+        """The end of its output, for an assertion's message."""
+        text = self.log.read_text(errors="replace") if self.log.exists() else ""
+        return f"--- {self.name} log ---\n" + "\n".join(text.splitlines()[-lines:])

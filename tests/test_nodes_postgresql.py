@@ -60,7 +60,7 @@ from tests.databases import (
     schema_options,
 )
 from tests.helpers import csrf_token, pkce_pair, query_of
-from tests.processes import free_port
+from tests.processes import ServerProcess, free_port
 
 pytestmark = pytest.mark.postgresql
 
@@ -71,16 +71,8 @@ SECRET_KEY = "nodes-test-secret-" + "n" * 32
 WRONG = "not the password at all"
 
 
-@dataclass
-class Node:
-    name: str
-    url: str
-    process: subprocess.Popen
-    log: Path
-
-    def tail(self, lines: int = 30) -> str:
-        text = self.log.read_text(errors="replace") if self.log.exists() else ""
-        return f"--- {self.name} log ---\n" + "\n".join(text.splitlines()[-lines:])
+#: A server process of the cluster.
+Node = ServerProcess
 
 
 def stop_nodes(nodes: list[Node]) -> None:

@@ -32,7 +32,7 @@ from ..forms import ActionForm
 from ..logs import note
 from ..models import UserSession
 from ..oauth2 import authorization_server
-from ..oauth2.server import basic_client_id, parameter_problem
+from ..oauth2.server import parameter_problem
 from ..oauth2.storage import Grantor
 from ..scopes import REQUIRED_SCOPES, describe, join_scopes, scope_list
 from ..services import audit, codes, consents, keys
@@ -358,23 +358,11 @@ def _error_code(response: Response) -> str:
     return error[:64] if isinstance(error, str) else f"http_{response.status_code}"
 
 
-def _claimed_client_id() -> str | None:
-    """The client the request authenticated as, or claimed to be (HTTP Basic or the form)."""
-    header = request.headers.get("Authorization", "")
-    parts = header.split(None, 1)
-    if len(parts) == 2 and parts[0].lower() == "basic":
-        try:
-            return basic_client_id(parts[1])
-        except OAuth2Error:
-            return None
-    return request.form.get("client_id")
-
-
 def _record_refusal(event: str, response: Response) -> None:
     body = response.get_json(silent=True)
     if not isinstance(body, dict) or not isinstance(body.get("error"), str):
         return
-    client = find_client(_claimed_client_id())
+    client = find_client(throttling.claimed_client_id())
     if client is None:
         return  # an unknown client has no developer to tell; strangers do not fill the record
     client_id = client.client_id

@@ -30,7 +30,7 @@ import pytest
 import requests
 
 from tests.databases import IN_CI, drop_postgres_schema, make_postgres_schema
-from tests.processes import free_port
+from tests.processes import ServerProcess, free_port
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
@@ -74,17 +74,7 @@ def database_name() -> str:
 # --- the services ------------------------------------------------------------------------------
 
 
-@dataclass
-class Service:
-    name: str
-    url: str
-    process: subprocess.Popen
-    log: Path
-
-    def tail(self, lines: int = 40) -> str:
-        text = self.log.read_text(errors="replace") if self.log.exists() else ""
-        return f"--- {self.name} log ---\n" + "\n".join(text.splitlines()[-lines:])
-
+class Service(ServerProcess):
     def stop(self) -> None:
         if self.process.poll() is None:
             self.process.terminate()
