@@ -167,3 +167,12 @@ def client_credentials_token(http: FlaskClient, app_client: ClientInfo, **data: 
     )
     assert response.status_code == 200, response.data
     return response.get_json()["access_token"]
+
+
+def introspect(http: FlaskClient, caller: ClientInfo, token: str) -> TestResponse:
+    """RFC 7662 introspection of ``token``, authenticated as ``caller`` with HTTP Basic."""
+    return http.post(
+        "/oauth/introspect",
+        data={"token": token},
+        headers=basic_auth(caller.client_id, caller.secret),
+    )

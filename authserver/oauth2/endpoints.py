@@ -13,6 +13,7 @@ from flask import request as flask_request
 
 from .. import clock
 from ..models import AccessToken, Client, RefreshToken, TokenFamily, User
+from ..scopes import scope_list
 from ..services import audit, tokens
 
 
@@ -41,6 +42,10 @@ class FoundToken:
         return record.expires_at <= clock.now()
 
     def is_revoked(self) -> bool:
+        # A disabled person's or client's tokens count as revoked, including any issued while
+        # the account or client was being disabled.
+        if not tokens.parties_enabled(self.client, self.user):
+            return True
         if self.family is not None and self.family.revoked_at is not None:
             return True
         if self.access is not None:
@@ -49,20 +54,13 @@ class FoundToken:
 
 
 def find_token(value: str, hint: str | None) -> FoundToken | None:
-    """Look the token up as the hint says first, then as the other kind (RFC 7009 §2.1)."""
-    order = ["refresh_token", "access_token"]
-    if hint == "access_token":
-        order.reverse()
-    for kind in order:
-        if kind == "access_token":
-            record = tokens.find_access_token(value)
-            if record is not None:
-                return FoundToken(kind, record.family, access=record)
-        else:
-            refresh = tokens.find_refresh_token(value)
-            if refresh is not None:
-                return FoundToken(kind, refresh.family, refresh=refresh)
-    return None
+    """The token by its shape: a JWT is one of our access tokens or nothing, anything else can
+    only be a refresh token (so the hint, RFC 7009 §2.1, is never needed to find it)."""
+    if value.count(".") == 2:
+        record = tokens.find_access_token(value)
+        return FoundToken("access_token", record.family, access=record) if record else None
+    refresh = tokens.find_refresh_token(value)
+    return FoundToken("refresh_token", refresh.family, refresh=refresh) if refresh else None
 
 
 class UnsupportedTokenType(UnsupportedTokenTypeError):
@@ -129,8 +127,6 @@ class IntrospectionEndpoint(_IntrospectionEndpoint):
             "iss": current_app.config["ISSUER"],
             "sub": user.subject if user is not None else client.client_id,
         }
-        if user is not None:
-            body["username"] = user.email
         if token.access is not None:
             record = token.access
             body.update(
@@ -153,6 +149,10 @@ class IntrospectionEndpoint(_IntrospectionEndpoint):
                     "exp": int(record.expires_at.timestamp()),
                 }
             )
+        if user is not None and "email" in scope_list(body["scope"]):
+            # Only a token the person granted ``email`` names them by their address (OIDC Core
+            # §5.4; the consent page promises nothing of it leaves otherwise).
+            body["username"] = user.email
         return body
 
 

@@ -12,12 +12,16 @@ from .. import metrics, policy
 from ..extensions import db
 from ..models import AuthorizationCode, Client, RefreshToken
 from ..security.secrets import new_secret
-from ..services import codes, tokens
+from ..services import codes, locks, tokens
 from .storage import Grantor
 
 #: Client authentication methods, per grant (RFC 6749 §2.3; public clients use none).
 WITH_SECRET = ["client_secret_basic", "client_secret_post"]
 WITH_SECRET_OR_PUBLIC = [*WITH_SECRET, "none"]
+
+#: A code whose grant was withdrawn before it was redeemed (access removed, a scope taken back,
+#: "disconnect", the account or client disabled).
+CODE_WITHDRAWN = "The authorization code was withdrawn."
 
 
 class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
@@ -50,19 +54,27 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
         found = codes.find_code(code, client)
         if found is None:
             return None
-        if found.redeemed_at is not None or not codes.claim_code(found):
-            # Redeemed before, or by a concurrent request a moment ago: deny, and revoke the
-            # tokens issued from the first redemption.
-            metrics.reuse_detected("authorization_code")
-            tokens.end_compromised_grant(
-                tokens.families_of_code(found),
-                reason="authorization code reused",
-                address=flask_request.remote_addr,
-            )
-            raise InvalidGrantError("The authorization code has already been used.")
-        if codes.is_expired(found):
-            raise InvalidGrantError("The authorization code has expired.")
-        return found
+        if found.redeemed_at is None:
+            # The person's lock first (``locks``): a removal of access, a disabled account or
+            # client that commits before it leaves no code to claim, and one that commits after
+            # sees the grant this redemption makes.
+            if not locks.lock_for_issuance(found.user_id, client.id).may_issue:
+                raise InvalidGrantError(CODE_WITHDRAWN)
+            if codes.claim_code(found):
+                if codes.is_expired(found):
+                    raise InvalidGrantError("The authorization code has expired.")
+                return found
+            if codes.reread(found) is None:
+                raise InvalidGrantError(CODE_WITHDRAWN)  # discarded by a revocation meanwhile
+        # Redeemed before, or by a concurrent request a moment ago: deny, and revoke the tokens
+        # issued from the first redemption.
+        metrics.reuse_detected("authorization_code")
+        tokens.end_compromised_grant(
+            tokens.families_of_code(found),
+            reason="authorization code reused",
+            address=flask_request.remote_addr,
+        )
+        raise InvalidGrantError("The authorization code has already been used.")
 
     def delete_authorization_code(self, authorization_code: AuthorizationCode) -> None:
         # Kept (already marked redeemed) so that a replay can be recognised and answered.
@@ -91,6 +103,13 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
         token = tokens.find_refresh_token(refresh_token)
         if token is None or not token.check_client(self.request.client):
             return None
+        if token.family.user_id is not None:
+            # The person's lock first (``locks``), then the token as committed now: a revocation
+            # that committed while this waited is seen, one that comes later sees the successor.
+            grant = locks.lock_for_issuance(token.family.user_id, self.request.client.id)
+            token = tokens.reread_refresh_token(token)
+            if token is None or not grant.may_issue:
+                raise InvalidGrantError("The refresh token has expired or was revoked.")
         life = policy.lifetimes(current_app.config, self.request.client.client_id, "refresh_token")
         verdict = tokens.judge(token, life)
         if verdict is policy.RefreshVerdict.ROTATE:

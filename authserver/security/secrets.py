@@ -30,27 +30,31 @@ def verify_secret(value: str, expected_hash: str) -> bool:
     return hmac.compare_digest(hash_secret(value), expected_hash)
 
 
-def seal(payload: dict, secret: str) -> str:
-    """``payload`` encrypted (AES-256-GCM) under a key derived from ``secret`` (HKDF-SHA256).
+def seal(payload: dict, secret: str, server_key: str | bytes) -> str:
+    """``payload`` encrypted (AES-256-GCM) under a key derived (HKDF-SHA256) from ``secret`` and
+    ``server_key``.
 
-    Only a holder of ``secret`` can read it back; the database keeps ``hash_secret(secret)``,
-    from which the key cannot be derived.
+    Only a holder of ``secret`` can read it back, and only with the server's key: the database
+    keeps ``hash_secret(secret)``, from which the key cannot be derived, and ``server_key`` (the
+    session key, kept outside the database) makes a copy of the database alone worth nothing.
     """
     nonce = os.urandom(12)
-    sealed = AESGCM(_sealing_key(secret)).encrypt(nonce, json.dumps(payload).encode(), None)
+    key = _sealing_key(secret, server_key)
+    sealed = AESGCM(key).encrypt(nonce, json.dumps(payload).encode(), None)
     return base64.urlsafe_b64encode(nonce + sealed).decode()
 
 
-def unseal(sealed: str, secret: str) -> dict | None:
+def unseal(sealed: str, secret: str, server_key: str | bytes) -> dict | None:
     try:
         raw = base64.urlsafe_b64decode(sealed.encode())
-        plain = AESGCM(_sealing_key(secret)).decrypt(raw[:12], raw[12:], None)
+        plain = AESGCM(_sealing_key(secret, server_key)).decrypt(raw[:12], raw[12:], None)
     except (ValueError, InvalidTag):
         return None
     return json.loads(plain)
 
 
-def _sealing_key(secret: str) -> bytes:
+def _sealing_key(secret: str, server_key: str | bytes) -> bytes:
+    salt = server_key.encode() if isinstance(server_key, str) else server_key
     return HKDF(
-        algorithm=hashes.SHA256(), length=32, salt=None, info=b"authserver sealed answer"
+        algorithm=hashes.SHA256(), length=32, salt=salt, info=b"authserver sealed answer"
     ).derive(secret.encode())

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from flask import current_app
-from sqlalchemy import ColumnElement, and_, delete, exists, or_, select
+from sqlalchemy import ColumnElement, and_, delete, exists, or_, select, update
 
 from .. import clock, policy
 from ..extensions import db
@@ -51,6 +51,23 @@ def _delete_in_batches(model: type, condition: ColumnElement[bool], key: str = "
         removed += result.rowcount
         if result.rowcount < BATCH:
             return removed
+
+
+def erase_stale_retry_answers(now: datetime, life: policy.Lifetimes) -> int:
+    """Erase the sealed answers kept for a refresh retry once their window has passed: each holds
+    its successor, so the newest used token of a family plus a database copy must unseal
+    nothing for longer than the window (a successor's first use erases it sooner)."""
+    result = db.session.execute(
+        update(RefreshToken)
+        .where(
+            RefreshToken.retry_answer.is_not(None),
+            RefreshToken.rotated_at < now - timedelta(seconds=life.refresh_retry),
+        )
+        .values(retry_answer=None)
+        .execution_options(synchronize_session=False)
+    )
+    db.session.commit()
+    return result.rowcount
 
 
 def cleanup(now: datetime | None = None) -> Removed:
@@ -96,6 +113,7 @@ def cleanup(now: datetime | None = None) -> Removed:
     }
     for name, (model, condition) in steps.items():
         removed.counts[name] = _delete_in_batches(model, condition)
+    removed.counts["refresh_retry_answers"] = erase_stale_retry_answers(now, life)
     removed.counts["rate_limit_counters"] = _delete_in_batches(
         RateLimitCounter, RateLimitCounter.expires_at <= now.timestamp(), key="key"
     )

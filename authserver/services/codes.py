@@ -59,6 +59,15 @@ def find_code(code: str, client: Client) -> AuthorizationCode | None:
     )
 
 
+def reread(code: AuthorizationCode) -> AuthorizationCode | None:
+    """The code as committed now, or None if a revocation has discarded it meanwhile."""
+    return db.session.scalar(
+        select(AuthorizationCode)
+        .where(AuthorizationCode.id == code.id)
+        .execution_options(populate_existing=True)
+    )
+
+
 def is_expired(code: AuthorizationCode) -> bool:
     return code.expires_at <= clock.now()
 

@@ -10,7 +10,7 @@ from .. import clock
 from ..extensions import db
 from ..models import Client, Consent, User
 from ..scopes import join_scopes, scope_list
-from . import audit
+from . import audit, locks
 from .tokens import discard_pending_codes, revoke_families_of, withdraw_scope
 
 #: ``last_used_at`` is written at most this often (like a session's ``last_seen_at``).
@@ -18,8 +18,12 @@ TOUCH_INTERVAL = timedelta(seconds=60)
 
 
 def find_consent(user: User, client: Client) -> Consent | None:
+    # Read afresh even if this unit of work saw the row before: after the person's lock
+    # (``locks``) it must show what a decision that committed meanwhile left.
     return db.session.scalar(
-        select(Consent).where(Consent.user_id == user.id, Consent.client_id == client.id)
+        select(Consent)
+        .where(Consent.user_id == user.id, Consent.client_id == client.id)
+        .execution_options(populate_existing=True)
     )
 
 
@@ -38,11 +42,16 @@ def record_consent(
 ) -> None:
     """Store the user's latest answer: scopes asked for now take the new answer, others stay.
 
-    Flushed, not committed: the caller commits it together with the code it issues, so a failure
-    there leaves no consent behind (SPEC: bad input changes nothing).
+    A scope granted before, asked for again and now unticked is taken back exactly as "Take
+    back" on /account/apps does (``take_back``): its tokens stop at once. The caller holds the
+    person's lock (``locks``). Flushed, not committed: the caller commits it together with the
+    code it issues, so a failure there leaves no consent behind (SPEC: bad input changes nothing).
     """
     consent = find_consent(user, client)
     earlier = set(scope_list(consent.scope)) if consent else set()
+    withdrawn = [s for s in requested if s in earlier and s not in granted]
+    for scope in withdrawn:
+        take_back(user, client, scope)
     scope = join_scopes((earlier - set(requested)) | set(granted))
     event = None
     if not scope:
@@ -57,8 +66,25 @@ def record_consent(
         consent.scope = scope
         event = "consent.changed"
     if event is not None:
-        audit.record(event, user=user, client_id=client.client_id, address=address, scope=scope)
+        audit.record(
+            event,
+            user=user,
+            client_id=client.client_id,
+            address=address,
+            scope=scope,
+            withdrawn=join_scopes(withdrawn) or None,
+        )
     db.session.flush()
+
+
+def take_back(user: User, client: Client, scope: str) -> int:
+    """What taking ``scope`` back does to what was issued: every access token carrying it is
+    revoked at once, grants holding it keep only the rest (``tokens.withdraw_scope``), and codes
+    not yet redeemed with it are discarded. The number of grants touched; the caller holds the
+    person's lock and changes the consent itself."""
+    touched = withdraw_scope(user, client, scope)
+    discard_pending_codes(user, client, having_scope=scope)
+    return touched
 
 
 def connected_apps(user: User) -> list[Consent]:
@@ -71,6 +97,7 @@ def connected_apps(user: User) -> list[Consent]:
 
 def revoke_consent(user: User, client: Client, address: str | None = None) -> bool:
     """Forget the consent and revoke every token the client holds for the user."""
+    locks.lock_person(user.id)  # before reading anything: see ``locks``
     consent = find_consent(user, client)
     families = revoke_families_of(user, client)
     # A code already handed out but not yet exchanged must not turn into tokens afterwards.
@@ -93,11 +120,11 @@ def revoke_scope(user: User, client: Client, scope: str, address: str | None = N
     """Take one scope back: the consent loses it, every access token carrying it is revoked at
     once and the grants holding it keep only the rest (``tokens.withdraw_scope``); codes not yet
     redeemed with it are discarded. The app may ask for it again later. False if not granted."""
+    locks.lock_person(user.id)  # before reading anything: see ``locks``
     consent = find_consent(user, client)
     if consent is None or scope not in scope_list(consent.scope):
         return False
-    families = withdraw_scope(user, client, scope)
-    discard_pending_codes(user, client, having_scope=scope)
+    families = take_back(user, client, scope)
     rest = [s for s in scope_list(consent.scope) if s != scope]
     if rest:
         consent.scope = join_scopes(rest)

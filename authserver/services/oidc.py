@@ -8,7 +8,7 @@ from ..models import User
 #: OIDC Core §5.4 (standard claims by scope), limited to what we hold.
 CLAIMS_BY_SCOPE = {
     "openid": ("sub",),
-    "profile": ("name", "preferred_username", "updated_at"),
+    "profile": ("name", "updated_at"),
     "email": ("email", "email_verified"),
 }
 
@@ -22,8 +22,10 @@ def user_claims(user: User, scopes: list[str] | set[str]) -> dict:
     """The claims ``scopes`` release about ``user`` (OIDC Core §5.4)."""
     claims: dict = {"sub": user.subject}
     if "profile" in scopes:
-        claims["name"] = user.name or user.email.split("@")[0]
-        claims["preferred_username"] = user.email
+        # Nothing derived from the address: it is released only with ``email`` (OIDC Core §5.4),
+        # so a person without a name has none here rather than their address's local part.
+        if user.name:
+            claims["name"] = user.name
         claims["updated_at"] = int(user.updated_at.timestamp())
     if "email" in scopes:
         claims["email"] = user.email

@@ -17,7 +17,7 @@ from sqlalchemy import func, select
 from .. import clock
 from ..extensions import db
 from ..models import Client, TokenFamily, User
-from . import ServiceError, audit, caches, clients, sessions, tokens, users
+from . import ServiceError, audit, caches, clients, locks, sessions, tokens, users
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -62,6 +62,8 @@ def end_sessions(user: User, actor: str = "operator") -> int:
 
 def disable_user(user: User, actor: str = "operator") -> dict[str, int]:
     """No more logins; every session ends and every grant is revoked."""
+    locks.lock_person(user.id)  # issuance in flight finishes first, and is revoked below
+    db.session.refresh(user)
     if user.disabled_at is not None:
         raise ServiceError(f"User {user.email} is already disabled.")
     user.disabled_at = clock.now()
@@ -151,6 +153,9 @@ def enable_client(client: Client, actor: str = "operator") -> None:
     if client.disabled_at is None:
         raise ServiceError(f"Client {client.client_id} is not disabled.")
     client.disabled_at = None
+    # Nothing issued before now may come back to life: tokens the client got while it was being
+    # disabled (client_credentials takes no lock) are revoked now.
+    tokens.revoke_everything(client=client)
     caches.bump(caches.CLIENTS)
     audit.record("client.enabled", user=client.owner, client_id=client.client_id, actor=actor)
     db.session.flush()

@@ -17,6 +17,7 @@ from sqlalchemy import delete, select, update
 from .. import clock
 from ..extensions import db
 from ..models import AuthorizationCode, TokenFamily, User, UserSession
+from . import locks
 from .tokens import revoke_family
 
 #: ``last_seen_at`` is written at most this often: a write per page view would be waste.
@@ -25,6 +26,10 @@ TOUCH_INTERVAL = timedelta(seconds=60)
 
 def start_session(user: User, address: str | None, user_agent: str | None) -> UserSession:
     """A new login session for ``user``; the caller commits."""
+    # After the person's lock (``locks``): an operator's "sessions end" or "users disable" that
+    # is in flight ends this session too, or commits first (and the disabled account's session
+    # is refused by ``live_session``).
+    locks.lock_person(user.id)
     now = clock.now()
     login = UserSession(
         sid=secrets.token_urlsafe(24),
@@ -66,6 +71,14 @@ def live_session(sid: object, user_id: int) -> UserSession | None:
     return login
 
 
+def still_open(login: UserSession) -> bool:
+    """Whether ``login`` has not been ended, as committed now (read again after a lock)."""
+    ended = db.session.execute(
+        select(UserSession.ended_at).where(UserSession.id == login.id)
+    ).first()
+    return ended is not None and ended[0] is None
+
+
 def end_session(sid: str | None) -> None:
     """End one session (logging out in this browser); the caller commits."""
     if not sid:
@@ -80,6 +93,7 @@ def end_session(sid: str | None) -> None:
 
 def end_all_sessions(user: User, keep_sid: str | None = None) -> int:
     """End every session of ``user`` (but ``keep_sid``): log out everywhere; the caller commits."""
+    locks.lock_person(user.id)  # a login in flight ends too, or starts after (``locks``)
     statement = update(UserSession).where(
         UserSession.user_id == user.id, UserSession.ended_at.is_(None)
     )
@@ -133,7 +147,11 @@ def revoke_session_tokens(user: User, session_id: str) -> int:
 def log_out(
     user: User, sid: str | None, revoke_tokens: bool = False, everywhere: bool = False
 ) -> None:
-    """End this session (or all of the user's), optionally revoking what apps got in it; commits."""
+    """End this session (or all of the user's), optionally revoking what apps got in it; the
+    caller commits."""
+    # Before reading which sessions and grants there are: a code redeemed meanwhile has made
+    # its grant by then, or finds its code discarded (``locks``).
+    locks.lock_person(user.id)
     if revoke_tokens:
         sids = [login.sid for login in sessions_of(user)] if everywhere else [sid]
         for each in {s for s in sids if s}:

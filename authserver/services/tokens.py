@@ -17,7 +17,7 @@ from ..policy import Lifetimes
 from ..scopes import scope_list
 from ..security.keys import ALGORITHM, load_private_key, sign_jwt
 from ..security.secrets import hash_secret, new_secret, seal, unseal
-from . import audit
+from . import audit, locks
 from .clients import find_client
 from .keys import active_key, find_published_key
 from .oidc import user_claims
@@ -128,11 +128,13 @@ def judge(token: RefreshToken, life: Lifetimes) -> policy.RefreshVerdict:
 
 def keep_answer_for_retry(token: RefreshToken, presented: str, answer: dict) -> None:
     """Remember what exchanging ``token`` answered, readable only with its value."""
-    token.retry_answer = seal(answer, presented)
+    token.retry_answer = seal(answer, presented, current_app.secret_key)
 
 
 def answer_for_retry(token: RefreshToken, presented: str) -> dict | None:
-    return unseal(token.retry_answer, presented) if token.retry_answer else None
+    if not token.retry_answer:
+        return None
+    return unseal(token.retry_answer, presented, current_app.secret_key)
 
 
 def end_compromised_grant(
@@ -163,26 +165,52 @@ def end_compromised_grant(
 def find_refresh_token(value: str | None) -> RefreshToken | None:
     if not value or len(value) > 200:
         return None
+    return _load_refresh_token(RefreshToken.token_hash == hash_secret(value))
+
+
+def reread_refresh_token(token: RefreshToken) -> RefreshToken | None:
+    """``token`` as committed now, its grant and successor included: read again after the
+    person's lock (``locks``), since a revocation may have committed while it was awaited."""
+    return _load_refresh_token(RefreshToken.id == token.id, fresh=True)
+
+
+def _load_refresh_token(condition, fresh: bool = False) -> RefreshToken | None:
     # One query for what every refresh reads: the token, its grant, the person, the successor.
-    return db.session.scalar(
+    statement = (
         select(RefreshToken)
-        .where(RefreshToken.token_hash == hash_secret(value))
+        .where(condition)
         .options(
             joinedload(RefreshToken.family).joinedload(TokenFamily.user),
             joinedload(RefreshToken.successor),
         )
     )
+    if fresh:
+        statement = statement.execution_options(populate_existing=True)
+    return db.session.scalar(statement)
 
 
 def claim_refresh_token(token: RefreshToken) -> bool:
-    """Mark the token rotated; True for exactly one caller, however many race."""
+    """Mark the token rotated; True for exactly one caller, however many race.
+
+    Its first use also ends the retry window of the token it replaced: that one's sealed answer
+    (which holds this token) is erased, so a copy of the database and any older token of the
+    family unseal nothing past the newest used one.
+    """
     result = db.session.execute(
         update(RefreshToken)
         .where(RefreshToken.id == token.id, RefreshToken.rotated_at.is_(None))
         .values(rotated_at=clock.now())
         .execution_options(synchronize_session=False)
     )
-    return result.rowcount == 1
+    if result.rowcount != 1:
+        return False
+    db.session.execute(
+        update(RefreshToken)
+        .where(RefreshToken.successor_id == token.id, RefreshToken.retry_answer.is_not(None))
+        .values(retry_answer=None)
+        .execution_options(synchronize_session=False)
+    )
+    return True
 
 
 def revoke_family(family: TokenFamily, when: datetime | None = None) -> None:
@@ -204,6 +232,11 @@ def revoke_everything(user: User | None = None, client: Client | None = None) ->
     The counts; the caller commits."""
     if user is None and client is None:
         raise ValueError("revoke_everything needs a user or a client")
+    # Before reading anything, in the order ``locks`` documents.
+    if user is not None:
+        locks.lock_person(user.id)
+    if client is not None:
+        locks.lock_client(client.id)
     now = clock.now()
     family_query = select(TokenFamily).where(TokenFamily.revoked_at.is_(None))
     token_query = update(AccessToken).where(AccessToken.revoked_at.is_(None))
@@ -340,20 +373,37 @@ def decode_own_jwt(token: str, typ: str = "at+jwt") -> dict | None:
 
 
 def find_access_token(token: str) -> AccessToken | None:
-    """The record of an access token we issued (revoked or expired ones included)."""
+    """The record of an access token we issued (revoked or expired ones included), with its
+    client, person and grant in the same query."""
     claims = decode_own_jwt(token)
     jti = claims.get("jti") if claims else None
     if not isinstance(jti, str) or not jti.isprintable() or len(jti) > 200:
         return None
-    return db.session.scalar(select(AccessToken).where(AccessToken.jti == jti))
+    return db.session.scalar(
+        select(AccessToken)
+        .where(AccessToken.jti == jti)
+        .options(
+            joinedload(AccessToken.client),
+            joinedload(AccessToken.user),
+            joinedload(AccessToken.family),
+        )
+    )
 
 
 def access_token_active(record: AccessToken) -> bool:
+    """Not revoked, not expired, its grant live, and neither its client nor its person
+    disabled: a token issued while either was being disabled is refused here too."""
     return (
         record.revoked_at is None
         and (record.family is None or record.family.revoked_at is None)
         and record.expires_at > clock.now()
+        and parties_enabled(record.client, record.user)
     )
+
+
+def parties_enabled(client: Client, user: User | None) -> bool:
+    """Whether the client and the person (if any) a token was issued to are both enabled."""
+    return client.disabled_at is None and (user is None or user.disabled_at is None)
 
 
 def decode_id_token_hint(hint: str | None, allow_expired: bool = True) -> dict | None:

@@ -32,10 +32,11 @@ from ..forms import ActionForm
 from ..logs import note
 from ..models import UserSession
 from ..oauth2 import authorization_server
+from ..oauth2.grants import CODE_WITHDRAWN
 from ..oauth2.server import parameter_problem
 from ..oauth2.storage import Grantor
 from ..scopes import REQUIRED_SCOPES, describe, join_scopes, scope_list
-from ..services import audit, codes, consents, keys
+from ..services import audit, codes, consents, keys, locks, sessions
 from ..services.clients import GRANT_TYPES, find_client
 from ..services.tokens import decode_id_token_hint
 from .current import current_login
@@ -173,6 +174,9 @@ def authorize() -> Response | tuple[str, int]:
             return error_page("Session expired", "The form expired; please go back and retry.")
         if request.form.get("decision") != "allow":
             return with_issuer(server.create_authorization_response(grant=grant, grant_user=None))
+        refused = _lock_grant(client, login)
+        if refused:
+            return refused
         granted = policy.granted_scopes(requested, request.form.getlist("scope"))
         # Flushed, not committed: the code below commits both, or neither is kept.
         consents.record_consent(
@@ -184,7 +188,13 @@ def authorize() -> Response | tuple[str, int]:
         return _issue_code(grant, granted, login)
 
     if not policy.must_ask_consent(consents.granted(current_user, client), requested, prompts):
-        return _issue_code(grant, requested, login)
+        # Asked again under the person's lock: "Remove access" may have committed meanwhile.
+        refused = _lock_grant(client, login)
+        if refused:
+            return refused
+        if not policy.must_ask_consent(consents.granted(current_user, client), requested, prompts):
+            return _issue_code(grant, requested, login)
+        db.session.rollback()
     if "none" in prompts:
         return redirect_error(ConsentRequiredError(), refused=False)
 
@@ -230,6 +240,9 @@ _REASONS = {
     "The authorization code has already been used.": "authorization code reused (what it "
     "issued is revoked)",
     "The authorization code has expired.": "authorization code expired",
+    CODE_WITHDRAWN: "authorization code withdrawn before it was redeemed (the person removed "
+    "access, took a scope back or logged out with disconnect, or the account or client was "
+    "disabled)",
     "The refresh token was already used; its grant is revoked.": "refresh token reused (its "
     "grant is revoked)",
     "The refresh token has expired or was revoked.": "refresh token expired or revoked",
@@ -304,6 +317,27 @@ def _url_after_login(prompts: list[str]) -> str:
     if rest:
         args["prompt"] = " ".join(rest)
     return request.path + "?" + urlencode(list(args.items(multi=True)))
+
+
+def _lock_grant(client, login: UserSession) -> tuple[str, int] | None:
+    """Take the person's lock before a code is issued (``services.locks``); an error page if,
+    by the time it is held, the session was ended or the account or app disabled."""
+    locked = locks.lock_for_issuance(current_user.id, client.id)
+    if not locked.client_live:
+        db.session.rollback()
+        return error_page(
+            "Application disabled",
+            f"{client.name} has been disabled by the operator of this server. "
+            "Nothing was shared with it.",
+        )
+    if not locked.person_live or not sessions.still_open(login):
+        db.session.rollback()
+        return error_page(
+            "You were logged out",
+            "Your session ended while this page was open. Nothing was shared; log in again "
+            "and retry from the application.",
+        )
+    return None
 
 
 def _issue_code(grant, granted: list[str], login: UserSession) -> Response:

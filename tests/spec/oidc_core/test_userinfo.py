@@ -69,17 +69,17 @@ def test_userinfo_sub_is_the_id_tokens_sub(logged_in, confidential_client):
     ("scope", "claims"),
     [
         ("openid", {"sub"}),
-        ("openid profile", {"sub", "name", "preferred_username", "updated_at"}),
+        ("openid profile", {"sub", "name", "updated_at"}),
         ("openid email", {"sub", "email", "email_verified"}),
         (
             "openid profile email",
-            {"sub", "name", "preferred_username", "updated_at", "email", "email_verified"},
+            {"sub", "name", "updated_at", "email", "email_verified"},
         ),
         ("openid events:read offline_access", {"sub"}),
     ],
 )
 def test_claims_are_released_by_scope(logged_in, confidential_client, scope, claims):
-    """profile: name, preferred_username, updated_at ...; email: email and email_verified —
+    """profile: name, updated_at ...; email: email and email_verified —
     Core §5.4. Claims of scopes not granted are not returned."""
     access = tokens(logged_in, confidential_client, scope=scope)["access_token"]
     info = logged_in.get("/oauth/userinfo", headers=bearer(access)).get_json()
@@ -93,7 +93,6 @@ def test_claim_values_have_the_standard_types(app, logged_in, confidential_clien
     info = logged_in.get("/oauth/userinfo", headers=bearer(access)).get_json()
     assert info["name"] == user.name
     assert info["email"] == user.email
-    assert info["preferred_username"] == user.email
     assert isinstance(info["updated_at"], int) and info["updated_at"] > 1_600_000_000
     assert info["email_verified"] is False  # addresses are never confirmed by mail
     assert None not in info.values()
@@ -204,3 +203,40 @@ def test_userinfo_is_not_cached(logged_in, confidential_client):
     access = tokens(logged_in, confidential_client, scope="openid email")["access_token"]
     response = logged_in.get("/oauth/userinfo", headers=bearer(access))
     assert "no-store" in response.headers["Cache-Control"]
+
+
+def test_nothing_derived_from_the_address_leaves_without_the_email_scope(
+    app, logged_in, confidential_client, resource_server, user
+):
+    """Issue 14, item 3 (OIDC Core §5.4): with ``email`` unticked, neither UserInfo, the ID
+    token, the access token nor introspection may carry the address, a username made of it, or
+    a name made of its local part."""
+    from tests.helpers import introspect
+
+    with app.app_context():
+        from authserver.extensions import db
+        from authserver.models import User
+
+        db.session.get(User, user.id).name = ""  # a person who gave no name
+        db.session.commit()
+    body = tokens(logged_in, confidential_client, scope="openid profile offline_access")
+    info = logged_in.get("/oauth/userinfo", headers=bearer(body["access_token"])).get_json()
+    _, id_claims = decode_jwt(logged_in, body["id_token"])
+    _, access_claims = decode_jwt(logged_in, body["access_token"])
+    local_part = user.email.split("@")[0]
+    for token in (body["access_token"], body["refresh_token"]):
+        for caller in (confidential_client, resource_server):
+            answer = introspect(logged_in, caller, token).get_json()
+            assert answer["active"] is True
+            assert "username" not in answer
+            assert user.email not in str(answer)
+    for claims in (info, id_claims, access_claims):
+        assert user.email not in str(claims), claims
+        assert "preferred_username" not in claims
+        assert claims.get("name") != local_part
+
+    # With ``email`` granted, introspection names the person by their address.
+    with_email = tokens(logged_in, confidential_client, scope="openid email")["access_token"]
+    assert introspect(logged_in, confidential_client, with_email).get_json()["username"] == (
+        user.email
+    )

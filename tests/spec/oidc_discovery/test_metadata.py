@@ -164,7 +164,6 @@ def test_advertised_values_are_exactly_what_is_implemented(client):
         "azp",
         "sid",
         "name",
-        "preferred_username",
         "updated_at",
         "email",
         "email_verified",

@@ -55,7 +55,7 @@ def test_an_active_access_token_is_described(logged_in, confidential_client, use
     assert info["scope"] == "openid profile offline_access events:read"
     assert info["client_id"] == confidential_client.client_id
     assert info["sub"] == user.subject
-    assert info["username"] == user.email
+    assert "username" not in info  # the address only with the email scope (issue 14, item 3)
     assert info["token_type"] == "Bearer"
     assert info["iss"] == ISSUER
     assert info["aud"] == "http://127.0.0.1:5001"
