@@ -167,3 +167,32 @@ def postgres_url(test_database: TestDatabase) -> Iterator[tuple[str, dict]]:
     schema = required_postgres_schema(url)
     yield url, schema_options(schema)
     drop_postgres_schema(url, schema)
+
+
+@pytest.fixture
+def pg_app(postgres_url, test_database: TestDatabase, tmp_path: Path) -> Iterator[Flask]:
+    """An app on PostgreSQL (the run's own schema, or one made for it on a SQLite run), for the
+    concurrency tests; throttling off, tables emptied afterwards."""
+    url, engine_options = postgres_url
+    app = create_app(
+        {
+            "TESTING": True,
+            "INSTANCE_PATH": str(tmp_path),
+            "DATABASE_URL": url,
+            "SQLALCHEMY_ENGINE_OPTIONS": engine_options,
+            "SECRET_KEY": "test-secret-key-" + "x" * 32,
+            "BCRYPT_ROUNDS": 4,
+            "RATELIMIT_ENABLED": False,
+        }
+    )
+    with app.app_context():
+        if not test_database.is_postgresql:
+            from flask_migrate import upgrade
+
+            upgrade()
+    yield app
+    with app.app_context():
+        with db.engine.begin() as conn:
+            for table in reversed(Base.metadata.sorted_tables):
+                conn.execute(table.delete())
+        db.engine.dispose()

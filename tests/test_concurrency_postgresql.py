@@ -10,42 +10,15 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from flask_migrate import upgrade
 from sqlalchemy import select
 
-from authserver import create_app
 from authserver.extensions import db
-from authserver.models import AuthorizationCode, Base
+from authserver.models import AuthorizationCode
 from authserver.services import codes
 from tests import factories
 from tests.helpers import exchange_code, get_code, login
 
 pytestmark = pytest.mark.postgresql
-
-
-@pytest.fixture
-def pg_app(postgres_url, test_database, tmp_path):
-    url, engine_options = postgres_url
-    app = create_app(
-        {
-            "TESTING": True,
-            "INSTANCE_PATH": str(tmp_path),
-            "DATABASE_URL": url,
-            "SQLALCHEMY_ENGINE_OPTIONS": engine_options,
-            "SECRET_KEY": "test-secret-key-" + "x" * 32,
-            "BCRYPT_ROUNDS": 4,
-            "RATELIMIT_ENABLED": False,
-        }
-    )
-    with app.app_context():
-        if not test_database.is_postgresql:
-            upgrade()
-    yield app
-    with app.app_context():
-        with db.engine.begin() as conn:
-            for table in reversed(Base.metadata.sorted_tables):
-                conn.execute(table.delete())
-        db.engine.dispose()
 
 
 def test_concurrent_redemptions_of_one_code_yield_exactly_one_token(pg_app):

@@ -123,7 +123,9 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
             self.retry_answer = tokens.answer_for_retry(token, refresh_token)
             if self.retry_answer is not None:
                 return token
-            verdict = policy.RefreshVerdict.REUSED
+            # Erased by the person's decision (a scope taken back) a moment after the first
+            # use: refused, but no sign of theft, so the grant lives on.
+            raise InvalidGrantError("The refresh token was already used.")
         if verdict is policy.RefreshVerdict.REUSED:
             metrics.reuse_detected("refresh_token")
             tokens.end_compromised_grant(

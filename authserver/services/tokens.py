@@ -336,6 +336,14 @@ def withdraw_scope(user: User, client: Client, scope: str) -> int:
             .values(revoked_at=clock.now())
             .execution_options(synchronize_session=False)
         )
+        # A retry must not replay an answer given before the person's decision: it holds the
+        # scope just taken back (``answer_for_retry`` then finds none).
+        db.session.execute(
+            update(RefreshToken)
+            .where(RefreshToken.family_id == family.id, RefreshToken.retry_answer.is_not(None))
+            .values(retry_answer=None)
+            .execution_options(synchronize_session=False)
+        )
     return touched
 
 

@@ -243,6 +243,8 @@ _REASONS = {
     CODE_WITHDRAWN: "authorization code withdrawn before it was redeemed (the person removed "
     "access, took a scope back or logged out with disconnect, or the account or client was "
     "disabled)",
+    "The refresh token was already used.": "refresh token sent again within the retry window "
+    "after the person took a scope back (the first answer is not repeated)",
     "The refresh token was already used; its grant is revoked.": "refresh token reused (its "
     "grant is revoked)",
     "The refresh token has expired or was revoked.": "refresh token expired or revoked",

@@ -322,3 +322,57 @@ def test_logout_with_the_revoke_box_spares_tokens_from_other_sessions(
     refresh_refused(app, second_client, this_session["refresh_token"])
     refresh_works(app, confidential_client, earlier["refresh_token"])
     assert "Example App" in apps_page(earlier_browser)
+
+
+def test_unticking_an_already_allowed_scope_takes_it_back_like_take_back(
+    app, logged_in, confidential_client, resource_server
+):
+    """Issue 14, item 2: on a ``prompt=consent`` page the earlier grants are listed as "already
+    allowed — untick one to take it back". Unticking does exactly what "Take back" does: the
+    old access token stops, the old refresh token issues only what is left, and a taken-back
+    ``offline_access`` ends the refresh token."""
+    from tests.helpers import introspect
+
+    everything = "openid profile offline_access events:read events:write"
+    before = connect(logged_in, confidential_client, scope=everything)
+    kept = ["openid", "profile", "offline_access", "events:read"]
+
+    url = authorize_url(confidential_client, scope=everything, prompt="consent")
+    page = logged_in.get(url).get_data(as_text=True)
+    assert "already allowed" in page.lower()
+    assert consent(logged_in, url, scopes=kept).status_code == 302
+
+    assert introspect(logged_in, resource_server, before["access_token"]).get_json() == {
+        "active": False
+    }
+    refreshed = refresh(logged_in, confidential_client, before["refresh_token"])
+    assert refreshed.status_code == 200, refreshed.data
+    assert "events:write" not in refreshed.get_json()["scope"].split()
+    assert sentence("events:write") not in apps_page(logged_in)
+
+    # Unticking offline_access ends the refresh token, as "Take back" does.
+    url = authorize_url(confidential_client, scope=everything, prompt="consent")
+    assert consent(logged_in, url, scopes=["openid", "profile", "events:read"]).status_code == 302
+    assert_oauth_error(
+        refresh(logged_in, confidential_client, refreshed.get_json()["refresh_token"]),
+        "invalid_grant",
+    )
+    with app.app_context():
+        stored = db.session.scalar(select(Consent)).scope.split()
+    assert set(stored) == {"openid", "profile", "events:read"}
+
+
+def test_double_clicked_allow_is_idempotent(app, logged_in, confidential_client):
+    """Issue 14, item 8: the same consent form sent twice (a double click) answers both with a
+    code, never a 500, and keeps one consent."""
+    url = authorize_url(confidential_client)
+    page = logged_in.get(url)
+    ticked = ["openid", "profile", "offline_access", "events:read"]
+    data = {"csrf_token": csrf_token(page.data), "decision": "allow", "scope": ticked}
+    first = logged_in.post(url, data=data)
+    second = logged_in.post(url, data=data)
+    for response in (first, second):
+        assert response.status_code == 302, response.data
+        assert "code" in query_of(response.headers["Location"])
+    with app.app_context():
+        assert len(db.session.scalars(select(Consent)).all()) == 1
