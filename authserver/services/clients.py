@@ -219,6 +219,14 @@ def previous_secret_expiry(client: Client) -> datetime | None:
     return expires
 
 
+def end_previous_secret(client: Client) -> bool:
+    """The previous secret stops working now; True if it still worked until now."""
+    was_live = previous_secret_expiry(client) is not None
+    client.previous_secret_hash = client.previous_secret_expires_at = None
+    caches.bump(caches.CLIENTS)
+    return was_live
+
+
 def verify_client(client: Client, actor: str = "operator") -> None:
     """The operator vouches for the app (CLI only): the consent page drops its warning."""
     client.verified = True

@@ -148,7 +148,8 @@ def edit_client(client_id: str) -> Response | str | tuple[str, int]:
 @bp.route("/clients/<client_id>/rotate-secret", methods=["GET", "POST"])
 def rotate_secret(client_id: str) -> Response | str:
     """GET asks "are you sure"; POST (with its CSRF token) rotates. The previous secret keeps
-    working for ``CLIENT_SECRET_GRACE`` seconds, so the app can switch without an outage."""
+    working for ``CLIENT_SECRET_GRACE`` seconds, so the app can switch without an outage,
+    unless the developer chose to end it now (``previous=end``: a secret that leaked)."""
     client = _own_client_or_404(client_id)
     grace = int(current_app.config["CLIENT_SECRET_GRACE"])
     form = ActionForm()
@@ -160,6 +161,8 @@ def rotate_secret(client_id: str) -> Response | str:
     if not form.validate_on_submit():
         abort(400)
     try:
+        if request.form.get("previous") == "end":
+            grace = 0
         secret = clients.rotate_secret(client, grace, address=request.remote_addr)
         db.session.commit()
     except ServiceError as error:

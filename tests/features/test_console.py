@@ -92,6 +92,11 @@ def client_credentials(app: Flask, client_id: str, secret: str) -> TestResponse:
     )
 
 
+def page_text(response: TestResponse) -> str:
+    """The page as a person reads it: entities decoded, runs of white space as one space."""
+    return " ".join(html.unescape(response.get_data(as_text=True)).split())
+
+
 def client_row(app: Flask, client_id: str) -> dict | None:
     with app.app_context():
         row = db.session.scalar(select(Client).where(Client.client_id == client_id))
@@ -391,6 +396,62 @@ def test_rotating_twice_ends_the_first_secret_at_once(app, logged_in, machine_cl
         401,
     )
     assert client_credentials(app, machine_client.client_id, second).status_code == 200
+    assert client_credentials(app, machine_client.client_id, third).status_code == 200
+
+
+def test_the_rotate_page_offers_to_end_the_old_secret_now_and_says_what_each_choice_does(
+    app, logged_in, machine_client
+):
+    page = logged_in.get(f"/console/clients/{machine_client.client_id}/rotate-secret")
+
+    text = page_text(page)
+    assert "keeps working for 86400 seconds (24 hours) more" in text
+    assert "Rotate and end the old secret now" in text
+    assert "stops working at once" in text
+    assert re.search(r'<button type="submit" name="previous" value="end"[^>]*>', text)
+
+
+def test_rotate_and_end_the_old_secret_now_refuses_the_old_one_at_once(
+    app, logged_in, machine_client
+):
+    """A leaked secret must stop working now, not after the grace period; the default rotation
+    (above) keeps the old one working."""
+    confirm = logged_in.get(f"/console/clients/{machine_client.client_id}/rotate-secret")
+
+    response = logged_in.post(
+        f"/console/clients/{machine_client.client_id}/rotate-secret",
+        data={"csrf_token": csrf_token(confirm.data), "previous": "end"},
+    )
+
+    assert response.status_code == 200
+    _, new_secret = credentials_shown(response)
+    assert "The previous secret keeps working" not in response.get_data(as_text=True)
+    assert_oauth_error(
+        client_credentials(app, machine_client.client_id, machine_client.secret),
+        "invalid_client",
+        401,
+    )
+    assert client_credentials(app, machine_client.client_id, new_secret).status_code == 200
+    show = logged_in.get(f"/console/clients/{machine_client.client_id}").get_data(as_text=True)
+    assert "The previous secret keeps working until" not in show
+
+
+def test_ending_the_old_secret_now_also_ends_an_earlier_one_in_its_grace_period(
+    app, logged_in, machine_client
+):
+    _, second = credentials_shown(action(logged_in, machine_client.client_id, "rotate-secret"))
+    confirm = logged_in.get(f"/console/clients/{machine_client.client_id}/rotate-secret")
+    _, third = credentials_shown(
+        logged_in.post(
+            f"/console/clients/{machine_client.client_id}/rotate-secret",
+            data={"csrf_token": csrf_token(confirm.data), "previous": "end"},
+        )
+    )
+
+    for old in (machine_client.secret, second):
+        assert_oauth_error(
+            client_credentials(app, machine_client.client_id, old), "invalid_client", 401
+        )
     assert client_credentials(app, machine_client.client_id, third).status_code == 200
 
 
