@@ -125,6 +125,7 @@ def edit_client(client_id: str) -> Response | str | tuple[str, int]:
         form.grant_types.data = list(client.grant_types)
         form.client_type.data = "public" if client.is_public else "confidential"
     if form.validate_on_submit():
+        was_verified = client.verified
         try:
             clients.update_client(
                 client,
@@ -140,6 +141,13 @@ def edit_client(client_id: str) -> Response | str | tuple[str, int]:
         else:
             db.session.commit()
             flash("Changes saved.", "success")
+            if was_verified and not client.verified:
+                flash(
+                    "The operator verified this app under its former name and redirect URIs, "
+                    "so it is no longer verified: people now see it marked Not verified. Ask "
+                    "the operator of this server to verify it again.",
+                    "info",
+                )
             return redirect(url_for("console.show_client", client_id=client.client_id))
     status = 400 if request.method == "POST" else 200
     return render_template("console/edit.html", form=form, client=client), status

@@ -15,7 +15,8 @@ from sqlalchemy import func, select
 from werkzeug.test import TestResponse
 
 from authserver.extensions import db
-from authserver.models import Base, Client, Consent, RefreshToken, TokenFamily
+from authserver.models import AuditEvent, Base, Client, Consent, RefreshToken, TokenFamily
+from authserver.services import clients
 from tests import factories
 from tests.factories import ClientInfo
 from tests.helpers import (
@@ -538,6 +539,105 @@ def test_editing_with_an_invalid_redirect_uri_changes_nothing(app, logged_in, co
     assert response.status_code == 400
     assert "must use https" in response.get_data(as_text=True)
     assert client_row(app, confidential_client.client_id) == before
+
+
+# --- the operator's "verified" mark -------------------------------------------------------------
+
+
+@pytest.fixture
+def verified_client(app: Flask, confidential_client: ClientInfo) -> ClientInfo:
+    """``authserver clients verify``: the operator vouches for the app as it is now."""
+    with app.app_context():
+        clients.verify_client(db.session.get(Client, confidential_client.id))
+        db.session.commit()
+    return confidential_client
+
+
+def is_verified(app: Flask, client_id: str) -> bool:
+    with app.app_context():
+        return db.session.scalar(select(Client.verified).where(Client.client_id == client_id))
+
+
+def changes_recorded(app: Flask, client_id: str) -> list[dict]:
+    with app.app_context():
+        return [
+            dict(event.detail or {})
+            for event in db.session.scalars(
+                select(AuditEvent)
+                .where(AuditEvent.event == "client.changed", AuditEvent.client_id == client_id)
+                .order_by(AuditEvent.id)
+            )
+        ]
+
+
+def test_the_edit_page_of_a_verified_app_says_what_removes_the_mark(logged_in, verified_client):
+    page = logged_in.get(f"/console/clients/{verified_client.client_id}/edit")
+
+    text = page_text(page)
+    assert "This app is verified." in text
+    assert "Changing its name or redirect URIs removes the mark" in text
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"name": "Google Drive"},
+        {"redirect_uris": "https://drive.attacker.example/callback"},
+        {"redirect_uris": f"{factories.REDIRECT_URI}\nhttps://drive.attacker.example/callback"},
+    ],
+    ids=["name", "redirect-uri-replaced", "redirect-uri-added"],
+)
+def test_a_new_name_or_redirect_uri_drops_the_verified_mark(
+    app, logged_in, verified_client, change
+):
+    """The operator vouched for an app with a name and a place it sends people back to; a
+    developer who changes either has another app, which nobody vouched for."""
+    response = edit(logged_in, verified_client.client_id, **change)
+
+    assert response.status_code == 302
+    assert not is_verified(app, verified_client.client_id)
+    assert changes_recorded(app, verified_client.client_id) == [{"verified_dropped": True}]
+    show = page_text(logged_in.get(response.headers["Location"]))
+    assert "Changes saved." in show
+    assert "it is no longer verified" in show
+    assert "Ask the operator of this server to verify it again." in show
+    assert "No — the consent page tells people this app is not verified" in show
+    new_redirect_uri = change.get("redirect_uris", factories.REDIRECT_URI).split()[-1]
+    consent_page = logged_in.get(authorize_url(verified_client, redirect_uri=new_redirect_uri))
+    assert consent_page.status_code == 200
+    assert "Not verified" in consent_page.get_data(as_text=True)
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {},  # the form saved as it is
+        {"scopes": ["openid", "profile"]},
+        {"grant_types": ["authorization_code"]},
+        {"post_logout_redirect_uris": "https://app.example.com/bye"},
+        {"redirect_uris": f"{factories.REDIRECT_URI}\n{factories.REDIRECT_URI}"},  # same set
+    ],
+    ids=["nothing", "scopes", "grant-types", "post-logout-uris", "duplicate-uri"],
+)
+def test_other_changes_keep_the_verified_mark(app, logged_in, verified_client, change):
+    response = edit(logged_in, verified_client.client_id, **change)
+
+    assert response.status_code == 302
+    assert is_verified(app, verified_client.client_id)
+    assert changes_recorded(app, verified_client.client_id) == [{}]
+    show = page_text(logged_in.get(response.headers["Location"]))
+    assert "no longer verified" not in show
+    assert "Yes — the operator vouches for this app" in show
+
+
+def test_a_refused_edit_keeps_the_verified_mark(app, logged_in, verified_client):
+    response = edit(
+        logged_in, verified_client.client_id, name="Google Drive", redirect_uris="http://x.example"
+    )
+
+    assert response.status_code == 400
+    assert is_verified(app, verified_client.client_id)
+    assert client_row(app, verified_client.client_id)["name"] == "Example App"
 
 
 # --- deleting -----------------------------------------------------------------------------------
