@@ -253,6 +253,32 @@ def test_clients_rotate_secret(app, client, confidential_client, public_client):
     assert result.exit_code != 0
 
 
+def test_disabling_a_client_ends_the_previous_secrets_grace_period(app, client, service_client):
+    """A client is often disabled because its secret leaked: rotate, disable, enable must not
+    bring the leaked secret back for what is left of its grace period."""
+    rotated = _json(app, "clients", "rotate-secret", service_client.client_id)
+    assert rotated["previous_secret_expires_at"] is not None
+    old = basic_auth(service_client.client_id, service_client.secret)
+    new = basic_auth(service_client.client_id, rotated["client_secret"])
+    grant = {"grant_type": "client_credentials", "scope": "events:read"}
+    assert client.post("/oauth/token", data=grant, headers=old).status_code == 200
+
+    _json(app, "clients", "disable", service_client.client_id)
+    _json(app, "clients", "enable", service_client.client_id)
+
+    assert_oauth_error(client.post("/oauth/token", data=grant, headers=old), "invalid_client", 401)
+    assert client.post("/oauth/token", data=grant, headers=new).status_code == 200
+    assert (
+        _json(app, "clients", "show", service_client.client_id)["previous_secret_expires_at"]
+        is None
+    )
+    with app.app_context():
+        disabled = db.session.scalar(
+            select(AuditEvent).where(AuditEvent.event == "client.disabled")
+        )
+        assert disabled.detail["previous_secret_ended"] is True
+
+
 def test_generated_client_ids_never_look_like_options(app, monkeypatch):
     values = iter(["-looks-like-an-option", "fine-client-id"])
     monkeypatch.setattr(clients, "new_secret", lambda nbytes=32: next(values))

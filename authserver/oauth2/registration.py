@@ -7,7 +7,7 @@ import json
 import unicodedata
 from functools import cached_property
 
-from authlib.oauth2.rfc6749 import JsonPayload, JsonRequest
+from authlib.oauth2.rfc6749 import InvalidRequestError, JsonPayload, JsonRequest
 from authlib.oauth2.rfc6750 import InvalidTokenError
 from authlib.oauth2.rfc7591 import ClientMetadataClaims as _ClientMetadataClaims
 from authlib.oauth2.rfc7591 import ClientRegistrationEndpoint as _RegistrationEndpoint
@@ -22,8 +22,7 @@ from werkzeug.exceptions import RequestEntityTooLarge
 
 from ..extensions import db
 from ..models import Client
-from ..scopes import scope_list
-from ..security.secrets import hash_secret, new_secret
+from ..security.secrets import hash_secret, new_secret, verify_secret
 from ..services import ServiceError, clients
 from .metadata import server_metadata
 
@@ -75,7 +74,11 @@ def _field_error(field: str | None, message: str) -> Exception:
     return InvalidClientMetadataError(message)
 
 
-def _service_error(error: ServiceError) -> Exception:
+def _service_error(error: ServiceError, metadata: dict) -> Exception:
+    if error.field == "redirect_uris" and not metadata.get("redirect_uris"):
+        # Not an invalid URI but a required field left out (RFC 7591 §2: flows that redirect
+        # must register their redirect URIs).
+        return InvalidClientMetadataError(error.message)
     return _field_error(error.field, error.message)
 
 
@@ -107,6 +110,9 @@ def read_metadata(request: Request, text_fields: tuple[str, ...] = TEXT_FIELDS) 
         raise InvalidClientMetadataError("The body is not a readable JSON document.") from error
     if not isinstance(document, dict):
         raise InvalidClientMetadataError("The client metadata must be a JSON object.")
+    # RFC 7592 §2.2 treats an omitted field as null: a null metadata value is an absent one.
+    metadata_fields = (*TEXT_FIELDS, *LIST_FIELDS, "jwks")
+    document = {k: v for k, v in document.items() if v is not None or k not in metadata_fields}
     for field in text_fields:
         if field in document:
             problem = _text_problem(document[field])
@@ -139,8 +145,23 @@ class MetadataPayload(JsonPayload):
         return read_metadata(self._request, self._text_fields)
 
 
-def _grant_types(metadata: dict) -> list[str]:
-    return list(metadata.get("grant_types") or ["authorization_code"])
+#: What an omitted field means, at registration and at an update alike (RFC 7591 §2 lets the
+#: server choose defaults; RFC 7592 §2.2 treats a field left out of an update as absent, so it
+#: gets the same default rather than keeping its old value).
+UNNAMED = "Unnamed application"
+DEFAULT_SCOPE = "openid"
+DEFAULT_GRANT_TYPES = ["authorization_code"]  # RFC 7591 §2's own default
+
+
+def _stored_fields(metadata: dict) -> dict:
+    """The service's arguments for ``metadata``, each omitted field at its default."""
+    return {
+        "name": metadata.get("client_name") or UNNAMED,
+        "redirect_uris": list(metadata.get("redirect_uris") or []),
+        "scope": metadata.get("scope") or DEFAULT_SCOPE,
+        "grant_types": list(metadata.get("grant_types") or DEFAULT_GRANT_TYPES),
+        "post_logout_redirect_uris": list(metadata.get("post_logout_redirect_uris") or []),
+    }
 
 
 def client_information(client: Client) -> dict:
@@ -256,21 +277,15 @@ class ClientRegistrationEndpoint(_RegistrationEndpoint):
     def save_client(self, client_info: dict, client_metadata: dict, request) -> Client:
         try:
             client, _ = clients.create_client(
-                name=client_metadata.get("client_name") or "Unnamed application",
-                redirect_uris=list(client_metadata.get("redirect_uris") or []),
-                scope=client_metadata.get("scope") or "openid",
-                grant_types=_grant_types(client_metadata),
+                **_stored_fields(client_metadata),
                 public=client_metadata.get("token_endpoint_auth_method") == "none",
                 client_id=client_info["client_id"],
                 secret=client_info.get("client_secret"),
-                post_logout_redirect_uris=list(
-                    client_metadata.get("post_logout_redirect_uris") or []
-                ),
                 actor="registration",
                 address=flask_request.remote_addr,
             )
         except ServiceError as error:
-            raise _service_error(error) from error
+            raise _service_error(error, client_metadata) from error
         return client
 
     def generate_client_registration_info(self, client: Client, request) -> dict:
@@ -332,21 +347,32 @@ class ClientConfigurationEndpoint(_ConfigurationEndpoint):
         )
 
     def update_client(self, client: Client, client_metadata: dict, request) -> Client:
+        """Replace the metadata (RFC 7592 §2.2): what the request leaves out is absent, so it
+        takes the default a registration without it would get, never its old value."""
+        # Authlib has checked that client_id is this client's and that a client_secret sent
+        # matches, but it accepts the previous secret in its grace period too: §2.2 wants the
+        # currently issued one.
+        sent_secret = request.payload.data.get("client_secret")
+        if sent_secret is not None and not verify_secret(
+            sent_secret, client.client_secret_hash or ""
+        ):
+            raise InvalidRequestError("client_secret is not the currently issued client secret.")
+        method = client_metadata.get("token_endpoint_auth_method")
+        if method is not None and (method == "none") != client.is_public:
+            # A client gets or loses a secret only by registering anew.
+            raise InvalidClientMetadataError(
+                f"token_endpoint_auth_method cannot become {method!r}: this client is "
+                + ("public." if client.is_public else "confidential.")
+            )
         try:
             return clients.update_client(
                 client,
-                name=client_metadata.get("client_name") or client.name,
-                redirect_uris=list(client_metadata.get("redirect_uris") or []),
-                scope=client_metadata.get("scope") or " ".join(scope_list(client.scope)),
-                grant_types=_grant_types(client_metadata),
-                post_logout_redirect_uris=list(
-                    client_metadata.get("post_logout_redirect_uris") or []
-                ),
+                **_stored_fields(client_metadata),
                 actor=f"client:{client.client_id}",
                 address=flask_request.remote_addr,
             )
         except ServiceError as error:
-            raise _service_error(error) from error
+            raise _service_error(error, client_metadata) from error
 
     def get_server_metadata(self) -> dict:
         return server_metadata()

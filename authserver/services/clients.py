@@ -161,6 +161,10 @@ def update_client(
     actor: str | None = None,
     address: str | None = None,
 ) -> Client:
+    """Replace what the developer may change. The operator vouched for the app people see: its
+    name and where it sends them back. A new name or a changed set of redirect URIs is another
+    app, so the "verified" mark goes with it (audited); scopes, grant types and post-logout
+    URIs do not change who people are dealing with, so it stays."""
     name, uris, scope, grants = validate_registration(
         name, redirect_uris, scope_list(scope), grant_types, client.is_public
     )
@@ -168,6 +172,10 @@ def update_client(
         client.post_logout_redirect_uris = clean_uris(
             post_logout_redirect_uris, "post_logout_redirect_uris", "Post-logout redirect URI"
         )
+    identity_changed = name != client.name or set(uris) != set(client.redirect_uris)
+    verified_dropped = client.verified and identity_changed
+    if verified_dropped:
+        client.verified = False
     client.name, client.redirect_uris, client.scope, client.grant_types = name, uris, scope, grants
     caches.bump(caches.CLIENTS)
     audit.record(
@@ -176,6 +184,7 @@ def update_client(
         client_id=client.client_id,
         actor=actor,
         address=address,
+        verified_dropped=verified_dropped or None,
     )
     return client
 
@@ -219,8 +228,19 @@ def previous_secret_expiry(client: Client) -> datetime | None:
     return expires
 
 
+def end_previous_secret(client: Client) -> bool:
+    """The previous secret stops working now; True if it still worked until now."""
+    was_live = previous_secret_expiry(client) is not None
+    client.previous_secret_hash = client.previous_secret_expires_at = None
+    caches.bump(caches.CLIENTS)
+    return was_live
+
+
 def verify_client(client: Client, actor: str = "operator") -> None:
-    """The operator vouches for the app (CLI only): the consent page drops its warning."""
+    """The operator vouches for the app (CLI only): the consent page drops its warning.
+
+    It vouches for the app as it is named and redirects now: ``update_client`` drops the mark
+    when either changes."""
     client.verified = True
     caches.bump(caches.CLIENTS)
     audit.record("client.verified", client_id=client.client_id, actor=actor)

@@ -136,14 +136,22 @@ def describe_client(client: Client) -> dict:
 
 
 def disable_client(client: Client, actor: str = "operator") -> dict[str, int]:
-    """The client can no longer authenticate nor start an authorization; its tokens are revoked."""
+    """The client can no longer authenticate nor start an authorization; its tokens are revoked,
+    and a previous secret still in its grace period ends, so enabling the client later brings
+    back only its current secret (a client is often disabled because a secret leaked)."""
     if client.disabled_at is not None:
         raise ServiceError(f"Client {client.client_id} is already disabled.")
     client.disabled_at = clock.now()
     revoked = tokens.revoke_everything(client=client)
+    grace_ended = clients.end_previous_secret(client)
     caches.bump(caches.CLIENTS)
     audit.record(
-        "client.disabled", user=client.owner, client_id=client.client_id, actor=actor, **revoked
+        "client.disabled",
+        user=client.owner,
+        client_id=client.client_id,
+        actor=actor,
+        previous_secret_ended=grace_ended or None,
+        **revoked,
     )
     db.session.flush()
     return revoked

@@ -125,6 +125,7 @@ def edit_client(client_id: str) -> Response | str | tuple[str, int]:
         form.grant_types.data = list(client.grant_types)
         form.client_type.data = "public" if client.is_public else "confidential"
     if form.validate_on_submit():
+        was_verified = client.verified
         try:
             clients.update_client(
                 client,
@@ -140,6 +141,13 @@ def edit_client(client_id: str) -> Response | str | tuple[str, int]:
         else:
             db.session.commit()
             flash("Changes saved.", "success")
+            if was_verified and not client.verified:
+                flash(
+                    "The operator verified this app under its former name and redirect URIs, "
+                    "so it is no longer verified: people now see it marked Not verified. Ask "
+                    "the operator of this server to verify it again.",
+                    "info",
+                )
             return redirect(url_for("console.show_client", client_id=client.client_id))
     status = 400 if request.method == "POST" else 200
     return render_template("console/edit.html", form=form, client=client), status
@@ -148,7 +156,8 @@ def edit_client(client_id: str) -> Response | str | tuple[str, int]:
 @bp.route("/clients/<client_id>/rotate-secret", methods=["GET", "POST"])
 def rotate_secret(client_id: str) -> Response | str:
     """GET asks "are you sure"; POST (with its CSRF token) rotates. The previous secret keeps
-    working for ``CLIENT_SECRET_GRACE`` seconds, so the app can switch without an outage."""
+    working for ``CLIENT_SECRET_GRACE`` seconds, so the app can switch without an outage,
+    unless the developer chose to end it now (``previous=end``: a secret that leaked)."""
     client = _own_client_or_404(client_id)
     grace = int(current_app.config["CLIENT_SECRET_GRACE"])
     form = ActionForm()
@@ -160,6 +169,8 @@ def rotate_secret(client_id: str) -> Response | str:
     if not form.validate_on_submit():
         abort(400)
     try:
+        if request.form.get("previous") == "end":
+            grace = 0
         secret = clients.rotate_secret(client, grace, address=request.remote_addr)
         db.session.commit()
     except ServiceError as error:

@@ -213,12 +213,20 @@ def authorize() -> Response | tuple[str, int]:
 
 
 def _registered_by(client) -> str:
-    """Who registered the app, in the consent page's words."""
+    """Who registered the app, in the consent page's words: only what this server knows.
+
+    A developer's name and address are whatever they typed (addresses are never confirmed),
+    so neither is shown: "Google Security Team" or "the operator" would read as a fact. What
+    a person can trust is the operator's own word (an app it registered or verified) and the
+    host they are sent back to, which the page shows apart.
+    """
+    if not client.self_service:
+        return "registered by the operator of this server"
+    if client.verified:
+        return "registered by a developer and verified by the operator of this server"
     if client.owner is not None:
-        return f"registered by {client.owner.name or client.owner.email}"
-    if client.registration_token_hash is not None:
-        return "registered through self-service registration"
-    return "registered by the operator of this server"
+        return "registered by a developer with an account on this server"
+    return "registered through self-service registration"
 
 
 def _host_of(uri: str) -> str:

@@ -15,7 +15,8 @@ from sqlalchemy import func, select
 from werkzeug.test import TestResponse
 
 from authserver.extensions import db
-from authserver.models import Base, Client, Consent, RefreshToken, TokenFamily
+from authserver.models import AuditEvent, Base, Client, Consent, RefreshToken, TokenFamily
+from authserver.services import clients
 from tests import factories
 from tests.factories import ClientInfo
 from tests.helpers import (
@@ -90,6 +91,11 @@ def client_credentials(app: Flask, client_id: str, secret: str) -> TestResponse:
         data={"grant_type": "client_credentials", "scope": "events:read"},
         headers=basic_auth(client_id, secret),
     )
+
+
+def page_text(response: TestResponse) -> str:
+    """The page as a person reads it: entities decoded, runs of white space as one space."""
+    return " ".join(html.unescape(response.get_data(as_text=True)).split())
 
 
 def client_row(app: Flask, client_id: str) -> dict | None:
@@ -394,6 +400,62 @@ def test_rotating_twice_ends_the_first_secret_at_once(app, logged_in, machine_cl
     assert client_credentials(app, machine_client.client_id, third).status_code == 200
 
 
+def test_the_rotate_page_offers_to_end_the_old_secret_now_and_says_what_each_choice_does(
+    app, logged_in, machine_client
+):
+    page = logged_in.get(f"/console/clients/{machine_client.client_id}/rotate-secret")
+
+    text = page_text(page)
+    assert "keeps working for 86400 seconds (24 hours) more" in text
+    assert "Rotate and end the old secret now" in text
+    assert "stops working at once" in text
+    assert re.search(r'<button type="submit" name="previous" value="end"[^>]*>', text)
+
+
+def test_rotate_and_end_the_old_secret_now_refuses_the_old_one_at_once(
+    app, logged_in, machine_client
+):
+    """A leaked secret must stop working now, not after the grace period; the default rotation
+    (above) keeps the old one working."""
+    confirm = logged_in.get(f"/console/clients/{machine_client.client_id}/rotate-secret")
+
+    response = logged_in.post(
+        f"/console/clients/{machine_client.client_id}/rotate-secret",
+        data={"csrf_token": csrf_token(confirm.data), "previous": "end"},
+    )
+
+    assert response.status_code == 200
+    _, new_secret = credentials_shown(response)
+    assert "The previous secret keeps working" not in response.get_data(as_text=True)
+    assert_oauth_error(
+        client_credentials(app, machine_client.client_id, machine_client.secret),
+        "invalid_client",
+        401,
+    )
+    assert client_credentials(app, machine_client.client_id, new_secret).status_code == 200
+    show = logged_in.get(f"/console/clients/{machine_client.client_id}").get_data(as_text=True)
+    assert "The previous secret keeps working until" not in show
+
+
+def test_ending_the_old_secret_now_also_ends_an_earlier_one_in_its_grace_period(
+    app, logged_in, machine_client
+):
+    _, second = credentials_shown(action(logged_in, machine_client.client_id, "rotate-secret"))
+    confirm = logged_in.get(f"/console/clients/{machine_client.client_id}/rotate-secret")
+    _, third = credentials_shown(
+        logged_in.post(
+            f"/console/clients/{machine_client.client_id}/rotate-secret",
+            data={"csrf_token": csrf_token(confirm.data), "previous": "end"},
+        )
+    )
+
+    for old in (machine_client.secret, second):
+        assert_oauth_error(
+            client_credentials(app, machine_client.client_id, old), "invalid_client", 401
+        )
+    assert client_credentials(app, machine_client.client_id, third).status_code == 200
+
+
 @pytest.mark.parametrize("app_config", [{"CLIENT_SECRET_GRACE": 30}])
 def test_rotated_secret_works_for_a_code_exchange(app, logged_in, confidential_client, fake_clock):
     response = action(logged_in, confidential_client.client_id, "rotate-secret")
@@ -477,6 +539,105 @@ def test_editing_with_an_invalid_redirect_uri_changes_nothing(app, logged_in, co
     assert response.status_code == 400
     assert "must use https" in response.get_data(as_text=True)
     assert client_row(app, confidential_client.client_id) == before
+
+
+# --- the operator's "verified" mark -------------------------------------------------------------
+
+
+@pytest.fixture
+def verified_client(app: Flask, confidential_client: ClientInfo) -> ClientInfo:
+    """``authserver clients verify``: the operator vouches for the app as it is now."""
+    with app.app_context():
+        clients.verify_client(db.session.get(Client, confidential_client.id))
+        db.session.commit()
+    return confidential_client
+
+
+def is_verified(app: Flask, client_id: str) -> bool:
+    with app.app_context():
+        return db.session.scalar(select(Client.verified).where(Client.client_id == client_id))
+
+
+def changes_recorded(app: Flask, client_id: str) -> list[dict]:
+    with app.app_context():
+        return [
+            dict(event.detail or {})
+            for event in db.session.scalars(
+                select(AuditEvent)
+                .where(AuditEvent.event == "client.changed", AuditEvent.client_id == client_id)
+                .order_by(AuditEvent.id)
+            )
+        ]
+
+
+def test_the_edit_page_of_a_verified_app_says_what_removes_the_mark(logged_in, verified_client):
+    page = logged_in.get(f"/console/clients/{verified_client.client_id}/edit")
+
+    text = page_text(page)
+    assert "This app is verified." in text
+    assert "Changing its name or redirect URIs removes the mark" in text
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"name": "Google Drive"},
+        {"redirect_uris": "https://drive.attacker.example/callback"},
+        {"redirect_uris": f"{factories.REDIRECT_URI}\nhttps://drive.attacker.example/callback"},
+    ],
+    ids=["name", "redirect-uri-replaced", "redirect-uri-added"],
+)
+def test_a_new_name_or_redirect_uri_drops_the_verified_mark(
+    app, logged_in, verified_client, change
+):
+    """The operator vouched for an app with a name and a place it sends people back to; a
+    developer who changes either has another app, which nobody vouched for."""
+    response = edit(logged_in, verified_client.client_id, **change)
+
+    assert response.status_code == 302
+    assert not is_verified(app, verified_client.client_id)
+    assert changes_recorded(app, verified_client.client_id) == [{"verified_dropped": True}]
+    show = page_text(logged_in.get(response.headers["Location"]))
+    assert "Changes saved." in show
+    assert "it is no longer verified" in show
+    assert "Ask the operator of this server to verify it again." in show
+    assert "No — the consent page tells people this app is not verified" in show
+    new_redirect_uri = change.get("redirect_uris", factories.REDIRECT_URI).split()[-1]
+    consent_page = logged_in.get(authorize_url(verified_client, redirect_uri=new_redirect_uri))
+    assert consent_page.status_code == 200
+    assert "Not verified" in consent_page.get_data(as_text=True)
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {},  # the form saved as it is
+        {"scopes": ["openid", "profile"]},
+        {"grant_types": ["authorization_code"]},
+        {"post_logout_redirect_uris": "https://app.example.com/bye"},
+        {"redirect_uris": f"{factories.REDIRECT_URI}\n{factories.REDIRECT_URI}"},  # same set
+    ],
+    ids=["nothing", "scopes", "grant-types", "post-logout-uris", "duplicate-uri"],
+)
+def test_other_changes_keep_the_verified_mark(app, logged_in, verified_client, change):
+    response = edit(logged_in, verified_client.client_id, **change)
+
+    assert response.status_code == 302
+    assert is_verified(app, verified_client.client_id)
+    assert changes_recorded(app, verified_client.client_id) == [{}]
+    show = page_text(logged_in.get(response.headers["Location"]))
+    assert "no longer verified" not in show
+    assert "Yes — the operator vouches for this app" in show
+
+
+def test_a_refused_edit_keeps_the_verified_mark(app, logged_in, verified_client):
+    response = edit(
+        logged_in, verified_client.client_id, name="Google Drive", redirect_uris="http://x.example"
+    )
+
+    assert response.status_code == 400
+    assert is_verified(app, verified_client.client_id)
+    assert client_row(app, verified_client.client_id)["name"] == "Example App"
 
 
 # --- deleting -----------------------------------------------------------------------------------

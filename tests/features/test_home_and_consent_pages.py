@@ -59,10 +59,51 @@ def run_cli(app: Flask, *args: str):
     return result
 
 
-def test_consent_names_the_developer_who_registered_the_app(logged_in, confidential_client, user):
+def registered_by(page: str) -> str:
+    """The sentence that says who registered the app, as a person reads it."""
+    found = re.search(r'<p class="registered-by">(.*?)</p>', page, re.S)
+    assert found, page
+    return " ".join(found.group(1).split())
+
+
+@pytest.mark.parametrize(
+    ("name", "email"),
+    [
+        ("Google Security Team", "security@google.com"),
+        ("the operator of this server", "operator@authserver.example"),
+        ("", "security-team@accounts.google.com"),
+    ],
+    ids=["posing-as-a-company", "posing-as-the-operator", "posing-by-address"],
+)
+def test_consent_never_presents_a_developers_own_words_as_who_registered_the_app(
+    app, logged_in, name, email
+):
+    """A developer's name and address are whatever they typed (addresses are never confirmed),
+    so the page does not repeat them as a fact: it says only what this server knows."""
+    with app.app_context():
+        developer = factories.make_user(email=email, name=name)
+        app_client = factories.make_client(owner_email=developer.email, name="Drive")
+
+    page = consent_page(logged_in, app_client)
+
+    said = registered_by(page)
+    assert said == "Drive is registered by a developer with an account on this server."
+    for claim in (name or email, email, email.split("@")[1]):
+        assert claim not in page, claim
+    assert "Not verified" in page
+
+
+def test_consent_says_a_verified_app_was_verified_by_the_operator(
+    app, logged_in, confidential_client, user
+):
+    run_cli(app, "clients", "verify", confidential_client.client_id)
+
     page = consent_page(logged_in, confidential_client)
 
-    assert f"registered by {user.name}" in page
+    assert registered_by(page) == (
+        "Example App is registered by a developer and verified by the operator of this server."
+    )
+    assert user.name not in registered_by(page)
 
 
 def test_consent_says_an_app_made_on_the_command_line_was_registered_by_the_operator(
@@ -86,7 +127,7 @@ def test_consent_says_an_app_made_on_the_command_line_was_registered_by_the_oper
 
     page = consent_page(logged_in, app_client)
 
-    assert "registered by the operator" in page
+    assert registered_by(page) == "Operator App is registered by the operator of this server."
     assert "Not verified" not in page
 
 
@@ -146,7 +187,7 @@ def test_clients_create_verified_makes_a_verified_app(app, logged_in, user):
 
     page = consent_page(logged_in, app_client, scope="openid profile")
 
-    assert f"registered by {user.name}" in page
+    assert "verified by the operator of this server" in registered_by(page)
     assert "Not verified" not in page
 
 
@@ -194,7 +235,7 @@ def test_an_app_registered_through_rfc_7591_is_marked_unverified(app, logged_in)
     page = consent_page(logged_in, app_client, scope="openid")
 
     assert "Not verified" in page
-    assert "self-service registration" in page
+    assert registered_by(page) == "Dynamic is registered through self-service registration."
 
 
 def test_incremental_consent_lists_earlier_scopes_as_already_allowed_and_asks_for_the_new(

@@ -221,8 +221,8 @@ def test_a_code_client_without_redirect_uris_is_refused(client):
     """Clients using flows with redirection MUST register their redirection URI values —
     RFC 7591 §2."""
     response = register(client, redirect_uris=[])
-    assert response.status_code == 400
-    assert response.get_json()["error"] in ("invalid_redirect_uri", "invalid_client_metadata")
+    # A required field left out, not an invalid URI (RFC 7591 §3.2.2).
+    assert_oauth_error(response, "invalid_client_metadata")
 
 
 @pytest.mark.parametrize(
@@ -354,6 +354,205 @@ def test_update_must_name_the_client_and_not_set_server_fields(client):
     for field in ("registration_client_uri", "client_id_issued_at"):
         payload = {"client_id": body["client_id"], **METADATA, field: body[field]}
         assert_oauth_error(manage(client, body, "PUT", json=payload), "invalid_request")
+
+
+# --- RFC 7592 §2.2: an update replaces the metadata ---------------------------------------------
+
+
+def put(http, body: dict, metadata: dict):
+    return manage(http, body, "PUT", json={"client_id": body["client_id"], **metadata})
+
+
+#: What identifies one registration, or is shown only once, rather than describing the client.
+NOT_METADATA = ("client_id", "client_id_issued_at", "client_secret", "registration_access_token")
+
+
+def registered_metadata(body: dict) -> dict:
+    """A client information response without what differs between two registrations."""
+    return {k: v for k, v in body.items() if k not in NOT_METADATA}
+
+
+def test_fields_left_out_of_an_update_get_the_defaults_a_registration_without_them_gets(
+    client, user
+):
+    """This request MUST include all client metadata fields as returned to the client from a
+    previous registration, read, or update operation ... Omitted fields MUST be treated as null
+    or empty values by the server, indicating the client's request to delete them from the
+    client's registration — RFC 7592 §2.2. The server MAY substitute suitable values (RFC 7591
+    §3.2.1): the ones a registration without those fields gets, so client_name is the name a
+    nameless registration shows, scope is openid, grant_types authorization_code, and no
+    post-logout redirect URI is left."""
+    body = registered(client, post_logout_redirect_uris=["https://dyn.example.com/bye"])
+    only_required = {"redirect_uris": METADATA["redirect_uris"]}
+
+    response = put(client, body, only_required)
+
+    assert response.status_code == 200, response.data
+    updated = response.get_json()
+    nameless = registered(client, metadata=only_required)
+    assert registered_metadata(updated) == {
+        **registered_metadata(nameless),
+        "registration_client_uri": body["registration_client_uri"],
+    }
+    assert updated["client_name"] == "Unnamed application"
+    assert updated["scope"] == "openid"
+    assert updated["grant_types"] == ["authorization_code"]
+    assert updated["post_logout_redirect_uris"] == []
+    read = manage(client, body).get_json()
+    assert registered_metadata(read) == registered_metadata(updated)
+    # What people see is what a nameless registration shows, and the old scopes are gone.
+    login(client, user.email, user.password)
+    app_client = ClientInfo(
+        0, body["client_id"], body["client_secret"], METADATA["redirect_uris"][0], ""
+    )
+    page = client.get(authorize_url(app_client, scope="openid")).get_data(as_text=True)
+    assert '<span class="app-name">Unnamed application</span> wants to access' in page
+    assert "Dynamic App" not in page
+    refused = client.get(authorize_url(app_client, scope="openid profile"))
+    assert "error=invalid_scope" in refused.headers["Location"]
+
+
+def test_null_in_an_update_is_a_field_left_out(client):
+    """Omitted fields MUST be treated as null or empty values — RFC 7592 §2.2: a client that
+    sends null to delete a field gets what leaving it out gets, not an error."""
+    body = registered(client, post_logout_redirect_uris=["https://dyn.example.com/bye"])
+
+    response = put(
+        client,
+        body,
+        {**METADATA, "client_name": None, "scope": None, "post_logout_redirect_uris": None},
+    )
+
+    assert response.status_code == 200, response.data
+    read = manage(client, body).get_json()
+    assert read["client_name"] == "Unnamed application"
+    assert read["scope"] == "openid"
+    assert read["post_logout_redirect_uris"] == []
+
+
+@pytest.mark.parametrize("left_out", ["redirect_uris", "grant_types"])
+def test_an_update_without_its_required_redirect_uris_is_invalid_client_metadata(client, left_out):
+    """Clients using flows with redirection MUST register their redirection URI values —
+    RFC 7591 §2; an update that leaves them out (or leaves out grant_types, whose default is
+    authorization_code) asks for a registration the server cannot make: invalid_client_metadata
+    (RFC 7592 §2.2, RFC 7591 §3.2.2), and nothing changes."""
+    body = registered(
+        client,
+        grant_types=["client_credentials"],
+        redirect_uris=[],
+        response_types=[],
+        scope="events:read",
+    )
+    metadata = {"client_name": "Dynamic App", "grant_types": ["authorization_code"]}
+    if left_out == "grant_types":
+        metadata = {"client_name": "Dynamic App"}
+    before = manage(client, body).get_json()
+
+    assert_oauth_error(put(client, body, metadata), "invalid_client_metadata")
+
+    assert manage(client, body).get_json() == before
+
+
+def test_an_update_must_name_this_client(client):
+    """The client MUST include its client_id field in the request, and it MUST be the same as
+    its currently issued client identifier — RFC 7592 §2.2."""
+    body = registered(client)
+    other = registered(client, client_name="Second")
+    payload = {**METADATA, "client_id": other["client_id"], "client_name": "Hijacked"}
+
+    assert_oauth_error(manage(client, body, "PUT", json=payload), "invalid_request")
+
+    assert manage(client, body).get_json()["client_name"] == "Dynamic App"
+    assert manage(client, other).get_json()["client_name"] == "Second"
+
+
+def test_a_client_secret_in_an_update_must_be_the_current_one(app, client):
+    """If the client includes the client_secret field in the request, the value of this field
+    MUST match the currently issued client secret for that client — RFC 7592 §2.2: not a wrong
+    one, and not the previous one still in its grace period after a rotation."""
+    from authserver.extensions import db
+    from authserver.services import clients, operator
+
+    body = registered(client)
+    with app.app_context():
+        row = clients.find_client(body["client_id"])
+        current = operator.rotate_secret(row, grace_seconds=3600)
+        db.session.commit()
+
+    for secret in ("wrong", body["client_secret"]):
+        payload = {**METADATA, "client_secret": secret, "client_name": "Changed"}
+        assert_oauth_error(put(client, body, payload), "invalid_request")
+        assert manage(client, body).get_json()["client_name"] == "Dynamic App"
+    response = put(client, body, {**METADATA, "client_secret": current, "client_name": "Changed"})
+    assert response.status_code == 200, response.data
+    assert response.get_json()["client_name"] == "Changed"
+    assert "client_secret" not in response.get_json()
+
+
+@pytest.mark.parametrize(
+    ("registered_as", "asked"),
+    [("client_secret_basic", "none"), ("none", "client_secret_basic")],
+)
+def test_an_update_cannot_turn_a_client_public_or_confidential(client, registered_as, asked):
+    """token_endpoint_auth_method — RFC 7591 §2: a public client has no secret to authenticate
+    with and a confidential one has one the server will not drop silently; the update is
+    invalid_client_metadata (RFC 7592 §2.2) and the registration stays as it was."""
+    body = registered(client, token_endpoint_auth_method=registered_as)
+    payload = {**METADATA, "token_endpoint_auth_method": asked}
+
+    assert_oauth_error(put(client, body, payload), "invalid_client_metadata")
+
+    assert manage(client, body).get_json()["token_endpoint_auth_method"] == registered_as
+
+
+def test_a_confidential_client_may_name_either_secret_method_in_an_update(client):
+    body = registered(client)
+    response = put(client, body, {**METADATA, "token_endpoint_auth_method": "client_secret_post"})
+    assert response.status_code == 200, response.data
+    assert response.get_json()["token_endpoint_auth_method"] == "client_secret_basic"
+
+
+def _verify(app, client_id: str) -> None:
+    from authserver.extensions import db
+    from authserver.services import clients
+
+    with app.app_context():
+        clients.verify_client(clients.find_client(client_id))
+        db.session.commit()
+
+
+def _verified(app, client_id: str) -> bool:
+    from authserver.services import clients
+
+    with app.app_context():
+        return clients.find_client(client_id).verified
+
+
+@pytest.mark.parametrize(
+    ("change", "keeps_mark"),
+    [
+        ({"client_name": "Google Drive"}, False),
+        ({"client_name": None}, False),  # left out: "Unnamed application"
+        ({"redirect_uris": ["https://drive.attacker.example/cb"]}, False),
+        ({"scope": "openid"}, True),
+        ({"grant_types": ["authorization_code"]}, True),
+        ({"post_logout_redirect_uris": ["https://dyn.example.com/bye"]}, True),
+        ({}, True),
+    ],
+    ids=["renamed", "name-left-out", "redirect-uris", "scope", "grant-types", "logout", "same"],
+)
+def test_an_update_of_name_or_redirect_uris_drops_the_operators_verified_mark(
+    app, client, change, keeps_mark
+):
+    """The operator verified an app by its name and where it sends people; a registration
+    changed in either is not what was verified (the consent page marks it Not verified again)."""
+    body = registered(client)
+    _verify(app, body["client_id"])
+
+    response = put(client, body, {**METADATA, **change})
+
+    assert response.status_code == 200, response.data
+    assert _verified(app, body["client_id"]) is keeps_mark
 
 
 def test_delete_removes_the_client(client, user):
