@@ -468,3 +468,47 @@ def test_a_double_clicked_first_allow_is_idempotent(pg_app):
                 select(Consent).where(Consent.user_id == world.user.id)
             ).all()
             assert len(consents) == 1
+
+
+@pytest.mark.parametrize("order", ["login first", "sessions end first"])
+def test_sessions_end_ends_a_login_that_was_in_flight(pg_app, order):
+    """The operator's ``sessions end`` (and log out everywhere, a password change, ``users
+    disable``) ends every session, a login in flight included: the login either commits first
+    and is ended, or starts after the command answered."""
+    from authserver.models import UserSession
+
+    world = make_world(pg_app)
+    fresh = pg_app.test_client()
+    page = fresh.get("/login")
+    form = {
+        "email": world.user.email,
+        "password": world.user.password,
+        "csrf_token": csrf_token(page.data),
+    }
+
+    def log_in(world: World) -> int:
+        return fresh.post("/login", data=form).status_code
+
+    def end_sessions(world: World) -> int:
+        return _operator(world, lambda: operator.end_sessions(db.session.get(User, world.user.id)))
+
+    logging_in = (log_in, "INSERT INTO user_sessions")
+    ending = (end_sessions, "UPDATE user_sessions")
+    if order == "login first":
+        login_status, _ = run_held(world, logging_in, ending)
+        assert login_status == 302
+        # The login committed first, so the command ended it too.
+        assert fresh.get("/account/apps").status_code == 302
+        with pg_app.app_context():
+            live = db.session.scalars(
+                select(UserSession).where(
+                    UserSession.user_id == world.user.id, UserSession.ended_at.is_(None)
+                )
+            ).all()
+            assert live == []
+    else:
+        _, login_status = run_held(world, ending, logging_in)
+        assert login_status == 302
+        # A login that went on after the command answered is a new one, and stands.
+        assert fresh.get("/account/apps").status_code == 200
+        assert world.browser.get("/account/apps").status_code == 302
