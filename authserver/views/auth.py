@@ -31,6 +31,7 @@ from ..forms import LoginForm, LogoutForm, SignupForm
 from ..models import User
 from ..oauth2 import authorization_server
 from ..services import ServiceError, audit, sessions, users
+from . import reauthentication
 
 bp = Blueprint("auth", __name__)
 
@@ -45,16 +46,22 @@ def safe_next(target: str | None, default: str) -> str:
     return target
 
 
-def start_session(user: User) -> None:
-    """A fresh session at login, so an id planted before it is worth nothing (session fixation)."""
+def start_session(user: User, next_url: str | None = None) -> None:
+    """A fresh session at login, so an id planted before it is worth nothing (session fixation).
+
+    What authorization requests asked of this login outlives the reset, and the login is marked
+    as made for ``next_url``, the page it goes on to (``reauthentication``).
+    """
     old_sid = session.get("sid")
     login = sessions.start_session(user, request.remote_addr, request.user_agent.string)
     sessions.end_session(old_sid)
     audit.record("login.succeeded", user=user, address=request.remote_addr)
     db.session.commit()
+    remembered = reauthentication.requirements()
     session.clear()
     session["sid"] = login.sid
     session["auth_time"] = int(login.auth_time.timestamp())
+    reauthentication.logged_in(remembered, login.sid, next_url)
     login_user(user)
 
 
@@ -159,7 +166,7 @@ def login() -> Response | str:
     if form.validate_on_submit():
         user = users.authenticate(form.email.data, form.password.data)
         if user is not None:
-            start_session(user)
+            start_session(user, next_url)
             return redirect(next_url)
         # Only a wrong password counts toward throttling: people signing in are never refused.
         g.login_failed = True
