@@ -8,6 +8,7 @@ place and tested alone. The views and the Authlib grants ask these functions and
 from __future__ import annotations
 
 import enum
+import hmac
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -150,6 +151,20 @@ def hint_names_someone_else(requirement: LoginRequirement, logged_in_subject: st
     then the Authorization Server returns a positive response; otherwise, it SHOULD return an
     error, such as login_required")."""
     return requirement.hint_subject is not None and requirement.hint_subject != logged_in_subject
+
+
+def id_token_hint_vouches_for_logout(
+    hint: Mapping[str, object], logged_in_subject: str, session_id: str
+) -> bool:
+    """An ID token vouches for ending this login session only if it was issued in it: same
+    ``sub`` and same ``sid`` (RP-Initiated Logout §2 and §6). One from an earlier, ended session
+    of the same person, or one without ``sid``, gets the confirmation page instead."""
+    sid = hint.get("sid")
+    return (
+        hint.get("sub") == logged_in_subject
+        and isinstance(sid, str)
+        and hmac.compare_digest(sid.encode(), session_id.encode())
+    )
 
 
 # --- lifetimes --------------------------------------------------------------------------------

@@ -40,6 +40,7 @@ from ..services.clients import GRANT_TYPES, find_client
 from ..services.tokens import decode_id_token_hint
 from . import reauthentication
 from .current import current_login
+from .hosts import host_of
 
 bp = Blueprint("oauth2", __name__)
 
@@ -220,7 +221,7 @@ def authorize() -> Response | tuple[str, int]:
         form=ActionForm(),
         user=current_user,
         registered_by=_registered_by(client),
-        return_host=_host_of(redirect_uri),
+        return_host=host_of(redirect_uri),
     )
 
 
@@ -231,15 +232,6 @@ def _registered_by(client) -> str:
     if client.registration_token_hash is not None:
         return "registered through self-service registration"
     return "registered by the operator of this server"
-
-
-def _host_of(uri: str) -> str:
-    """The host (and port, if any) people are sent back to: what they should recognise."""
-    parts = urlsplit(uri)
-    host = parts.hostname or uri
-    if ":" in host:
-        host = f"[{host}]"
-    return f"{host}:{parts.port}" if parts.port else host
 
 
 #: Authlib's and our error descriptions, as the exact reason a developer reads in the console.

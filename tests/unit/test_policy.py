@@ -154,6 +154,21 @@ def test_a_remembered_requirement_is_never_loosened_by_the_request_sent_again():
     assert LoginRequirement(max_age=0).asks_anything()
 
 
+@pytest.mark.parametrize(
+    ("hint", "vouches"),
+    [
+        ({"sub": "alice", "sid": "s-now"}, True),
+        ({"sub": "alice", "sid": "s-earlier"}, False),  # an ended session of the same person
+        ({"sub": "alice"}, False),  # no sid: cannot say which session it came from
+        ({"sub": "alice", "sid": 7}, False),
+        ({"sub": "bob", "sid": "s-now"}, False),
+    ],
+)
+def test_an_id_token_vouches_for_logout_only_from_this_login_session(hint, vouches):
+    """RP-Initiated Logout §2, §6: the hint must come from the session being ended."""
+    assert policy.id_token_hint_vouches_for_logout(hint, "alice", "s-now") is vouches
+
+
 # --- refresh tokens --------------------------------------------------------------------------
 
 

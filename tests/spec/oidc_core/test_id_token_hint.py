@@ -89,19 +89,43 @@ def test_a_hint_not_claiming_our_issuer_and_a_client_of_ours_is_refused_at_logou
     assert is_logged_in(logged_in)
 
 
+def current_sid(browser) -> str:
+    with browser.session_transaction() as cookie:
+        return cookie["sid"]
+
+
 def test_an_expired_id_token_is_a_good_hint_at_logout(app, logged_in, user, confidential_client):
-    """The OP SHOULD accept ID Tokens when the RP identified by the ID Token's aud claim ... had a
-    recent session at the OP, even when the exp time has passed — RP-Initiated Logout §2."""
+    """The OP SHOULD accept ID Tokens when the RP identified by the ID Token's aud claim and/or
+    sid claim has a current session or had a recent session at the OP, even when the exp time
+    has passed — RP-Initiated Logout §2."""
     claims = {
         "iss": ISSUER,
         "sub": user.subject,
         "aud": confidential_client.client_id,
+        "sid": current_sid(logged_in),
         "iat": 1_000_000,
         "exp": 1_000_600,
     }
     response = end_session(logged_in, id_token_hint=signed_by_us(app, claims))
     assert response.status_code == 200
+    assert "Log out of Authserver?" not in response.get_data(as_text=True)
     assert not is_logged_in(logged_in)
+
+
+@pytest.mark.parametrize("sid", [None, "an-earlier-session"], ids=["no_sid", "other_sid"])
+def test_a_hint_not_from_this_login_session_asks_for_confirmation(
+    app, logged_in, user, confidential_client, sid
+):
+    """The OP SHOULD accept ID Tokens when the RP identified by the ID Token's ... sid claim has
+    a current session — RP-Initiated Logout §2: the same sub is not enough; a token without sid,
+    or from another session, does not vouch for ending this one (§6: ask the End-User)."""
+    claims = {"iss": ISSUER, "sub": user.subject, "aud": confidential_client.client_id}
+    if sid is not None:
+        claims["sid"] = sid
+    response = end_session(logged_in, id_token_hint=signed_by_us(app, claims))
+    assert response.status_code == 200
+    assert "Log out of Authserver?" in response.get_data(as_text=True)
+    assert is_logged_in(logged_in)
 
 
 # --- the authorization endpoint ----------------------------------------------------------------
