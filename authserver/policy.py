@@ -8,6 +8,7 @@ place and tested alone. The views and the Authlib grants ask these functions and
 from __future__ import annotations
 
 import enum
+import hmac
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -83,14 +84,38 @@ def must_ask_consent(
 # --- logging in -------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class LoginRequirement:
+    """What an authorization request asks of the login behind it (OIDC Core §3.1.2.1)."""
+
+    prompt_login: bool = False  # prompt=login: authenticate again, whatever the session
+    max_age: int | None = None  # seconds the login may be old; 0 is prompt=login
+    hint_subject: str | None = None  # the id_token_hint's sub: the person the app expects
+
+    def asks_anything(self) -> bool:
+        return self.prompt_login or self.max_age is not None or self.hint_subject is not None
+
+    def joined(self, remembered: LoginRequirement | None) -> LoginRequirement:
+        """This request's requirement together with one remembered for it before its login:
+        resending the request without (or with looser) parameters loosens nothing. When both
+        name someone, the remembered hint stands."""
+        if remembered is None:
+            return self
+        ages = [age for age in (self.max_age, remembered.max_age) if age is not None]
+        return LoginRequirement(
+            prompt_login=self.prompt_login or remembered.prompt_login,
+            max_age=min(ages) if ages else None,
+            hint_subject=remembered.hint_subject or self.hint_subject,
+        )
+
+
 def must_log_in(
     *,
     logged_in_subject: str | None,
     auth_time: datetime | None,
     now: datetime,
-    prompts: Collection[str],
-    max_age: int | None,
-    hint_subject: str | None = None,
+    requirement: LoginRequirement,
+    fresh_login_for_this_request: bool = False,
 ) -> bool:
     """Whether the person must (again) prove who they are before this authorization request.
 
@@ -98,17 +123,48 @@ def must_log_in(
     - the login is older than ``max_age`` seconds (``max_age=0`` is ``prompt=login``, OIDC
       Core §3.1.2.1 and its errata);
     - the app's ``id_token_hint`` names someone else than who is logged in here: ask who is at
-      the keyboard rather than answer for the wrong person.
+      the keyboard rather than answer for the wrong person;
+    - but never again right after a password login made for this very request (the login
+      page's round trip, in the login session it started): that login is the authentication
+      asked for, and another one would not change who answers a hint (see
+      :func:`hint_names_someone_else`).
     """
-    if logged_in_subject is None or "login" in prompts:
+    if logged_in_subject is None:
         return True
-    if hint_subject is not None and hint_subject != logged_in_subject:
-        return True
-    if max_age is None:
+    if fresh_login_for_this_request:
         return False
-    if max_age == 0 or auth_time is None:
+    if requirement.prompt_login:
         return True
-    return now - auth_time > timedelta(seconds=max_age)
+    if hint_names_someone_else(requirement, logged_in_subject):
+        return True
+    if requirement.max_age is None:
+        return False
+    if requirement.max_age == 0 or auth_time is None:
+        return True
+    return now - auth_time > timedelta(seconds=requirement.max_age)
+
+
+def hint_names_someone_else(requirement: LoginRequirement, logged_in_subject: str) -> bool:
+    """The app expects someone other than who is logged in. After a login made for the request
+    this is an answer, not a reason to log in again: ``login_required`` (OIDC Core §3.1.2.1:
+    "If the End-User identified by the ID Token is logged in or is logged in by the request,
+    then the Authorization Server returns a positive response; otherwise, it SHOULD return an
+    error, such as login_required")."""
+    return requirement.hint_subject is not None and requirement.hint_subject != logged_in_subject
+
+
+def id_token_hint_vouches_for_logout(
+    hint: Mapping[str, object], logged_in_subject: str, session_id: str
+) -> bool:
+    """An ID token vouches for ending this login session only if it was issued in it: same
+    ``sub`` and same ``sid`` (RP-Initiated Logout §2 and §6). One from an earlier, ended session
+    of the same person, or one without ``sid``, gets the confirmation page instead."""
+    sid = hint.get("sid")
+    return (
+        hint.get("sub") == logged_in_subject
+        and isinstance(sid, str)
+        and hmac.compare_digest(sid.encode(), session_id.encode())
+    )
 
 
 # --- lifetimes --------------------------------------------------------------------------------

@@ -26,11 +26,15 @@ from flask_limiter.util import get_remote_address
 from flask_login import current_user, login_required, login_user, logout_user
 from werkzeug.wrappers import Response
 
+from .. import policy
 from ..extensions import csrf, db, limiter
 from ..forms import LoginForm, LogoutForm, SignupForm
 from ..models import User
 from ..oauth2 import authorization_server
 from ..services import ServiceError, audit, sessions, users
+from . import reauthentication
+from .current import current_login
+from .hosts import host_of
 
 bp = Blueprint("auth", __name__)
 
@@ -45,16 +49,22 @@ def safe_next(target: str | None, default: str) -> str:
     return target
 
 
-def start_session(user: User) -> None:
-    """A fresh session at login, so an id planted before it is worth nothing (session fixation)."""
+def start_session(user: User, next_url: str | None = None) -> None:
+    """A fresh session at login, so an id planted before it is worth nothing (session fixation).
+
+    What authorization requests asked of this login outlives the reset, and the login is marked
+    as made for ``next_url``, the page it goes on to (``reauthentication``).
+    """
     old_sid = session.get("sid")
     login = sessions.start_session(user, request.remote_addr, request.user_agent.string)
     sessions.end_session(old_sid)
     audit.record("login.succeeded", user=user, address=request.remote_addr)
     db.session.commit()
+    remembered = reauthentication.requirements()
     session.clear()
     session["sid"] = login.sid
     session["auth_time"] = int(login.auth_time.timestamp())
+    reauthentication.logged_in(remembered, login.sid, next_url)
     login_user(user)
 
 
@@ -159,7 +169,7 @@ def login() -> Response | str:
     if form.validate_on_submit():
         user = users.authenticate(form.email.data, form.password.data)
         if user is not None:
-            start_session(user)
+            start_session(user, next_url)
             return redirect(next_url)
         # Only a wrong password counts toward throttling: people signing in are never refused.
         g.login_failed = True
@@ -215,28 +225,45 @@ def end_session() -> Response | str | tuple[str, int]:
 
     form = LogoutForm()
     hint = logout_request.id_token_claims or {}
-    if current_user.is_authenticated:
-        confirmed = request.method == "POST" and request.form.get("confirm") == "yes"
-        if confirmed and not form.validate_on_submit():
-            confirmed = False
-        # A valid id_token_hint naming this very user vouches for the request (§6).
-        vouched = hint.get("sub") == current_user.subject
-        if not (confirmed or vouched):
-            return render_template(
-                "auth/logout_confirm.html",
-                form=form,
-                client=logout_request.client,
-                params=server.create_oauth2_request(None).payload.data,
-            )
-        sessions.log_out(
-            current_user._get_current_object(),
-            session.get("sid"),
-            revoke_tokens=bool(confirmed and form.revoke_tokens.data),
-        )
-        db.session.commit()
-        logout_user()
-        session.clear()
+    return_to = logout_request.redirect_uri  # registered for the hint's client, with state
+    login = current_login()
+    if login is None:
+        # Nobody's session to end, so nothing vouches for sending this visitor anywhere: a
+        # redirect on any ID token of a (self-registered) client would be an open redirector
+        # (RFC 9700 §4.11.2). The way back is a link that says where it goes.
+        return _logged_out(logout_request.client, return_to)
 
-    if logout_request.redirect_uri:
-        return redirect(logout_request.redirect_uri)
-    return render_template("auth/logged_out.html")
+    confirmed = request.method == "POST" and request.form.get("confirm") == "yes"
+    if confirmed and not form.validate_on_submit():
+        confirmed = False
+    # Only an ID token issued in this very login session vouches for ending it (§2, §6): the
+    # same person's token from an earlier, ended session proves nothing about this one.
+    vouched = policy.id_token_hint_vouches_for_logout(hint, current_user.subject, login.sid)
+    if not (confirmed or vouched):
+        return render_template(
+            "auth/logout_confirm.html",
+            form=form,
+            client=logout_request.client,
+            params=server.create_oauth2_request(None).payload.data,
+            return_host=host_of(return_to) if return_to else None,
+        )
+    sessions.log_out(
+        current_user._get_current_object(),
+        session.get("sid"),
+        revoke_tokens=bool(confirmed and form.revoke_tokens.data),
+    )
+    db.session.commit()
+    logout_user()
+    session.clear()
+    if return_to:
+        return redirect(return_to)
+    return _logged_out(logout_request.client, None)
+
+
+def _logged_out(client, return_to: str | None) -> str:
+    return render_template(
+        "auth/logged_out.html",
+        client=client,
+        return_to=return_to,
+        return_host=host_of(return_to) if return_to else None,
+    )

@@ -39,7 +39,9 @@ from ..scopes import REQUIRED_SCOPES, describe, join_scopes, scope_list
 from ..services import audit, codes, consents, keys, locks, sessions
 from ..services.clients import GRANT_TYPES, find_client
 from ..services.tokens import decode_id_token_hint
+from . import reauthentication
 from .current import current_login
+from .hosts import host_of
 
 bp = Blueprint("oauth2", __name__)
 
@@ -146,18 +148,39 @@ def authorize() -> Response | tuple[str, int]:
 
     max_age = request.args.get("max_age")
     login = current_login()
+    after_login = _url_after_login(prompts)
+    requirement = policy.LoginRequirement(
+        prompt_login="login" in prompts,
+        max_age=int(max_age) if max_age is not None else None,
+        hint_subject=hint["sub"] if hint is not None else None,
+    )
+    fresh_login = False
+    if "none" not in prompts:
+        # The login page's round trip drops these parameters from the URL, not from the request.
+        remembered, fresh_login = reauthentication.recall(
+            after_login, login.sid if login is not None else None
+        )
+        requirement = requirement.joined(remembered)
     if policy.must_log_in(
         logged_in_subject=current_user.subject if login is not None else None,
         auth_time=login.auth_time if login is not None else None,
         now=clock.now(),
-        prompts=prompts,
-        max_age=int(max_age) if max_age is not None else None,
-        hint_subject=hint["sub"] if hint is not None else None,
+        requirement=requirement,
+        fresh_login_for_this_request=fresh_login,
     ):
         if "none" in prompts:
             # OIDC Core §3.1.2.1: prompt=none must not show any page.
             return redirect_error(LoginRequiredError(), refused=False)
-        return redirect(url_for("auth.login", next=_url_after_login(prompts)))
+        reauthentication.remember(after_login, requirement)
+        return redirect(url_for("auth.login", next=after_login))
+    if policy.hint_names_someone_else(requirement, current_user.subject):
+        # Logged in just now for this request, and still not whom the app expects: an answer
+        # (OIDC Core §3.1.2.1), not another login page. The request stays unanswered for them.
+        reauthentication.remember(after_login, requirement)
+        return redirect_error(
+            LoginRequiredError("The person who logged in is not the one id_token_hint names."),
+            refused=False,
+        )
 
     try:
         grant = server.get_consent_grant(end_user=current_user)
@@ -208,7 +231,7 @@ def authorize() -> Response | tuple[str, int]:
         form=ActionForm(),
         user=current_user,
         registered_by=_registered_by(client),
-        return_host=_host_of(redirect_uri),
+        return_host=host_of(redirect_uri),
     )
 
 
@@ -227,15 +250,6 @@ def _registered_by(client) -> str:
     if client.owner is not None:
         return "registered by a developer with an account on this server"
     return "registered through self-service registration"
-
-
-def _host_of(uri: str) -> str:
-    """The host (and port, if any) people are sent back to: what they should recognise."""
-    parts = urlsplit(uri)
-    host = parts.hostname or uri
-    if ":" in host:
-        host = f"[{host}]"
-    return f"{host}:{parts.port}" if parts.port else host
 
 
 #: Authlib's and our error descriptions, as the exact reason a developer reads in the console.
@@ -317,8 +331,10 @@ def _request_error(prompts: list[str]) -> OAuth2Error | None:
 
 
 def _url_after_login(prompts: list[str]) -> str:
-    """This request, minus ``prompt=login``, ``max_age`` and ``id_token_hint``: the fresh login
-    satisfies all three (keeping them would send the user straight back to the login page)."""
+    """This request, minus ``prompt=login``, ``max_age`` and ``id_token_hint`` (keeping them would
+    send the person straight back to the login page): the login page's ``next``. What they ask
+    is remembered server-side under this URL (``reauthentication``), so opening it without the
+    login still meets them."""
     args = request.args.copy()
     args.poplist("prompt")
     args.poplist("max_age")

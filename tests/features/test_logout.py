@@ -277,16 +277,85 @@ def test_an_expired_id_token_is_still_a_valid_hint(app, user, rp, fake_clock):
     assert response.headers["Location"] == BYE
 
 
-def test_a_user_already_logged_out_is_still_sent_back(app, user, rp):
-    """Logout is idempotent: the RP's request completes even if the OP session is gone."""
+def assert_offered_the_way_back(response, href: str, host: str, app_name: str = "Example App"):
+    """The logged-out page, no redirect (RFC 9700 §4.11.2: the request alone vouches for
+    nothing), and a link back to the app that says which host it goes to."""
+    assert response.status_code == 200, response.status_code
+    assert "Location" not in response.headers
+    page = response.get_data(as_text=True)
+    assert "You are logged out" in page
+    links = {html.unescape(target): html.unescape(text) for target, text in LINK.findall(page)}
+    assert href in links, links
+    assert app_name in links[href] and host in links[href]
+
+
+LINK = re.compile(r'<a class="button primary" href="([^"]+)">([^<]+)</a>')
+
+
+def test_a_user_already_logged_out_is_offered_a_link_back(app, user, rp):
+    """Logout is idempotent: the RP's request completes even if the OP session is gone — but
+    with no session to end nothing vouches for the redirect, so the way back is a link naming
+    its host, with state (RP-Initiated Logout §3), never an automatic redirect."""
     browser = browser_for(app, user)
     tokens = sign_in(browser, rp)
     post_logout(browser, revoke_tokens=False)
     response = end_session(
         browser, id_token_hint=tokens["id_token"], post_logout_redirect_uri=BYE, state="x"
     )
+    assert_offered_the_way_back(response, f"{BYE}?state=x", "app.example.com")
+
+
+@pytest.mark.parametrize("method", ["GET", "POST"])
+def test_a_visitor_with_no_session_is_never_redirected_on_an_id_token(
+    app, user, rp, fake_clock, method
+):
+    """RFC 9700 §4.11.2: anyone holding an ID token of a client (expired too) must not be able
+    to bounce strangers off this server to the client's post_logout_redirect_uri."""
+    tokens = sign_in(browser_for(app, user), rp)
+    fake_clock.advance(3600)  # long expired: still a valid hint (§2), still no redirect
+    stranger = app.test_client()
+    response = end_session(
+        stranger,
+        method,
+        id_token_hint=tokens["id_token"],
+        post_logout_redirect_uri=BYE,
+        state="s<1>",
+        confirm="yes",
+    )
+    assert_offered_the_way_back(response, f"{BYE}?state=s%3C1%3E", "app.example.com")
+
+
+def test_a_hint_from_an_earlier_session_of_the_same_person_asks_for_confirmation(app, user, rp):
+    """RP-Initiated Logout §2 (the hint's sid must be a current session) and §6: an ID token
+    from a session already ended does not vouch for ending the person's current one."""
+    browser = browser_for(app, user)
+    old_tokens = sign_in(browser, rp)
+    post_logout(browser, revoke_tokens=False)
+    assert login(browser, user.email, user.password).status_code == 302
+    response = end_session(
+        browser, id_token_hint=old_tokens["id_token"], post_logout_redirect_uri=BYE, state="o"
+    )
+    page = assert_confirmation_page(response)
+    assert "app.example.com" in page  # where confirming will send them
+    assert is_logged_in(browser)
+    # The person confirms: logged out, and back to the app as its request asked.
+    answer = confirm(browser, page)
+    assert answer.status_code == 302
+    assert answer.headers["Location"] == f"{BYE}?state=o"
+    assert not is_logged_in(browser)
+
+
+def test_a_hint_from_this_session_still_logs_out_at_once_after_a_second_login_elsewhere(
+    app, user, rp
+):
+    """The person's other browser logging in does not change which session this hint is from."""
+    browser = browser_for(app, user)
+    tokens = sign_in(browser, rp)
+    browser_for(app, user)
+    response = end_session(browser, id_token_hint=tokens["id_token"], post_logout_redirect_uri=BYE)
     assert response.status_code == 302
-    assert response.headers["Location"] == f"{BYE}?state=x"
+    assert response.headers["Location"] == BYE
+    assert not is_logged_in(browser)
 
 
 # --- invalid requests: no redirect, no logout --------------------------------------------------

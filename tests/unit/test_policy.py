@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from authserver import policy
-from authserver.policy import Lifetimes, RefreshVerdict
+from authserver.policy import Lifetimes, LoginRequirement, RefreshVerdict
 
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
 LIFE = Lifetimes(
@@ -85,14 +85,17 @@ def test_consent_is_asked_unless_everything_was_granted_before(earlier, requeste
 # --- logging in ------------------------------------------------------------------------------
 
 
-def log_in(**overrides: object) -> bool:
+def log_in(
+    prompt_login: bool = False,
+    max_age: int | None = None,
+    hint_subject: str | None = None,
+    **overrides: object,
+) -> bool:
     arguments = {
         "logged_in_subject": "alice",
         "auth_time": NOW - timedelta(minutes=10),
         "now": NOW,
-        "prompts": [],
-        "max_age": None,
-        "hint_subject": None,
+        "requirement": LoginRequirement(prompt_login, max_age, hint_subject),
     }
     arguments.update(overrides)
     return policy.must_log_in(**arguments)
@@ -100,6 +103,7 @@ def log_in(**overrides: object) -> bool:
 
 def test_nobody_logged_in_must_log_in():
     assert log_in(logged_in_subject=None) is True
+    assert log_in(logged_in_subject=None, fresh_login_for_this_request=True) is True
 
 
 def test_a_logged_in_person_goes_on():
@@ -107,7 +111,7 @@ def test_a_logged_in_person_goes_on():
 
 
 def test_prompt_login_asks_again():
-    assert log_in(prompts=["login"]) is True
+    assert log_in(prompt_login=True) is True
 
 
 @pytest.mark.parametrize(
@@ -121,6 +125,48 @@ def test_max_age_is_measured_from_the_login(max_age, expected):
 def test_a_hint_for_someone_else_asks_who_is_here():
     assert log_in(hint_subject="bob") is True
     assert log_in(hint_subject="alice") is False
+
+
+@pytest.mark.parametrize(
+    "requirement",
+    [{"prompt_login": True}, {"max_age": 0}, {"max_age": 60}, {"hint_subject": "bob"}],
+)
+def test_the_login_made_for_this_request_is_the_one_asked_for(requirement):
+    """After the login page's round trip, asking again would loop; the hint is answered apart."""
+    assert log_in(**requirement) is True
+    assert log_in(**requirement, fresh_login_for_this_request=True) is False
+
+
+def test_a_hint_names_someone_else_only_when_it_names_another_subject():
+    assert policy.hint_names_someone_else(LoginRequirement(hint_subject="bob"), "alice")
+    assert not policy.hint_names_someone_else(LoginRequirement(hint_subject="alice"), "alice")
+    assert not policy.hint_names_someone_else(LoginRequirement(), "alice")
+
+
+def test_a_remembered_requirement_is_never_loosened_by_the_request_sent_again():
+    remembered = LoginRequirement(prompt_login=True, max_age=60, hint_subject="bob")
+    again = LoginRequirement(max_age=3600, hint_subject="alice")
+    assert again.joined(remembered) == remembered
+    assert LoginRequirement().joined(remembered) == remembered
+    assert LoginRequirement(max_age=10).joined(remembered).max_age == 10
+    assert LoginRequirement(hint_subject="carol").joined(None).hint_subject == "carol"
+    assert not LoginRequirement().asks_anything()
+    assert LoginRequirement(max_age=0).asks_anything()
+
+
+@pytest.mark.parametrize(
+    ("hint", "vouches"),
+    [
+        ({"sub": "alice", "sid": "s-now"}, True),
+        ({"sub": "alice", "sid": "s-earlier"}, False),  # an ended session of the same person
+        ({"sub": "alice"}, False),  # no sid: cannot say which session it came from
+        ({"sub": "alice", "sid": 7}, False),
+        ({"sub": "bob", "sid": "s-now"}, False),
+    ],
+)
+def test_an_id_token_vouches_for_logout_only_from_this_login_session(hint, vouches):
+    """RP-Initiated Logout §2, §6: the hint must come from the session being ended."""
+    assert policy.id_token_hint_vouches_for_logout(hint, "alice", "s-now") is vouches
 
 
 # --- refresh tokens --------------------------------------------------------------------------

@@ -12,7 +12,9 @@ from authserver.services.keys import active_key
 from tests import factories
 from tests.helpers import (
     assert_redirect_error,
+    consent,
     csrf_token,
+    decode_jwt,
     exchange_code,
     get_code,
     login,
@@ -87,19 +89,43 @@ def test_a_hint_not_claiming_our_issuer_and_a_client_of_ours_is_refused_at_logou
     assert is_logged_in(logged_in)
 
 
+def current_sid(browser) -> str:
+    with browser.session_transaction() as cookie:
+        return cookie["sid"]
+
+
 def test_an_expired_id_token_is_a_good_hint_at_logout(app, logged_in, user, confidential_client):
-    """The OP SHOULD accept ID Tokens when the RP identified by the ID Token's aud claim ... had a
-    recent session at the OP, even when the exp time has passed — RP-Initiated Logout §2."""
+    """The OP SHOULD accept ID Tokens when the RP identified by the ID Token's aud claim and/or
+    sid claim has a current session or had a recent session at the OP, even when the exp time
+    has passed — RP-Initiated Logout §2."""
     claims = {
         "iss": ISSUER,
         "sub": user.subject,
         "aud": confidential_client.client_id,
+        "sid": current_sid(logged_in),
         "iat": 1_000_000,
         "exp": 1_000_600,
     }
     response = end_session(logged_in, id_token_hint=signed_by_us(app, claims))
     assert response.status_code == 200
+    assert "Log out of Authserver?" not in response.get_data(as_text=True)
     assert not is_logged_in(logged_in)
+
+
+@pytest.mark.parametrize("sid", [None, "an-earlier-session"], ids=["no_sid", "other_sid"])
+def test_a_hint_not_from_this_login_session_asks_for_confirmation(
+    app, logged_in, user, confidential_client, sid
+):
+    """The OP SHOULD accept ID Tokens when the RP identified by the ID Token's ... sid claim has
+    a current session — RP-Initiated Logout §2: the same sub is not enough; a token without sid,
+    or from another session, does not vouch for ending this one (§6: ask the End-User)."""
+    claims = {"iss": ISSUER, "sub": user.subject, "aud": confidential_client.client_id}
+    if sid is not None:
+        claims["sid"] = sid
+    response = end_session(logged_in, id_token_hint=signed_by_us(app, claims))
+    assert response.status_code == 200
+    assert "Log out of Authserver?" in response.get_data(as_text=True)
+    assert is_logged_in(logged_in)
 
 
 # --- the authorization endpoint ----------------------------------------------------------------
@@ -161,26 +187,83 @@ def test_prompt_none_with_a_hint_that_is_no_id_token_of_ours_is_invalid_request(
     assert_redirect_error(response, confidential_client.redirect_uri, "invalid_request")
 
 
-def test_a_hint_for_someone_else_sends_the_person_to_log_in_again(
+def log_in_at(browser, login_location: str, person) -> str:
+    """Fill in the login form the server sent us to; return where it sends us next."""
+    page = browser.get(login_location)
+    answer = browser.post(
+        login_location,
+        data={
+            "email": person.email,
+            "password": person.password,
+            "csrf_token": csrf_token(page.data),
+        },
+    )
+    assert answer.status_code == 302, answer.data
+    return answer.headers["Location"]
+
+
+def sent_to_login(response) -> str:
+    assert response.status_code == 302, response.data
+    location = response.headers["Location"]
+    assert location.startswith("/login?"), location
+    return location
+
+
+def test_a_hint_for_someone_else_sends_the_person_to_log_in_as_them(
     app, logged_in, user, someone_else, confidential_client
 ):
     """Core §3.1.2.1: the RP believes someone else is signed in. We ask who is here (like
-    prompt=login); whoever then logs in is the answer, and the request completes for them."""
+    prompt=login); the person the hint names logs in, and the request completes for them."""
     hint = their_id_token(app, someone_else, confidential_client)
     get_code(logged_in, confidential_client)
-    response = logged_in.get(url_for_authorize(confidential_client, id_token_hint=hint))
-    assert response.status_code == 302
-    login_location = response.headers["Location"]
-    assert login_location.startswith("/login?"), login_location
-    page = logged_in.get(login_location)
-    back = logged_in.post(
-        login_location,
-        data={"email": user.email, "password": user.password, "csrf_token": csrf_token(page.data)},
-    ).headers["Location"]
+    login_location = sent_to_login(
+        logged_in.get(url_for_authorize(confidential_client, id_token_hint=hint))
+    )
+    back = log_in_at(logged_in, login_location, someone_else)
     assert "id_token_hint" not in back  # or it would loop back to the login page
-    response = logged_in.get(back)
+    response = consent(logged_in, back)  # they have not allowed all of this yet
     assert response.status_code == 302
-    assert "code" in query_of(response.headers["Location"])
+    code = query_of(response.headers["Location"])["code"]
+    id_token = exchange_code(logged_in, confidential_client, code).get_json()["id_token"]
+    assert decode_jwt(logged_in, id_token)[1]["sub"] == someone_else.subject
+
+
+def test_logging_in_again_as_someone_other_than_the_hint_names_is_login_required(
+    app, logged_in, user, someone_else, confidential_client
+):
+    """If the End-User identified by the ID Token is logged in or is logged in by the request,
+    then the Authorization Server returns a positive response; otherwise, it SHOULD return an
+    error, such as login_required — Core §3.1.2.1. No code for the wrong person, and no loop."""
+    hint = their_id_token(app, someone_else, confidential_client)
+    get_code(logged_in, confidential_client)
+    login_location = sent_to_login(
+        logged_in.get(url_for_authorize(confidential_client, id_token_hint=hint))
+    )
+    back = log_in_at(logged_in, login_location, user)
+    query = assert_redirect_error(
+        logged_in.get(back), confidential_client.redirect_uri, "login_required"
+    )
+    assert query["state"] == "state-123" and "code" not in query
+    # Opening the same address again does not turn the refusal into a code for them.
+    sent_to_login(logged_in.get(back))
+
+
+def test_opening_the_login_pages_next_without_logging_in_asks_again_for_the_hinted_person(
+    app, logged_in, user, someone_else, confidential_client
+):
+    """The hint survives the login page's round trip (kept by the server, not in its next):
+    opening next directly while logged in as someone else is no answer for the hinted person."""
+    hint = their_id_token(app, someone_else, confidential_client)
+    get_code(logged_in, confidential_client)
+    login_location = sent_to_login(
+        logged_in.get(url_for_authorize(confidential_client, id_token_hint=hint))
+    )
+    next_url = query_of(login_location)["next"]
+    assert "id_token_hint" not in next_url
+    assert query_of(sent_to_login(logged_in.get(next_url)))["next"] == next_url
+    # Nor is sending it again with a hint of one's own: the remembered one stands.
+    own_hint = sign_in(logged_in, confidential_client)["id_token"]
+    sent_to_login(logged_in.get(next_url + "&" + urlencode({"id_token_hint": own_hint})))
 
 
 def test_a_hint_for_the_logged_in_user_changes_nothing(app, logged_in, confidential_client):

@@ -9,6 +9,7 @@ import pytest
 from tests.helpers import (
     assert_redirect_error,
     authorize_url,
+    consent,
     csrf_token,
     decode_jwt,
     exchange_code,
@@ -181,3 +182,85 @@ def test_a_malformed_max_age_is_invalid_request(logged_in, confidential_client, 
     """max_age is a number of seconds — Core §3.1.2.1; anything else is invalid_request."""
     response = logged_in.get(authorize_url(confidential_client, max_age=max_age))
     assert_redirect_error(response, confidential_client.redirect_uri, "invalid_request")
+
+
+# --- the login page's round trip ---------------------------------------------------------------
+# The login page's next is the request without prompt=login, max_age and id_token_hint (or the
+# login would loop); what they ask must survive it, kept by the server rather than in the URL.
+
+
+def next_of(login_location: str) -> str:
+    return query_of(login_location)["next"]
+
+
+REAUTHENTICATIONS = {
+    "prompt_login": ({"prompt": "login"}, 0),
+    "max_age_0": ({"max_age": "0"}, 0),
+    "max_age_elapsed": ({"max_age": "300"}, 301),
+}
+
+
+@pytest.mark.parametrize(("params", "later"), REAUTHENTICATIONS.values(), ids=REAUTHENTICATIONS)
+def test_opening_the_login_pages_next_without_logging_in_asks_again(
+    browser, user, confidential_client, fake_clock, params, later
+):
+    """prompt=login / max_age: the OP MUST attempt to actively re-authenticate — Core §3.1.2.1.
+    Skipping the login page and opening its next directly is not a re-authentication: no code
+    (whose ID token would carry the old auth_time), the login page again."""
+    get_code(browser, confidential_client)
+    fake_clock.advance(later)
+    login_location = assert_sent_to_login(browser.get(authorize_url(confidential_client, **params)))
+    next_url = next_of(login_location)
+    assert next_url.startswith("/oauth/authorize?")
+    again = assert_sent_to_login(browser.get(next_url))
+    assert next_of(again) == next_url
+    assert_sent_to_login(browser.get(next_url))  # as often as it is tried
+
+    # The login the page asks for completes the request, with the new auth_time.
+    fake_clock.advance(7)
+    back = log_in_at(browser, again, user)
+    assert back == next_url
+    claims = id_token_claims(browser, confidential_client, browser.get(back))
+    assert claims["auth_time"] == fake_clock.timestamp()
+
+
+def test_a_login_made_for_one_request_does_not_answer_another(
+    browser, user, confidential_client, fake_clock
+):
+    """Each prompt=login request gets its own re-authentication (Core §3.1.2.1): the login made
+    for the first does not let the second's next through."""
+    get_code(browser, confidential_client)
+    first = assert_sent_to_login(
+        browser.get(authorize_url(confidential_client, prompt="login", state="first"))
+    )
+    second = assert_sent_to_login(
+        browser.get(authorize_url(confidential_client, prompt="login", state="second"))
+    )
+    back = log_in_at(browser, first, user)
+    assert_sent_to_login(browser.get(next_of(second)))
+    assert query_of(browser.get(back).headers["Location"])["state"] == "first"
+
+
+def test_after_the_login_the_consent_page_answers_without_another_login(
+    browser, user, confidential_client, fake_clock
+):
+    """prompt=login consent: one login, then the consent page, whose answer issues the code
+    (its form posts back to the same address); auth_time is that login's."""
+    get_code(browser, confidential_client)
+    fake_clock.advance(500)
+    url = authorize_url(confidential_client, prompt="login consent")
+    back = log_in_at(browser, assert_sent_to_login(browser.get(url)), user)
+    logged_in_at = fake_clock.timestamp()
+    fake_clock.advance(5)
+    claims = id_token_claims(browser, confidential_client, consent(browser, back))
+    assert claims["auth_time"] == logged_in_at
+
+
+def test_prompt_login_asks_again_on_every_request(browser, user, confidential_client):
+    """The login made for one prompt=login request counts once: the app's next prompt=login
+    request asks again (Core §3.1.2.1)."""
+    get_code(browser, confidential_client)
+    url = authorize_url(confidential_client, prompt="login")
+    back = log_in_at(browser, assert_sent_to_login(browser.get(url)), user)
+    assert "code" in query_of(browser.get(back).headers["Location"])
+    assert_sent_to_login(browser.get(url))

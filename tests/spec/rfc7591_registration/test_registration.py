@@ -195,6 +195,28 @@ def test_a_registered_post_logout_redirect_uri_is_honoured(client, user):
     assert response.headers["Location"] == "https://dyn.example.com/bye"
 
 
+def test_a_self_registered_post_logout_uri_is_no_open_redirect(app, client, user):
+    """RFC 9700 §4.11.2: whoever registers a client gets ID tokens for it; such a token must not
+    turn /oauth/logout into a redirector for visitors who have no session here to end."""
+    body = registered(client, post_logout_redirect_uris=["https://dyn.example.com/bye"])
+    login(client, user.email, user.password)
+    app_client = ClientInfo(
+        0, body["client_id"], body["client_secret"], METADATA["redirect_uris"][0], ""
+    )
+    code, _ = get_code(client, app_client, scope="openid")
+    id_token = exchange_code(client, app_client, code).get_json()["id_token"]
+    stranger = app.test_client()
+    response = stranger.get(
+        "/oauth/logout?"
+        + f"id_token_hint={id_token}&post_logout_redirect_uri=https://dyn.example.com/bye"
+    )
+    assert response.status_code == 200
+    assert "Location" not in response.headers
+    page = response.get_data(as_text=True)
+    assert "Back to Dynamic App (dyn.example.com)" in page
+    assert client.get("/account/apps").status_code == 200  # nobody's session was touched
+
+
 # --- invalid metadata --------------------------------------------------------------------------
 
 
