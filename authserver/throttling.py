@@ -64,6 +64,12 @@ def client_authentication_failed() -> None:
     g.throttle_client_auth_failed = True
 
 
+def authenticated_client_id() -> str | None:
+    """The client this request authenticated as, if it did (a public client "authenticates"
+    by naming itself)."""
+    return g.get("throttle_authenticated_client")
+
+
 def claimed_client_id() -> str | None:
     """The client the request names (HTTP Basic, else the form): known before the view runs,
     read once per request (the limits' keys and the refusal record ask for it)."""
@@ -111,7 +117,7 @@ def _no_client_named() -> bool:
 
 def _authenticated_as_claimed(response: Response) -> bool:
     """Spend a client's budget only on requests that proved to be that client."""
-    authenticated = g.get("throttle_authenticated_client")
+    authenticated = authenticated_client_id()
     return authenticated is not None and authenticated == claimed_client_id()
 
 

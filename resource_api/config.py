@@ -32,6 +32,10 @@ class DefaultConfig:
     ALLOW_QUERY_TOKEN = False
     #: Also ask the issuer's RFC 7662 endpoint, so revocation takes effect before expiry.
     INTROSPECTION = False
+    #: Ask it only about requests that change something (POST, PUT, PATCH, DELETE): a revoked
+    #: token stops writing within INTROSPECTION_CACHE_TTL, and reads stay local (no network
+    #: hop) until the token expires. Implied by INTROSPECTION.
+    INTROSPECT_WRITES = False
     #: Credentials for the introspection endpoint (RFC 7662 §2.1 requires the caller to
     #: authenticate); sent with client_secret_basic (RFC 6749 §2.3.1).
     INTROSPECTION_CLIENT_ID: str | None = None
@@ -94,7 +98,7 @@ def load_config(app: Flask, test_config: dict | None) -> None:
 
     if not callable(app.config["CLOCK"]):
         raise ConfigError("CLOCK must be a function returning seconds since the epoch.")
-    for name in ("ALLOW_QUERY_TOKEN", "INTROSPECTION"):
+    for name in ("ALLOW_QUERY_TOKEN", "INTROSPECTION", "INTROSPECT_WRITES"):
         app.config[name] = _as_flag(name, app.config[name])
     for name in (
         "INTROSPECTION_CACHE_TTL",
@@ -122,13 +126,14 @@ def load_config(app: Flask, test_config: dict | None) -> None:
         # An all-digit client_id arrives from the environment as a number (JSON parsing).
         if app.config[name] is not None:
             app.config[name] = str(app.config[name])
-    if app.config["INTROSPECTION"] and not (
-        app.config["INTROSPECTION_CLIENT_ID"] and app.config["INTROSPECTION_CLIENT_SECRET"]
-    ):
-        raise ConfigError(
-            "RESOURCE_API_INTROSPECTION=1 needs RESOURCE_API_INTROSPECTION_CLIENT_ID and "
-            "RESOURCE_API_INTROSPECTION_CLIENT_SECRET (RFC 7662 §2.1: callers authenticate)."
-        )
+    for name in ("INTROSPECTION", "INTROSPECT_WRITES"):
+        if app.config[name] and not (
+            app.config["INTROSPECTION_CLIENT_ID"] and app.config["INTROSPECTION_CLIENT_SECRET"]
+        ):
+            raise ConfigError(
+                f"RESOURCE_API_{name}=1 needs RESOURCE_API_INTROSPECTION_CLIENT_ID and "
+                "RESOURCE_API_INTROSPECTION_CLIENT_SECRET (RFC 7662 §2.1: callers authenticate)."
+            )
 
 
 def is_loopback_url(url: str) -> bool:

@@ -39,6 +39,8 @@ _ACCESS_TOKEN_TYPES = frozenset({"at+jwt", "application/at+jwt"})
 MAX_TOKEN_LENGTH = 8192
 #: Introspection answers kept at once; the oldest go first when more tokens are in use.
 INTROSPECTION_CACHE_SIZE = 10_000
+#: RFC 9110 §9.2.1: methods that change nothing (what INTROSPECT_WRITES leaves to local checks).
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
 #: RFC 6750 §3: error_description is limited to these characters.
 _DESCRIPTION_UNSAFE = re.compile(r"[^\x20-\x21\x23-\x5b\x5d-\x7e]")
 
@@ -182,7 +184,8 @@ class AccessToken:
 
 class TokenValidator:
     """Checks RFC 9068 JWT access tokens against the issuer's keys, and optionally asks the
-    issuer (RFC 7662) whether each one is still active."""
+    issuer (RFC 7662) whether each one is still active: on every request, or only on those
+    that change something (``introspect_writes``)."""
 
     def __init__(
         self,
@@ -192,6 +195,7 @@ class TokenValidator:
         clock: Callable[[], float],
         leeway: float = 30,
         introspection: bool = False,
+        introspect_writes: bool = False,
         introspection_cache_ttl: float = 5,
     ) -> None:
         self.issuer = issuer
@@ -199,16 +203,21 @@ class TokenValidator:
         self.clock = clock
         self.leeway = leeway
         self.introspection = introspection
+        self.introspect_writes = introspect_writes
         self.introspection_cache_ttl = introspection_cache_ttl
         self._lock = threading.Lock()
         # sha256(token) -> (active, reuse until); hashes, so a memory dump holds no tokens.
         self._introspection_cache: OrderedDict[str, tuple[bool, float]] = OrderedDict()
 
-    def validate(self, token: str) -> AccessToken:
-        """The token's content if it is valid now; raises InvalidToken otherwise."""
+    def validate(self, token: str, *, writing: bool = False) -> AccessToken:
+        """The token's content if it is valid now; raises InvalidToken otherwise.
+
+        ``writing``: the request changes something, which with ``introspect_writes`` the
+        issuer is asked about even when reads are checked locally.
+        """
         claims = self._verified_claims(token)
         access = self._check_claims(claims)
-        if self.introspection:
+        if self.introspection or (writing and self.introspect_writes):
             self._check_active(token, claims["exp"])
         return access
 
@@ -364,6 +373,7 @@ def init_protection(app: Flask) -> None:
         clock=config["CLOCK"],
         leeway=config["LEEWAY"],
         introspection=config["INTROSPECTION"],
+        introspect_writes=config["INTROSPECT_WRITES"],
         introspection_cache_ttl=config["INTROSPECTION_CACHE_TTL"],
     )
 
@@ -397,7 +407,9 @@ def authenticate(required: frozenset[str]) -> AccessToken:
     token = extract_bearer_token(request, allow_query=current_app.config["ALLOW_QUERY_TOKEN"])
     if token is None:
         raise MissingToken()
-    access = token_validator(current_app).validate(token)
+    access = token_validator(current_app).validate(
+        token, writing=request.method not in SAFE_METHODS
+    )
     if not required <= access.scopes:
         # RFC 6750 §3.1: 403 with the scope "necessary to access the requested resource".
         raise InsufficientScope(

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, ForeignKey, String
+from sqlalchemy import JSON, ForeignKey, Integer, String, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from .. import clock
@@ -32,3 +32,8 @@ class AuditEvent(Base):
     actor: Mapped[str] = mapped_column(String(100), default="anonymous")
     address: Mapped[str | None] = mapped_column(String(45))
     detail: Mapped[dict] = mapped_column(JSON, default=dict)
+    #: How many identical events this row stands for: repeated refusals are counted on one row
+    #: (``audit.record_refusal``), so strangers cannot fill the record by repeating a request.
+    repeats: Mapped[int] = mapped_column(Integer, default=1, server_default=text("1"))
+    #: When the latest of those repeats happened (``at`` is the first); None if it never repeated.
+    last_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -3,10 +3,11 @@ sessions and their own recent activity."""
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 from werkzeug.wrappers import Response
 
+from .. import policy
 from ..extensions import db
 from ..forms import ActionForm, LogoutForm
 from ..scopes import CATALOGUE, describe, scope_list
@@ -27,6 +28,30 @@ EVENT_TEXT = {
     "consent.revoked": "Removed an app's access",
     "consent.scope_revoked": "Took a permission back from an app",
 }
+
+
+def duration_in_words(seconds: int) -> str:
+    """``600`` as "10 minutes", ``5400`` as "1 hour 30 minutes", ``45`` as "45 seconds"."""
+    parts = []
+    for unit, size in (("day", 86_400), ("hour", 3600), ("minute", 60), ("second", 1)):
+        count, seconds = divmod(seconds, size)
+        if count:
+            parts.append(f"{count} {unit}{'s' if count != 1 else ''}")
+    return " ".join(parts) or "0 seconds"
+
+
+def access_token_lifetime() -> str:
+    """How long an access token this server issued stays valid, in words: what an API that
+    checks tokens itself (a JWT's signature and expiry) may go on accepting after a revocation,
+    which reaches only the refresh tokens and this server's own endpoints at once."""
+    return duration_in_words(policy.lifetimes(current_app.config).access_token)
+
+
+def _held_tokens() -> str:
+    return (
+        "An access token it already holds may still work with services that check tokens "
+        f"themselves until it expires, within {access_token_lifetime()}."
+    )
 
 
 @bp.get("/apps")
@@ -57,6 +82,7 @@ def apps() -> str:
         event_text=EVENT_TEXT,
         client_names=names,
         catalogue=CATALOGUE,
+        access_token_lifetime=access_token_lifetime(),
     )
 
 
@@ -71,14 +97,15 @@ def revoke(client_id: str) -> Response:
     ):
         abort(404)
     db.session.commit()
-    flash(f"{client.name} no longer has access to your account.", "success")
+    flash(f"{client.name} no longer has access to your account. {_held_tokens()}", "success")
     return redirect(url_for("account.apps"))
 
 
 @bp.post("/apps/<client_id>/revoke-scope")
 @login_required
 def revoke_scope(client_id: str) -> Response:
-    """Take one permission back; the app's tokens that carry it stop working at once."""
+    """Take one permission back: the app's refresh tokens no longer carry it, and its access
+    tokens that do are revoked (refused here at once; by APIs checking JWTs, at their expiry)."""
     if not ActionForm().validate_on_submit():
         abort(400)
     scope = request.form.get("scope", "")
@@ -89,5 +116,7 @@ def revoke_scope(client_id: str) -> Response:
         abort(404)
     db.session.commit()
     description = CATALOGUE[scope].description
-    flash(f"{client.name} no longer has this permission: {description}.", "success")
+    flash(
+        f"{client.name} no longer has this permission: {description}. {_held_tokens()}", "success"
+    )
     return redirect(url_for("account.apps"))

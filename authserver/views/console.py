@@ -110,6 +110,8 @@ def show_client(client_id: str) -> str:
         authorization_urls=authorization_urls(client),
         previous_secret_expires=clients.previous_secret_expiry(client),
         refusals=audit.refusals_of(client.client_id),
+        refusal_window_minutes=int(audit.REFUSAL_WINDOW.total_seconds() // 60),
+        anonymous_cap=audit.ANONYMOUS_REFUSALS_PER_WINDOW,
     )
 
 

@@ -94,7 +94,8 @@ def _trusted_redirect_uri() -> tuple[str | None, tuple[str, str] | None]:
         _authorize_refused(
             client.client_id,
             "invalid_request",
-            f"redirect_uri not registered: {redirect_uri[:200]}",
+            # Whoever sent the request chose this text: a short, sanitised prefix is kept.
+            f"redirect_uri not registered: {audit.quoted_uri(redirect_uri)}",
         )
         return None, (
             "Redirect address not allowed",
@@ -299,7 +300,7 @@ def _authorize_refused(client_id: str | None, error: str, reason: str) -> None:
         "authorize.refused",
         user=user,
         client_id=client.client_id,
-        actor=f"user:{user.subject}" if user is not None else "anonymous",
+        actor=f"user:{user.subject}" if user is not None else audit.ANONYMOUS,
         address=request.remote_addr,
         error=error,
         reason=reason,
@@ -426,12 +427,15 @@ def _record_refusal(event: str, response: Response) -> None:
     if client is None:
         return  # an unknown client has no developer to tell; strangers do not fill the record
     client_id = client.client_id
+    # Only a client's secret proves the request came from it; a public client's id, or a wrong
+    # secret, anyone can send (and those refusals must not push out the proven ones).
+    proven = not client.is_public and throttling.authenticated_client_id() == client_id
     db.session.rollback()  # end the lookup's read before writing on a connection of our own
     grant_type = request.form.get("grant_type")
     audit.record_refusal(
         event,
         client_id=client_id,
-        actor=f"client:{client_id}",
+        actor=f"client:{client_id}" if proven else audit.ANONYMOUS,
         address=request.remote_addr,
         error=body["error"][:64],
         reason=refusal_reason(body["error"], body.get("error_description")),

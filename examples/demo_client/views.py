@@ -133,28 +133,40 @@ def login() -> Response:
     return oauth.provider().authorize_redirect(config["REDIRECT_URI"], scope=config["SCOPE"])
 
 
+#: Shown for an answer this browser did not ask for, or that names another server: such an
+#: answer may be anyone's link, so nothing in it is repeated to the person.
+NOT_OURS = (
+    "This sign-in response was not for this app, or not from the expected server, so it was "
+    "ignored. If you were signing in, please start again."
+)
+#: How much of the server's error_description is shown (RFC 6749 §4.1.2.1: for developers).
+DESCRIPTION_LENGTH = 200
+
+
 @bp.get("/callback")
 def callback() -> Response | tuple[str, int]:
     provider = oauth.provider()
     state = request.args.get("state")
     error = request.args.get("error")
     if error:
-        if state:
-            provider.framework.clear_state_data(session, state)
+        # RFC 9207 §2.4 and RFC 6749 §10.12: an error response is only as trustworthy as its
+        # state and iss. Failing either, it may be a link anyone made ("your account is locked,
+        # call ..."), and the person learns only that it was not ours.
+        ours = bool(state) and provider.framework.get_state_data(session, state) is not None
+        if not ours or not _from_our_issuer(oauth.metadata()):
+            return _problem("Sign-in did not work", NOT_OURS)
+        provider.framework.clear_state_data(session, state)
         if error == "access_denied":
             return render_template("declined.html", form=ActionForm()), 200
+        description = _shown(request.args.get("error_description") or "", DESCRIPTION_LENGTH)
         return _problem(
             "Sign-in did not work",
-            "Authserver could not sign you in "
-            f"({request.args.get('error_description') or error}). Please try again.",
+            f"Authserver could not sign you in ({_shown(error, 64)}"
+            f"{': ' + description if description else ''}). Please try again.",
         )
 
-    metadata = oauth.metadata()
     # RFC 9207: the response names its issuer; a mix-up attack would name another.
-    iss = request.args.get("iss")
-    if (iss or metadata.get("authorization_response_iss_parameter_supported")) and (
-        iss != metadata["issuer"]
-    ):
+    if not _from_our_issuer(oauth.metadata()):
         return _problem("Sign-in did not work", "The answer did not come from Authserver.")
 
     try:
@@ -195,6 +207,21 @@ def callback() -> Response | tuple[str, int]:
     else:
         flash(f"Welcome back, {name}.", "success")
     return redirect(url_for("demo.dashboard"))
+
+
+def _from_our_issuer(metadata: dict) -> bool:
+    """RFC 9207 §2.4: ``iss``, when sent (and it must be, if the server says it sends it),
+    is the issuer discovery named, compared as a simple string."""
+    iss = request.args.get("iss")
+    if iss is None:
+        return not metadata.get("authorization_response_iss_parameter_supported")
+    return iss == metadata["issuer"]
+
+
+def _shown(text: str, limit: int) -> str:
+    """Text from a response, as one printable line of at most ``limit`` characters."""
+    line = " ".join("".join(c if c.isprintable() else " " for c in text).split())
+    return line if len(line) <= limit else line[: limit - 1] + "…"
 
 
 def _upsert_user(issuer: str, subject: str, claims: dict, id_claims: dict) -> tuple[User, bool]:

@@ -125,10 +125,18 @@ def test_each_service_serves_its_own_metrics_summed_over_its_workers(
     try:
         _wait_for(f"{auth}/healthz", server, log)
         _wait_for(f"{api}/openapi.json", server, log)
-        # A control socket for each master, not one path the second takes from the first.
-        assert sorted(path.name for path in runtime.iterdir()) == sorted(
+        # A control socket for each master, not one path the second takes from the first. A
+        # master opens its socket only after spawning its workers, so the other service may
+        # already answer while this one's socket is still to come: wait for both.
+        sockets = sorted(
             [f"gunicorn-127.0.0.1-{auth_port}.ctl", f"gunicorn-127.0.0.1-{api_port}.ctl"]
         )
+        deadline = time.monotonic() + 10
+        while (made := sorted(path.name for path in runtime.iterdir())) != sockets:
+            assert server.poll() is None, log.read_text()
+            assert set(made) <= set(sockets), made  # never a shared or unexpected path
+            assert time.monotonic() < deadline, f"control sockets {made}:\n{log.read_text()}"
+            time.sleep(0.05)
 
         # One token issued, one failed client authentication, one failed login, one 404.
         token = requests.post(

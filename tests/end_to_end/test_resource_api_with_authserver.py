@@ -6,8 +6,17 @@ in introspection mode, RFC 7662.
 
 from __future__ import annotations
 
+import base64
+import json
+
 from tests import factories
-from tests.helpers import basic_auth, client_credentials_token, exchange_code, get_code
+from tests.helpers import (
+    basic_auth,
+    client_credentials_token,
+    csrf_token,
+    exchange_code,
+    get_code,
+)
 
 
 def _user_token(browser, app_client, scope: str) -> dict:
@@ -15,6 +24,11 @@ def _user_token(browser, app_client, scope: str) -> dict:
     response = exchange_code(browser, app_client, code)
     assert response.status_code == 200, response.data
     return response.get_json()
+
+
+def _claims(token: str) -> dict:
+    payload = token.split(".")[1]
+    return json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
 
 
 def _bearer(token: str) -> dict[str, str]:
@@ -176,3 +190,60 @@ def test_profile_shows_the_email_only_with_the_email_scope(
     with_email = _user_token(logged_in, confidential_client, "openid profile email")
     body = http.get("/api/me", headers=_bearer(with_email["access_token"])).get_json()
     assert body["email"] == user.email
+
+
+# -- "Take back" at /account/apps, as the API sees it (issue 14, item 12) --------------------------
+
+EVENT = {"title": "Review", "starts_at": "2026-12-01T10:00:00Z", "ends_at": "2026-12-01T11:00:00Z"}
+
+
+def _take_back(browser, client_id: str, scope: str) -> None:
+    page = browser.get("/account/apps")
+    token = csrf_token(page.data)
+    response = browser.post(
+        f"/account/apps/{client_id}/revoke-scope", data={"csrf_token": token, "scope": scope}
+    )
+    assert response.status_code == 302, response.data
+
+
+def test_a_taken_back_write_permission_stops_writing_when_the_api_introspects_writes(
+    app, make_api, api_clock, logged_in, confidential_client, resource_server
+):
+    api = make_api(
+        INTROSPECT_WRITES=True,
+        INTROSPECTION_CLIENT_ID=resource_server.client_id,
+        INTROSPECTION_CLIENT_SECRET=resource_server.secret,
+    )
+    http = api.test_client()
+    token = _user_token(logged_in, confidential_client, "openid events:read events:write")[
+        "access_token"
+    ]
+    assert http.post("/api/events", json=EVENT, headers=_bearer(token)).status_code == 201
+
+    _take_back(logged_in, confidential_client.client_id, "events:write")
+    api_clock.advance(5)  # RESOURCE_API_INTROSPECTION_CACHE_TTL
+
+    refused = http.post("/api/events", json=EVENT, headers=_bearer(token))
+    assert refused.status_code == 401, refused.data
+    assert 'error="invalid_token"' in refused.headers["WWW-Authenticate"]
+    # Reads are still checked locally: what /account/apps says (until the token expires).
+    assert http.get("/api/events", headers=_bearer(token)).status_code == 200
+
+
+def test_checking_tokens_locally_a_taken_back_permission_works_until_the_token_expires(
+    app, api, api_clock, logged_in, confidential_client
+):
+    """The default API (JWT only): what /account/apps says, and no longer than that."""
+    http = api.test_client()
+    token = _user_token(logged_in, confidential_client, "openid events:read events:write")[
+        "access_token"
+    ]
+    _take_back(logged_in, confidential_client.client_id, "events:write")
+
+    assert http.post("/api/events", json=EVENT, headers=_bearer(token)).status_code == 201
+    # Past the token's lifetime (ACCESS_TOKEN_TTL), and the API's tolerance for clock skew.
+    claims = _claims(token)
+    assert claims["exp"] - claims["iat"] == app.config["ACCESS_TOKEN_TTL"]
+    api_clock.now = claims["exp"] + api.config["LEEWAY"] + 1
+    expired = http.post("/api/events", json=EVENT, headers=_bearer(token))
+    assert expired.status_code == 401, expired.data

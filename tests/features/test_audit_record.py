@@ -216,7 +216,7 @@ def test_a_wrong_client_secret_is_recorded_after_the_refusal_is_rolled_back(
     (refused,) = events(app, "token.refused")
     assert refused["client_id"] == confidential_client.client_id
     assert refused["outcome"] == "failure"
-    assert refused["actor"] == f"client:{confidential_client.client_id}"
+    assert refused["actor"] == "anonymous"  # a wrong secret proves nothing about the sender
     assert refused["detail"]["error"] == "invalid_client"
     assert "wrong client secret" in refused["detail"]["reason"]
     assert refused["detail"]["grant_type"] == "refresh_token"

@@ -105,6 +105,7 @@ def test_settings_come_from_resource_api_environment_variables(monkeypatch, data
     monkeypatch.setenv("RESOURCE_API_ISSUER", "https://auth.example.com/")
     monkeypatch.setenv("RESOURCE_API_AUDIENCE", "https://api.example.com")
     monkeypatch.setenv("RESOURCE_API_INTROSPECTION", "1")
+    monkeypatch.setenv("RESOURCE_API_INTROSPECT_WRITES", "1")
     monkeypatch.setenv("RESOURCE_API_INTROSPECTION_CLIENT_ID", "12345")
     monkeypatch.setenv("RESOURCE_API_INTROSPECTION_CLIENT_SECRET", "s3cret")
     monkeypatch.setenv("RESOURCE_API_INTROSPECTION_CACHE_TTL", "2")
@@ -113,6 +114,7 @@ def test_settings_come_from_resource_api_environment_variables(monkeypatch, data
     assert config["ISSUER"] == "https://auth.example.com"  # trailing slash dropped
     assert config["AUDIENCE"] == config["REALM"] == "https://api.example.com"
     assert config["INTROSPECTION"] is True
+    assert config["INTROSPECT_WRITES"] is True
     assert config["INTROSPECTION_CLIENT_ID"] == "12345"  # a string, though it looks like JSON
     assert config["INTROSPECTION_CACHE_TTL"] == 2
     assert config["ALLOW_QUERY_TOKEN"] is True
@@ -139,6 +141,7 @@ def test_defaults_match_the_spec(monkeypatch, tmp_path):
     assert app.config["AUDIENCE"] == "http://127.0.0.1:5001"
     assert app.config["ALLOW_QUERY_TOKEN"] is False
     assert app.config["INTROSPECTION"] is False
+    assert app.config["INTROSPECT_WRITES"] is False
     assert app.config["INTROSPECTION_CACHE_TTL"] == 5
     assert app.config["MAX_CONTENT_LENGTH"] == 64 * 1024
     expected = tmp_path / "instance" / "resource_api.sqlite3"

@@ -134,3 +134,56 @@ def test_issuer_refusing_our_credentials_is_503(make_app, token):
 def test_introspection_without_credentials_refuses_to_start(database_config):
     with pytest.raises(ConfigError, match="INTROSPECTION_CLIENT_ID"):
         create_app({**database_config, "INTROSPECTION": True})
+
+
+# -- RESOURCE_API_INTROSPECT_WRITES=1: the issuer is asked about requests that change something
+
+EVENT = {"title": "Standup", "starts_at": "2026-03-02T08:00:00Z", "ends_at": "2026-03-02T08:15:00Z"}
+
+
+@pytest.fixture
+def write_checking_client(make_app):
+    return make_app(INTROSPECT_WRITES=True).test_client()
+
+
+def test_a_revoked_token_can_no_longer_write_when_writes_are_introspected(
+    write_checking_client, token, issuer, transport, clock
+):
+    """A taken-back permission stops writing within the cache TTL, not at the token's expiry;
+    reads stay local, accepted until the token expires."""
+    created = write_checking_client.post("/api/events", json=EVENT, headers=bearer(token))
+    assert created.status_code == 201
+    event = created.get_json()["id"]
+    issuer.revoked.add(token)
+    clock.advance(5)  # RESOURCE_API_INTROSPECTION_CACHE_TTL: the cached "active" is spent
+
+    for method, path, body in [
+        ("POST", "/api/events", EVENT),
+        ("PATCH", f"/api/events/{event}", {"title": "Moved"}),
+        ("DELETE", f"/api/events/{event}", None),
+    ]:
+        refused = write_checking_client.open(path, method=method, json=body, headers=bearer(token))
+        assert_invalid_token(refused, "revoked")
+    assert write_checking_client.get("/api/events", headers=bearer(token)).status_code == 200
+    assert len(transport.calls_to(INTROSPECT)) == 2  # the first write, then the refused one
+    # (each later refusal reuses the cached "inactive")
+
+
+def test_writes_are_checked_with_the_issuer_and_reads_are_not(
+    write_checking_client, make_token, issuer, transport, clock
+):
+    token = make_token()
+    issuer.revoked.add(token)
+
+    read = write_checking_client.get("/api/events", headers=bearer(token))
+    assert read.status_code == 200  # locally valid; reads do not ask the issuer
+    assert transport.calls_to(INTROSPECT) == []
+
+    written = write_checking_client.post("/api/events", json=EVENT, headers=bearer(token))
+    assert_invalid_token(written, "revoked")
+    assert len(transport.calls_to(INTROSPECT)) == 1
+
+
+def test_introspecting_writes_without_credentials_refuses_to_start(database_config):
+    with pytest.raises(ConfigError, match="INTROSPECT_WRITES=1 needs"):
+        create_app({**database_config, "INTROSPECT_WRITES": True})
