@@ -15,6 +15,9 @@ from datetime import datetime, timedelta
 
 from .scopes import CATALOGUE, REQUIRED_SCOPES, join_scopes, scope_list
 
+#: The grant types this server implements, in the order the metadata lists them.
+GRANT_TYPES = ("authorization_code", "refresh_token", "client_credentials")
+
 # --- who gets which token --------------------------------------------------------------------
 
 
@@ -57,6 +60,43 @@ def scope_after_withdrawal(granted: str, withdrawn: str) -> str | None:
     if withdrawn == "offline_access" or not rest:
         return None
     return join_scopes(rest)
+
+
+# --- how clients authenticate ----------------------------------------------------------------
+
+#: A confidential client proves itself with its secret, in an HTTP Basic header or in the form
+#: (RFC 6749 §2.3.1); a public client has none and names itself only ("none", RFC 7591 §2).
+SECRET_METHODS = ("client_secret_basic", "client_secret_post")
+PUBLIC_METHOD = "none"
+
+#: Which methods each endpoint (each grant, at the token endpoint) accepts. Public clients may
+#: redeem codes, refresh and revoke their own tokens (RFC 7009 §2.1), but never act for
+#: themselves (``client_credentials``, RFC 6749 §4.4) nor introspect (RFC 7662 §2.1).
+AUTH_METHODS = {
+    "authorization_code": (*SECRET_METHODS, PUBLIC_METHOD),
+    "refresh_token": (*SECRET_METHODS, PUBLIC_METHOD),
+    "client_credentials": SECRET_METHODS,
+    "revocation": (*SECRET_METHODS, PUBLIC_METHOD),
+    "introspection": SECRET_METHODS,
+}
+
+
+def auth_methods(endpoint: str) -> list[str]:
+    """Every method ``endpoint`` (or grant type) accepts, as Authlib and the metadata list them."""
+    return list(AUTH_METHODS[endpoint])
+
+
+def token_endpoint_auth_methods() -> list[str]:
+    """What the token endpoint accepts over all its grants (RFC 8414 §2), in table order."""
+    methods = [m for grant in GRANT_TYPES for m in AUTH_METHODS[grant]]
+    return list(dict.fromkeys(methods))
+
+
+def client_may_use(is_public: bool, method: str, endpoint: str) -> bool:
+    """Whether a (public or confidential) client may authenticate with ``method`` there; the
+    token endpoint's grant decides first, so ``endpoint`` "token" admits its whole union."""
+    allowed = token_endpoint_auth_methods() if endpoint == "token" else AUTH_METHODS[endpoint]
+    return method in allowed and (method == PUBLIC_METHOD) == is_public
 
 
 # --- consent ----------------------------------------------------------------------------------

@@ -6,7 +6,7 @@ from sqlalchemy import JSON, Boolean, ForeignKey, String
 from sqlalchemy import false as sa_false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from .. import clock
+from .. import clock, policy
 from ..scopes import scope_list
 from ..security.secrets import verify_secret
 from .base import Base, UTCDateTime
@@ -96,9 +96,7 @@ class Client(Base):
         return self.owner_id is not None or self.registration_token_hash is not None
 
     def check_endpoint_auth_method(self, method: str, endpoint: str) -> bool:
-        if self.is_public:
-            return method == "none"
-        return method in ("client_secret_basic", "client_secret_post")
+        return policy.client_may_use(self.is_public, method, endpoint)
 
     def check_response_type(self, response_type: str) -> bool:
         return response_type == "code" and "authorization_code" in self.grant_types
@@ -121,4 +119,4 @@ class Client(Base):
 
     @property
     def token_endpoint_auth_method(self) -> str:
-        return "none" if self.is_public else "client_secret_basic"
+        return policy.PUBLIC_METHOD if self.is_public else policy.SECRET_METHODS[0]

@@ -11,7 +11,7 @@ from authlib.oidc.rpinitiated import EndSessionEndpoint as _EndSessionEndpoint
 from flask import current_app
 from flask import request as flask_request
 
-from .. import clock
+from .. import clock, policy
 from ..models import AccessToken, Client, RefreshToken, TokenFamily, User
 from ..scopes import scope_list
 from ..services import audit, tokens
@@ -78,8 +78,7 @@ def check_token_params(endpoint, request) -> None:
 
 
 class RevocationEndpoint(_RevocationEndpoint):
-    # Public clients may revoke their own tokens, identified by client_id (RFC 7009 §2.1).
-    CLIENT_AUTH_METHODS = ["client_secret_basic", "client_secret_post", "none"]
+    CLIENT_AUTH_METHODS = policy.auth_methods("revocation")
 
     def check_params(self, request, client) -> None:
         check_token_params(self, request)
@@ -106,7 +105,7 @@ class RevocationEndpoint(_RevocationEndpoint):
 
 
 class IntrospectionEndpoint(_IntrospectionEndpoint):
-    CLIENT_AUTH_METHODS = ["client_secret_basic", "client_secret_post"]
+    CLIENT_AUTH_METHODS = policy.auth_methods("introspection")
 
     def check_params(self, request, client) -> None:
         check_token_params(self, request)

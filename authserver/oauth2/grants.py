@@ -15,17 +15,13 @@ from ..security.secrets import new_secret
 from ..services import codes, locks, tokens
 from .storage import Grantor
 
-#: Client authentication methods, per grant (RFC 6749 §2.3; public clients use none).
-WITH_SECRET = ["client_secret_basic", "client_secret_post"]
-WITH_SECRET_OR_PUBLIC = [*WITH_SECRET, "none"]
-
 #: A code whose grant was withdrawn before it was redeemed (access removed, a scope taken back,
 #: "disconnect", the account or client disabled).
 CODE_WITHDRAWN = "The authorization code was withdrawn."
 
 
 class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
-    TOKEN_ENDPOINT_AUTH_METHODS = WITH_SECRET_OR_PUBLIC
+    TOKEN_ENDPOINT_AUTH_METHODS = policy.auth_methods("authorization_code")
 
     def generate_authorization_code(self) -> str:
         return new_secret(32)  # SPEC: at least 128 bits; 256 here
@@ -90,7 +86,7 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
 
 
 class RefreshTokenGrant(grants.RefreshTokenGrant):
-    TOKEN_ENDPOINT_AUTH_METHODS = WITH_SECRET_OR_PUBLIC
+    TOKEN_ENDPOINT_AUTH_METHODS = policy.auth_methods("refresh_token")
     #: Refresh tokens rotate at every use (RFC 9700 §4.14.2); the policy still decides.
     INCLUDE_NEW_REFRESH_TOKEN = True
     #: Set for a retry within the window: the answer the first exchange gave.
@@ -150,7 +146,7 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
 
 
 class ClientCredentialsGrant(grants.ClientCredentialsGrant):
-    TOKEN_ENDPOINT_AUTH_METHODS = WITH_SECRET
+    TOKEN_ENDPOINT_AUTH_METHODS = policy.auth_methods("client_credentials")
 
 
 class S256CodeChallenge(CodeChallenge):

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from flask import current_app
 
+from .. import policy
 from ..scopes import CATALOGUE
 from ..services.clients import GRANT_TYPES
 from ..services.oidc import supported_claims
-
-CLIENT_AUTH_METHODS = ["client_secret_basic", "client_secret_post", "none"]
 
 
 def server_metadata() -> dict:
@@ -29,9 +28,9 @@ def server_metadata() -> dict:
         "response_modes_supported": ["query"],
         "grant_types_supported": list(GRANT_TYPES),
         "subject_types_supported": ["public"],
-        "token_endpoint_auth_methods_supported": CLIENT_AUTH_METHODS,
-        "revocation_endpoint_auth_methods_supported": CLIENT_AUTH_METHODS,
-        "introspection_endpoint_auth_methods_supported": CLIENT_AUTH_METHODS[:2],
+        "token_endpoint_auth_methods_supported": policy.token_endpoint_auth_methods(),
+        "revocation_endpoint_auth_methods_supported": policy.auth_methods("revocation"),
+        "introspection_endpoint_auth_methods_supported": policy.auth_methods("introspection"),
         "code_challenge_methods_supported": ["S256"],
         "id_token_signing_alg_values_supported": ["RS256"],
         "claims_supported": supported_claims(),

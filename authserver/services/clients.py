@@ -7,7 +7,7 @@ from urllib.parse import urlsplit
 
 from sqlalchemy import select
 
-from .. import clock
+from .. import clock, policy
 from ..config import is_loopback_host
 from ..extensions import db
 from ..models import Client, User
@@ -15,7 +15,7 @@ from ..scopes import CATALOGUE, join_scopes, scope_list
 from ..security.secrets import hash_secret, new_secret
 from . import ServiceError, audit, caches
 
-GRANT_TYPES = ("authorization_code", "refresh_token", "client_credentials")
+GRANT_TYPES = policy.GRANT_TYPES
 MAX_REDIRECT_URIS = 10
 
 

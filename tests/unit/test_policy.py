@@ -243,3 +243,35 @@ def test_withdrawing_a_scope_keeps_the_rest_unless_the_grant_must_end():
         policy.scope_after_withdrawal("openid offline_access events:read", "offline_access") is None
     )
     assert policy.scope_after_withdrawal("events:read", "events:read") is None
+
+
+@pytest.mark.parametrize(
+    ("is_public", "method", "endpoint", "allowed"),
+    [
+        (False, "client_secret_basic", "authorization_code", True),
+        (False, "client_secret_post", "introspection", True),
+        (False, "none", "token", False),  # a confidential client always proves itself
+        (True, "none", "refresh_token", True),
+        (True, "none", "revocation", True),  # RFC 7009 §2.1: its own tokens
+        (True, "none", "introspection", False),
+        (True, "none", "client_credentials", False),
+        (True, "client_secret_basic", "token", False),  # a public client has no secret
+    ],
+)
+def test_one_table_says_how_each_client_authenticates_where(is_public, method, endpoint, allowed):
+    assert policy.client_may_use(is_public, method, endpoint) is allowed
+
+
+def test_the_metadata_advertises_the_table(client):
+    metadata = client.get("/.well-known/oauth-authorization-server").get_json()
+    assert metadata["token_endpoint_auth_methods_supported"] == [
+        "client_secret_basic",
+        "client_secret_post",
+        "none",
+    ]
+    assert metadata["introspection_endpoint_auth_methods_supported"] == list(
+        policy.AUTH_METHODS["introspection"]
+    )
+    assert metadata["revocation_endpoint_auth_methods_supported"] == list(
+        policy.AUTH_METHODS["revocation"]
+    )
