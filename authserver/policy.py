@@ -233,13 +233,9 @@ class Lifetimes:
         )
 
 
-def lifetimes(
-    config: Mapping[str, object], client_id: str | None = None, grant_type: str = ""
-) -> Lifetimes:
-    """The lifetimes for tokens issued to ``client_id`` through ``grant_type``.
-
-    Today one set for every client and grant (the settings); this is the one place to vary them.
-    """
+def lifetimes(config: Mapping[str, object]) -> Lifetimes:
+    """The lifetimes of everything this server issues: one set for every client and grant (the
+    ``AUTHSERVER_*_TTL`` settings); the place to vary them per client, should that be wanted."""
     return Lifetimes.from_config(config)
 
 

@@ -36,7 +36,7 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
             redirect_uri=request.payload.redirect_uri or request.client.get_default_redirect_uri(),
             redirect_uri_given=bool(request.payload.redirect_uri),
             scope=grantor.granted_scope,
-            ttl=policy.lifetimes(current_app.config, request.client.client_id).code,
+            ttl=policy.lifetimes(current_app.config).code,
             auth_time=grantor.auth_time,
             nonce=data.get("nonce"),
             code_challenge=data.get("code_challenge"),
@@ -106,7 +106,7 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
             token = tokens.reread_refresh_token(token)
             if token is None or not grant.may_issue:
                 raise InvalidGrantError("The refresh token has expired or was revoked.")
-        life = policy.lifetimes(current_app.config, self.request.client.client_id, "refresh_token")
+        life = policy.lifetimes(current_app.config)
         verdict = tokens.judge(token, life)
         if verdict is policy.RefreshVerdict.ROTATE:
             # Claimed now, in the transaction that will hold its successor: of concurrent uses
@@ -156,8 +156,9 @@ class S256CodeChallenge(CodeChallenge):
     DEFAULT_CODE_CHALLENGE_METHOD = "S256"
     CODE_CHALLENGE_METHODS = {"S256": CodeChallenge.CODE_CHALLENGE_METHODS["S256"]}
 
-    # Authlib's switch requires PKCE of every client or none; the SPEC requires it of public
-    # clients only, so this hook adds that rule before Authlib's own checks.
+    # Authlib's ``required`` checks public clients only at the token endpoint (a verifier must
+    # come); the SPEC refuses their authorization request without a challenge already, and
+    # only S256, so this hook adds those rules before Authlib's own checks.
     def validate_code_challenge(self, grant, redirect_uri) -> None:
         data = grant.request.payload.data
         challenge, method = data.get("code_challenge"), data.get("code_challenge_method")

@@ -46,7 +46,7 @@ class OpenIDCode(oidc_grants.OpenIDCode):
 
     def get_client_claims(self, client: Client) -> dict:
         issued = int(clock.now().timestamp())
-        life = policy.lifetimes(current_app.config, client.client_id, "authorization_code")
+        life = policy.lifetimes(current_app.config)
         return {
             "iss": current_app.config["ISSUER"],
             "aud": client.client_id,

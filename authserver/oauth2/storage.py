@@ -81,7 +81,7 @@ def generate_token(
     """
     if user is not None and user.retry_answer is not None:
         return dict(user.retry_answer)  # the same successor again, not a third pair
-    life = policy.lifetimes(current_app.config, client.client_id, grant_type)
+    life = policy.lifetimes(current_app.config)
     if grant_type == "client_credentials":
         scope = policy.client_credentials_scope(client.scope, scope)
         if scope is None:
@@ -127,7 +127,7 @@ def save_token(token: dict, request: OAuth2Request) -> None:
     tokens.record_access_token(claims, client, person, family)
     successor = None
     if "refresh_token" in token:
-        life = policy.lifetimes(current_app.config, client.client_id, request.payload.grant_type)
+        life = policy.lifetimes(current_app.config)
         successor = tokens.record_refresh_token(token["refresh_token"], family, life)
     if request.payload.grant_type == "refresh_token":
         presented: RefreshToken = request.refresh_token

@@ -2,9 +2,13 @@
 
 Services know nothing of HTTP: no request, no templates. **They flush, they never commit**:
 the one who handles the request (a view, the token endpoint, a CLI command) commits once when
-it has succeeded, or rolls back, so a request either completes or changes nothing. The one
-exception is ``tokens.end_compromised_grant``: a replayed code or refresh token revokes its
-grant and commits at once, because the request that revealed it is then refused.
+it has succeeded, or rolls back, so a request either completes or changes nothing.
+
+The exceptions, each because its write must outlive the request's rollback or is no part of
+it: ``tokens.end_compromised_grant`` (a replayed code or refresh token revokes its grant, and
+the request that revealed it is refused), ``audit.record_refusal`` (the record that a request
+was refused), ``sessions.live_session`` (a session's last use, on a connection of its own) and
+``cleanup`` (one transaction per batch).
 """
 
 

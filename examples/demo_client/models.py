@@ -74,7 +74,3 @@ class SignIn(db.Model):
         # RFC 6749 §5.1: "scope" may be left out when it is exactly what was requested.
         scope = token.get("scope")
         self.scope = scope if isinstance(scope, str) else requested_scope
-
-    def forget_tokens(self) -> None:
-        self.access_token = self.refresh_token = None
-        self.expires_at = None

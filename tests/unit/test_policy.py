@@ -221,9 +221,7 @@ def test_lifetimes_come_from_the_settings():
         "REFRESH_TOKEN_MAX_LIFETIME": 5000,
         "REFRESH_RETRY_WINDOW": 7,
     }
-    assert policy.lifetimes(config, "any-client", "authorization_code") == Lifetimes(
-        300, 400, 30, 1000, 5000, 7
-    )
+    assert policy.lifetimes(config) == Lifetimes(300, 400, 30, 1000, 5000, 7)
 
 
 def test_a_rotated_token_back_within_the_retry_window_is_a_retry_if_its_successor_is_unused():
