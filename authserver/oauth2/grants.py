@@ -3,17 +3,24 @@ services and ``policy``. Token generation and saving live in ``storage.py``."""
 
 from __future__ import annotations
 
-from authlib.oauth2.rfc6749 import InvalidGrantError, InvalidRequestError, OAuth2Request, grants
+from authlib.oauth2.rfc6749 import (
+    InvalidGrantError,
+    InvalidRequestError,
+    InvalidScopeError,
+    OAuth2Request,
+    grants,
+)
 from authlib.oauth2.rfc7636 import CodeChallenge
 from flask import current_app
 from flask import request as flask_request
 
 from .. import metrics, policy
-from ..extensions import db
 from ..models import AuthorizationCode, Client, RefreshToken
 from ..security.secrets import new_secret
-from ..services import codes, locks, tokens
-from .storage import Grantor
+from ..services import audit, codes, tokens
+from ..services.codes import Redeemed
+from ..services.tokens import Presented
+from .storage import Grantor, access_token_id, record_issued
 
 #: A code whose grant was withdrawn before it was redeemed (access removed, a scope taken back,
 #: "disconnect", the account or client disabled).
@@ -45,25 +52,17 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
         )
 
     def query_authorization_code(self, code: str, client: Client) -> AuthorizationCode | None:
-        """The code, claimed for this redemption in the same transaction as the tokens it buys:
-        of two concurrent redemptions exactly one gets past here (RFC 6749 §4.1.2)."""
-        found = codes.find_code(code, client)
-        if found is None:
+        """The code, claimed for this redemption in the same transaction as the tokens it buys
+        (``codes.redeem``); a code redeemed before revokes what its first redemption issued."""
+        outcome, found = codes.redeem(code, client)
+        if outcome is Redeemed.UNKNOWN:
             return None
-        if found.redeemed_at is None:
-            # The person's lock first (``locks``): a removal of access, a disabled account or
-            # client that commits before it leaves no code to claim, and one that commits after
-            # sees the grant this redemption makes.
-            if not locks.lock_for_issuance(found.user_id, client.id).may_issue:
-                raise InvalidGrantError(CODE_WITHDRAWN)
-            if codes.claim_code(found):
-                if codes.is_expired(found):
-                    raise InvalidGrantError("The authorization code has expired.")
-                return found
-            if codes.reread(found) is None:
-                raise InvalidGrantError(CODE_WITHDRAWN)  # discarded by a revocation meanwhile
-        # Redeemed before, or by a concurrent request a moment ago: deny, and revoke the tokens
-        # issued from the first redemption.
+        if outcome is Redeemed.CLAIMED:
+            return found
+        if outcome is Redeemed.EXPIRED:
+            raise InvalidGrantError("The authorization code has expired.")
+        if outcome is Redeemed.WITHDRAWN:
+            raise InvalidGrantError(CODE_WITHDRAWN)
         metrics.reuse_detected("authorization_code")
         tokens.end_compromised_grant(
             tokens.families_of_code(found),
@@ -84,6 +83,30 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
             session_id=authorization_code.session_id,
         )
 
+    # Authlib's one server-wide ``save_token`` has no hook per grant: a redeemed code starts
+    # the grant (the family) every later token descends from, recorded once in the audit.
+    def save_token(self, token: dict) -> None:
+        code: AuthorizationCode = self.request.authorization_code
+        client, person = self.request.client, code.user
+        family = tokens.start_family(
+            client, person, code.scope, code, code.auth_time, code.session_id
+        )
+        record_issued(token, client, person, family)
+        # Identifiers only: the jti names the first token without being usable as it.
+        # Refreshes and client_credentials tokens are recorded by their access_tokens row
+        # alone, so the machine path stays one INSERT (README, "Performance choices").
+        audit.record(
+            "token.issued",
+            user_id=person.id,
+            client_id=client.client_id,
+            actor=f"client:{client.client_id}",
+            address=flask_request.remote_addr,
+            grant_type="authorization_code",
+            scope=token["scope"],
+            jti=access_token_id(token),
+            refresh_token="refresh_token" in token,
+        )
+
 
 class RefreshTokenGrant(grants.RefreshTokenGrant):
     TOKEN_ENDPOINT_AUTH_METHODS = policy.auth_methods("refresh_token")
@@ -96,36 +119,26 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
         if not refresh_token:
             # Authlib only catches an absent parameter; an empty one is just as missing.
             raise InvalidRequestError("Missing 'refresh_token' in request.")
-        token = tokens.find_refresh_token(refresh_token)
-        if token is None or not token.check_client(self.request.client):
-            return None
-        if token.family.user_id is not None:
-            # The person's lock first (``locks``), then the token as committed now: a revocation
-            # that committed while this waited is seen, one that comes later sees the successor.
-            grant = locks.lock_for_issuance(token.family.user_id, self.request.client.id)
-            token = tokens.reread_refresh_token(token)
-            if token is None or not grant.may_issue:
-                raise InvalidGrantError("The refresh token has expired or was revoked.")
         life = policy.lifetimes(current_app.config)
-        verdict = tokens.judge(token, life)
-        if verdict is policy.RefreshVerdict.ROTATE:
-            # Claimed now, in the transaction that will hold its successor: of concurrent uses
-            # exactly one gets past here; the others see what it committed and are retries.
-            if tokens.claim_refresh_token(token):
-                return token
-            db.session.refresh(token)
-            verdict = tokens.judge(token, life)
-        if verdict is policy.RefreshVerdict.RETRY:
-            self.retry_answer = tokens.answer_for_retry(token, refresh_token)
-            if self.retry_answer is not None:
-                return token
-            # Erased by the person's decision (a scope taken back) a moment after the first
-            # use: refused, but no sign of theft, so the grant lives on.
+        presented = tokens.present_refresh_token(refresh_token, self.request.client, life)
+        outcome = presented.outcome
+        if outcome is Presented.UNKNOWN:
+            return None
+        if outcome is Presented.ROTATE:
+            return presented.token
+        if outcome is Presented.RETRY:
+            self.retry_answer = presented.retry_answer
+            return presented.token
+        if outcome is Presented.ERASED:
+            # The person took a scope back a moment after the first use: refused, but no sign
+            # of theft, so the grant lives on.
             raise InvalidGrantError("The refresh token was already used.")
-        if verdict is policy.RefreshVerdict.REUSED:
+        if outcome is Presented.REUSED:
             metrics.reuse_detected("refresh_token")
             tokens.end_compromised_grant(
-                [token.family], reason="refresh token reused", address=flask_request.remote_addr
+                [presented.token.family],
+                reason="refresh token reused",
+                address=flask_request.remote_addr,
             )
             raise InvalidGrantError("The refresh token was already used; its grant is revoked.")
         raise InvalidGrantError("The refresh token has expired or was revoked.")
@@ -137,8 +150,28 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
             granted_scope=family.scope,
             auth_time=family.auth_time,
             session_id=family.session_id,
-            retry_answer=self.retry_answer,
         )
+
+    # Authlib has no hook for the scope a grant issues: here, what is left of the grant.
+    def generate_token(self, user=None, scope=None, include_refresh_token=True, **kwargs) -> dict:
+        if self.retry_answer is not None:
+            return dict(self.retry_answer)  # the same successor again, not a third pair
+        scope = policy.refreshed_scope(user.granted_scope, scope, self.request.client.scope)
+        if scope is None:
+            raise InvalidScopeError("The client may no longer request any of the granted scope.")
+        return super().generate_token(
+            user=user, scope=scope, include_refresh_token=include_refresh_token, **kwargs
+        )
+
+    # Authlib's one server-wide ``save_token`` has no hook per grant: a refresh adds to the
+    # grant it descends from and links the successor to the token it replaces.
+    def save_token(self, token: dict) -> None:
+        if self.retry_answer is not None:
+            return  # everything in that answer was saved the first time
+        presented: RefreshToken = self.request.refresh_token
+        grantor: Grantor = self.request.user
+        successor = record_issued(token, self.request.client, grantor.user, presented.family)
+        tokens.record_successor(presented, self.request.form["refresh_token"], successor, token)
 
     def revoke_old_credential(self, refresh_token: RefreshToken) -> None:
         # Already claimed in authenticate_refresh_token, before its successor was made.
@@ -147,6 +180,18 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
 
 class ClientCredentialsGrant(grants.ClientCredentialsGrant):
     TOKEN_ENDPOINT_AUTH_METHODS = policy.auth_methods("client_credentials")
+
+    # Authlib has no hook for the scope a grant issues: here, what the client may have for
+    # itself (omitted means all of it, RFC 6749 §3.3).
+    def generate_token(self, user=None, scope=None, include_refresh_token=True, **kwargs) -> dict:
+        scope = policy.client_credentials_scope(self.request.client.scope, scope)
+        if scope is None:
+            raise InvalidScopeError("The client may not request that scope for itself.")
+        return super().generate_token(user=user, scope=scope, include_refresh_token=False, **kwargs)
+
+    # Authlib's one server-wide ``save_token`` has no hook per grant: no person, no grant.
+    def save_token(self, token: dict) -> None:
+        record_issued(token, self.request.client, None, None)
 
 
 class S256CodeChallenge(CodeChallenge):

@@ -6,13 +6,12 @@ from __future__ import annotations
 from authlib.oidc.core import grants as oidc_grants
 from flask import current_app
 from joserfc.jwk import RSAKey
-from sqlalchemy import select
 
 from .. import clock, policy
-from ..extensions import db
-from ..models import AuthorizationCode, Client
+from ..models import Client
 from ..scopes import scope_list
 from ..security.keys import ALGORITHM, load_private_key
+from ..services import codes
 from ..services.clients import find_client
 from ..services.keys import active_key
 from ..services.oidc import user_claims
@@ -23,16 +22,7 @@ class OpenIDCode(oidc_grants.OpenIDCode):
     def exists_nonce(self, nonce: str, request) -> bool:
         """A nonce seen before with this client is a replayed request (OIDC Core §3.1.2.1)."""
         client = find_client(request.payload.client_id)
-        if client is None:
-            return False
-        return (
-            db.session.scalar(
-                select(AuthorizationCode.id).where(
-                    AuthorizationCode.client_id == client.id, AuthorizationCode.nonce == nonce
-                )
-            )
-            is not None
-        )
+        return client is not None and codes.nonce_used(client, nonce)
 
     def resolve_client_private_key(self, client: Client) -> RSAKey:
         key = active_key()

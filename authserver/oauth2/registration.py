@@ -17,12 +17,10 @@ from authlib.oidc.rpinitiated import ClientMetadataClaims as LogoutMetadataClaim
 from flask import Request, current_app
 from flask import request as flask_request
 from joserfc.errors import InvalidClaimError
-from sqlalchemy import select
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from ..extensions import db
 from ..models import Client
-from ..security.secrets import hash_secret, new_secret, verify_secret
+from ..security.secrets import new_secret, verify_secret
 from ..services import ServiceError, clients
 from .metadata import server_metadata
 
@@ -289,8 +287,7 @@ class ClientRegistrationEndpoint(_RegistrationEndpoint):
         return client
 
     def generate_client_registration_info(self, client: Client, request) -> dict:
-        token = new_secret(32)
-        client.registration_token_hash = hash_secret(token)
+        token = clients.issue_registration_token(client)
         # Authlib echoes the request's metadata; this, applied over it, is what was stored:
         # deduplicated, in our order, and the auth method we advertise (a confidential client
         # may use either secret method, so client_secret_post is substituted, §3.2.1).
@@ -310,11 +307,7 @@ class ClientConfigurationEndpoint(_ConfigurationEndpoint):
 
     def authenticate_token(self, request) -> RegistrationAccess:
         token = _bearer(request)
-        client = None
-        if token and len(token) <= 200:
-            client = db.session.scalar(
-                select(Client).where(Client.registration_token_hash == hash_secret(token))
-            )
+        client = clients.find_by_registration_token(token)
         # A token is good for its own client's URI only (RFC 7592 §2): anything else is invalid.
         if client is not None and client.client_id != flask_request.view_args.get("client_id"):
             client = None

@@ -1,9 +1,10 @@
 """The one adapter between Authlib and our models: what Authlib asks to generate, save, find
 and retire, answered by the services and the rules in ``policy``.
 
-Authlib's documented seams used here: a token generator (``register_token_generator``), the
-server's ``save_token`` and ``query_client``, and the grants' storage methods in ``grants.py``.
-Nothing here commits: the token endpoint commits once when Authlib answers 200 (see
+Authlib's documented seams used here: a token generator (``register_token_generator``) and
+``query_client``; each grant in ``grants.py`` decides its own scope and grant and records what
+it issued through ``record_issued``. Every read and write goes through the services. Nothing
+here commits: the token endpoint commits once when Authlib answers 200 (see
 ``services/__init__.py``).
 """
 
@@ -14,18 +15,17 @@ import json
 from dataclasses import dataclass
 from datetime import datetime
 
-from authlib.oauth2.rfc6749 import InvalidScopeError, OAuth2Request
+from authlib.oauth2.rfc6749 import OAuth2Request
 from flask import current_app
-from flask import request as flask_request
 from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.orm import make_transient_to_detached
 
 from .. import clock, policy
 from ..extensions import db
-from ..models import AuthorizationCode, Client, RefreshToken, User
+from ..models import Client, RefreshToken, TokenFamily, User
 from ..scopes import scope_list
 from ..security.secrets import new_secret
-from ..services import audit, caches, consents, tokens
+from ..services import caches, consents, tokens
 from ..services.clients import find_client
 
 
@@ -38,8 +38,6 @@ class Grantor:
     granted_scope: str
     auth_time: datetime | None
     session_id: str | None
-    #: For a refresh token sent again within the retry window: the answer it got the first time.
-    retry_answer: dict | None = None
 
     def get_user_id(self) -> str:
         return self.user.subject
@@ -73,23 +71,14 @@ def generate_token(
     expires_in: int | None = None,
     include_refresh_token: bool = True,
 ) -> dict:
-    """The token response (RFC 6749 §5.1): an RFC 9068 JWT access token and, where
-    ``policy.issue_refresh_token`` allows, an opaque refresh token of 256 bits.
+    """The token response (RFC 6749 §5.1): an RFC 9068 JWT access token for ``scope`` (each
+    grant has decided it) and, where ``policy.issue_refresh_token`` allows, an opaque refresh
+    token of 256 bits.
 
     Registered as Authlib's default token generator; ``include_refresh_token`` is what the
     grant asks for, the policy decides.
     """
-    if user is not None and user.retry_answer is not None:
-        return dict(user.retry_answer)  # the same successor again, not a third pair
     life = policy.lifetimes(current_app.config)
-    if grant_type == "client_credentials":
-        scope = policy.client_credentials_scope(client.scope, scope)
-        if scope is None:
-            raise InvalidScopeError("The client may not request that scope for itself.")
-    elif grant_type == "refresh_token":
-        scope = policy.refreshed_scope(user.granted_scope, scope, client.scope)
-        if scope is None:
-            raise InvalidScopeError("The client may no longer request any of the granted scope.")
     person = user.user if user is not None else None
     claims = tokens.access_token_claims(
         client, person, scope, user.auth_time if user else None, life, clock.now()
@@ -106,55 +95,34 @@ def generate_token(
     return token
 
 
-def save_token(token: dict, request: OAuth2Request) -> None:
+def record_issued(
+    token: dict, client: Client, person: User | None, family: TokenFamily | None
+) -> RefreshToken | None:
     """Record what ``generate_token`` issued: the access token's ``jti`` and the refresh token's
-    hash, in the family of the grant they descend from (started here for a redeemed code)."""
-    client: Client = request.client
-    grantor: Grantor | None = request.user
-    if grantor is not None and grantor.retry_answer is not None:
-        return  # a retry: everything in that answer was saved the first time
-    family = None
-    if request.payload.grant_type == "authorization_code":
-        code: AuthorizationCode = request.authorization_code
-        family = tokens.start_family(
-            client, grantor.user, code.scope, code, code.auth_time, code.session_id
-        )
-    elif request.payload.grant_type == "refresh_token":
-        refresh: RefreshToken = request.refresh_token
-        family = refresh.family
-    claims = _claims_of(token["access_token"])
-    person = grantor.user if grantor else None
-    tokens.record_access_token(claims, client, person, family)
+    hash, in ``family`` (the grant they descend from; None for a client's own token). The
+    refresh token's record, if one was issued."""
+    tokens.record_access_token(access_token_claims(token), client, person, family)
     successor = None
     if "refresh_token" in token:
         life = policy.lifetimes(current_app.config)
         successor = tokens.record_refresh_token(token["refresh_token"], family, life)
-    if request.payload.grant_type == "refresh_token":
-        presented: RefreshToken = request.refresh_token
-        presented.successor = successor
-        tokens.keep_answer_for_retry(presented, request.form["refresh_token"], token)
     if person is not None:
         consents.note_use(person.id, client.id)
-    if request.payload.grant_type == "authorization_code":
-        # One record per grant, when it starts (the code is redeemed); identifiers only, the
-        # jti names the first token without being usable as it. Refreshes and client
-        # credentials tokens are recorded by their access_tokens row alone, so the machine
-        # path stays one INSERT (README, "Performance choices").
-        audit.record(
-            "token.issued",
-            user_id=person.id,
-            client_id=client.client_id,
-            actor=f"client:{client.client_id}",
-            address=flask_request.remote_addr,
-            grant_type="authorization_code",
-            scope=claims["scope"],
-            jti=claims["jti"],
-            refresh_token="refresh_token" in token,
-        )
+    return successor
 
 
-def _claims_of(jwt: str) -> dict:
+def save_token(token: dict, request: OAuth2Request) -> None:
+    """Authlib's server-wide ``save_token``; every grant here saves its own (``grants.py``)."""
+    raise NotImplementedError(f"{request.payload.grant_type} must save its own tokens")
+
+
+def access_token_id(token: dict) -> str:
+    """The ``jti`` of the access token in ``token``: identifies it without being usable as it."""
+    return access_token_claims(token)["jti"]
+
+
+def access_token_claims(token: dict) -> dict:
     # The token was signed a moment ago in this process: reading its payload back needs no
     # verification, and keeps the record and the token from ever disagreeing.
-    payload = jwt.split(".")[1]
+    payload = token["access_token"].split(".")[1]
     return json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))

@@ -272,6 +272,15 @@ def find_client(client_id: str | None) -> Client | None:
     return db.session.scalar(select(Client).where(Client.client_id == client_id))
 
 
+def find_by_registration_token(token: str | None) -> Client | None:
+    """The client an RFC 7592 registration access token manages (stored only as a hash)."""
+    if not token or len(token) > 200:
+        return None
+    return db.session.scalar(
+        select(Client).where(Client.registration_token_hash == hash_secret(token))
+    )
+
+
 def all_clients() -> list[Client]:
     return list(db.session.scalars(select(Client).order_by(Client.created_at, Client.id)))
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 from datetime import datetime, timedelta
 
 from sqlalchemy import select, update
@@ -10,6 +11,7 @@ from .. import clock
 from ..extensions import db
 from ..models import AuthorizationCode, Client, User
 from ..security.secrets import hash_secret
+from . import locks
 
 
 def create_code(
@@ -68,6 +70,16 @@ def reread(code: AuthorizationCode) -> AuthorizationCode | None:
     )
 
 
+def nonce_used(client: Client, nonce: str) -> bool:
+    """Whether ``client`` has had a code with this ``nonce`` before: a replayed request."""
+    found = db.session.scalar(
+        select(AuthorizationCode.id).where(
+            AuthorizationCode.client_id == client.id, AuthorizationCode.nonce == nonce
+        )
+    )
+    return found is not None
+
+
 def is_expired(code: AuthorizationCode) -> bool:
     return code.expires_at <= clock.now()
 
@@ -86,6 +98,37 @@ def claim_code(code: AuthorizationCode) -> bool:
         .execution_options(synchronize_session=False)
     )
     return result.rowcount == 1
+
+
+class Redeemed(enum.Enum):
+    """What presenting a code at the token endpoint came to (``redeem``)."""
+
+    UNKNOWN = "unknown"  # never issued, or to another client
+    CLAIMED = "claimed"  # this redemption's, in the transaction that holds its tokens
+    EXPIRED = "expired"
+    WITHDRAWN = "withdrawn"  # discarded by the person's decision, or its person or client disabled
+    REUSED = "reused"  # redeemed before: what it issued must be revoked (RFC 6749 §4.1.2)
+
+
+def redeem(value: str, client: Client) -> tuple[Redeemed, AuthorizationCode | None]:
+    """Claim the code ``value`` for ``client``; of concurrent redemptions exactly one claims it.
+
+    The person's lock comes first (``locks``): a removal of access, a disabled account or client
+    that commits before it leaves no code to claim, and one that commits after sees the grant
+    this redemption makes. The caller commits the claim with the tokens, or rolls back.
+    """
+    code = find_code(value, client)
+    if code is None:
+        return Redeemed.UNKNOWN, None
+    if code.redeemed_at is not None:
+        return Redeemed.REUSED, code
+    if not locks.lock_for_issuance(code.user_id, client.id).may_issue:
+        return Redeemed.WITHDRAWN, code
+    if claim_code(code):
+        return (Redeemed.EXPIRED if is_expired(code) else Redeemed.CLAIMED), code
+    if reread(code) is None:
+        return Redeemed.WITHDRAWN, code  # discarded by a revocation while this waited
+    return Redeemed.REUSED, code  # claimed by a concurrent redemption a moment ago
 
 
 #: OIDC Core sets no limit; 255 is far beyond any real nonce (a hash or 128 random bits).

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import enum
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from flask import current_app
@@ -187,6 +189,66 @@ def _load_refresh_token(condition, fresh: bool = False) -> RefreshToken | None:
     if fresh:
         statement = statement.execution_options(populate_existing=True)
     return db.session.scalar(statement)
+
+
+class Presented(enum.Enum):
+    """What presenting a refresh token came to (``present_refresh_token``)."""
+
+    UNKNOWN = "unknown"  # no such token, or another client's: invalid_grant, nothing changes
+    ROTATE = "rotate"  # claimed for this exchange: issue its successor
+    RETRY = "retry"  # sent again within the window: the first answer again
+    ERASED = "erased"  # within the window, but the person's decision erased that answer
+    REUSED = "reused"  # already rotated: a thief or the holder, so the grant is ended
+    DEAD = "dead"  # expired, revoked, its grant ended, or its person or client disabled
+
+
+@dataclass(frozen=True)
+class Presentation:
+    outcome: Presented
+    token: RefreshToken | None = None
+    retry_answer: dict | None = None
+
+
+def present_refresh_token(value: str, client: Client, life: Lifetimes) -> Presentation:
+    """The refresh token ``value`` presented by ``client``: judged (``policy``) and, if it is to
+    rotate, claimed for this exchange in the transaction that will hold its successor.
+
+    The person's lock comes first (``locks``), then the token as committed now: a revocation
+    that committed meanwhile is seen, one that comes later sees the successor. Of concurrent
+    uses exactly one is ROTATE; the others see what it committed and are retries. A REUSED token
+    has already ended its grant (committed, see ``end_compromised_grant``).
+    """
+    token = find_refresh_token(value)
+    if token is None or not token.check_client(client):
+        return Presentation(Presented.UNKNOWN)
+    if token.family.user_id is not None:
+        grant = locks.lock_for_issuance(token.family.user_id, client.id)
+        token = reread_refresh_token(token)
+        if token is None or not grant.may_issue:
+            return Presentation(Presented.DEAD)
+    verdict = judge(token, life)
+    if verdict is policy.RefreshVerdict.ROTATE:
+        if claim_refresh_token(token):
+            return Presentation(Presented.ROTATE, token)
+        db.session.refresh(token)
+        verdict = judge(token, life)
+    if verdict is policy.RefreshVerdict.RETRY:
+        answer = answer_for_retry(token, value)
+        if answer is None:
+            return Presentation(Presented.ERASED, token)
+        return Presentation(Presented.RETRY, token, answer)
+    if verdict is policy.RefreshVerdict.REUSED:
+        return Presentation(Presented.REUSED, token)
+    return Presentation(Presented.DEAD, token)
+
+
+def record_successor(
+    presented: RefreshToken, value: str, successor: RefreshToken | None, answer: dict
+) -> None:
+    """``presented`` was exchanged for ``answer`` (holding ``successor``): link them, and keep
+    the answer, sealed, for a retry within the window."""
+    presented.successor = successor
+    keep_answer_for_retry(presented, value, answer)
 
 
 def claim_refresh_token(token: RefreshToken) -> bool:
