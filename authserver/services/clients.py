@@ -281,6 +281,13 @@ def find_by_registration_token(token: str | None) -> Client | None:
     )
 
 
+def issue_registration_token(client: Client) -> str:
+    """A new RFC 7592 registration access token for ``client``: shown once, kept as a hash."""
+    token = new_secret(32)
+    client.registration_token_hash = hash_secret(token)
+    return token
+
+
 def all_clients() -> list[Client]:
     return list(db.session.scalars(select(Client).order_by(Client.created_at, Client.id)))
 
