@@ -10,10 +10,12 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import func, inspect, select
+from sqlalchemy.exc import IntegrityError
 from werkzeug.test import TestResponse
 
 from authserver.extensions import db
 from authserver.models import AuditEvent, User
+from authserver.security.passwords import hash_password
 from tests.factories import PASSWORD
 from tests.helpers import csrf_token, login
 
@@ -433,3 +435,21 @@ def test_control_characters_in_the_name_are_refused(app, client):
     assert response.status_code == 400
     assert field_errors(response, "name") == ["A name cannot contain control characters."]
     assert user_count(app) == 0
+
+
+def test_a_failed_statement_shows_its_sql_but_not_its_values(app, user):
+    """The sign-up's duplicate row once put the bcrypt hash in the error and its log line:
+    no SQL parameter reaches an error message (hide_parameters). PostgreSQL's own DETAIL names
+    the duplicate key (the address) and nothing else."""
+    password_hash = hash_password("a private passphrase", 4)
+    with app.app_context():
+        db.session.add(User(email=user.email, name="Ada the Second", password_hash=password_hash))
+        with pytest.raises(IntegrityError) as failed:
+            db.session.flush()
+        db.session.rollback()
+
+    message = str(failed.value)
+    assert "INSERT INTO users" in message
+    assert "SQL parameters hidden" in message
+    assert password_hash not in message
+    assert "Ada the Second" not in message
