@@ -6,6 +6,7 @@ import re
 
 from flask import current_app
 from sqlalchemy import select
+from sqlalchemy.dialects import postgresql, sqlite
 
 from ..extensions import db
 from ..models import User
@@ -58,14 +59,27 @@ def create_user(email: str, password: str, name: str = "") -> User:
         # The same ~300 ms as a real sign-up, so timing does not tell the two apart either.
         burn_password_check(password, current_app.config["BCRYPT_ROUNDS"])
         raise EmailTaken(existing)
-    user = User(
-        email=email,
-        name=name.strip(),
-        password_hash=hash_password(password, current_app.config["BCRYPT_ROUNDS"]),
-    )
-    db.session.add(user)
-    db.session.flush()
-    return user
+    password_hash = hash_password(password, current_app.config["BCRYPT_ROUNDS"])
+    user_id = _insert_unless_taken(email=email, name=name.strip(), password_hash=password_hash)
+    if user_id is None:
+        # A simultaneous sign-up with this address committed after the look-up above: this is
+        # a sign-up of a taken address (the insert waited for it and did nothing).
+        existing = find_by_email(email)
+        if existing is None:  # the random ``subject`` collided: not a person's doing
+            raise RuntimeError("A new account's subject collided with an existing one.")
+        raise EmailTaken(existing)
+    return db.session.get_one(User, user_id)
+
+
+def _insert_unless_taken(**values: str) -> int | None:
+    """INSERT … ON CONFLICT DO NOTHING: the new row's id, or None when a unique column is taken.
+
+    No unique violation is raised, so the caller's transaction (and the request) goes on, on
+    PostgreSQL too, where a failed statement would abort it."""
+    dialect = db.session.get_bind().dialect.name
+    insert = (postgresql if dialect == "postgresql" else sqlite).insert(User)
+    statement = insert.values(**values).on_conflict_do_nothing().returning(User.id)
+    return db.session.execute(statement).scalar_one_or_none()
 
 
 def set_password(user: User, password: str) -> None:
