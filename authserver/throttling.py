@@ -24,6 +24,10 @@ or a mobile carrier puts thousands of apps' users behind one address. Every limi
 before the view runs; a refused request is answered here (429, RFC 6749 §5.2 JSON) and the view,
 with everything it would store, never runs.
 
+"The address" is ``sender_address()`` everywhere, logins and sign-ups included: an IPv4 address,
+or an IPv6 address's /64 (a subscriber is given a whole /64 and can send from any address in
+it), with ``::ffff:a.b.c.d`` counted as ``a.b.c.d``.
+
 Counters live in the limiter's storage (``RATELIMIT_STORAGE_URI``: the database by default,
 shared by every worker and node, or Redis). On the database, the per-client budget is counted
 in each process and written at most once per ``RATELIMIT_SYNC_INTERVAL`` (1 s) per key
@@ -37,6 +41,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import ipaddress
 import time
 from collections.abc import Callable
 from urllib.parse import unquote
@@ -86,6 +91,26 @@ def _read_claimed_client_id() -> str | None:
     return request.form.get("client_id") or None
 
 
+def sender_address() -> str:
+    """Who sent the request, as every per-address limit counts it (see ``address_key``)."""
+    return address_key(get_remote_address())
+
+
+def address_key(address: str) -> str:
+    """An IPv4 address whole; an IPv6 address by its /64, since a subscriber is given a whole
+    /64 (RFC 6177) and can send from any of its 2^64 addresses; an IPv4-mapped IPv6 address
+    (``::ffff:a.b.c.d``, from a dual-stack socket) as the IPv4 address it is."""
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return _short(address)  # not an address: bounded, and never a storage mark
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return str(ip.ipv4_mapped)
+        return f"{ipaddress.IPv6Address(int(ip) >> 64 << 64)}/64"
+    return str(ip)
+
+
 def _short(value: str) -> str:
     """A storage key part of bounded length: client_ids are short; a stranger's value may not be."""
     if len(value) <= 64 and value.isprintable() and "/" not in value:
@@ -98,11 +123,11 @@ def _client_key() -> str:
 
 
 def _client_and_address_key() -> str:
-    return f"{CACHED_MARK}{get_remote_address()}|{_short(claimed_client_id() or '-')}"
+    return f"{CACHED_MARK}{sender_address()}|{_short(claimed_client_id() or '-')}"
 
 
 def _address_key() -> str:
-    return CACHED_MARK + get_remote_address()
+    return CACHED_MARK + sender_address()
 
 
 def _no_client_named() -> bool:
@@ -169,7 +194,7 @@ _failures_per_address = limiter.shared_limit(
 )
 _registrations = limiter.limit(
     _setting("REGISTRATION_RATE_LIMIT"),
-    key_func=get_remote_address,
+    key_func=sender_address,
     methods=["POST"],
     exempt_when=lambda: not current_app.config["REGISTRATION_ENABLED"],  # a 404 costs nothing
     on_breach=too_many_requests,

@@ -22,10 +22,10 @@ from flask import (
     url_for,
 )
 from flask_limiter import RequestLimit
-from flask_limiter.util import get_remote_address
 from flask_login import current_user, login_required, login_user, logout_user
 from werkzeug.wrappers import Response
 
+from .. import throttling
 from ..extensions import csrf, db, limiter
 from ..forms import LoginForm, LogoutForm, SignupForm
 from ..models import User
@@ -62,7 +62,7 @@ def _account_and_address() -> str:
     """The throttling key of one account tried from one address (the email is hashed)."""
     email = users.normalize_email(str(request.form.get("email", "")))
     digest = hashlib.sha256(email.encode("utf-8", "surrogatepass")).hexdigest()[:32]
-    return f"{get_remote_address()}|{digest}"
+    return f"{throttling.sender_address()}|{digest}"
 
 
 def _login_failed(response: Response) -> bool:
@@ -100,7 +100,12 @@ def index() -> str:
 
 
 @bp.route("/signup", methods=["GET", "POST"])
-@limiter.limit(_config_value("SIGNUP_RATE_LIMIT"), methods=["POST"], on_breach=_too_many_attempts)
+@limiter.limit(
+    _config_value("SIGNUP_RATE_LIMIT"),
+    key_func=throttling.sender_address,
+    methods=["POST"],
+    on_breach=_too_many_attempts,
+)
 def signup() -> Response | str:
     form = SignupForm()
     next_url = safe_next(request.args.get("next"), url_for("account.apps"))
@@ -146,6 +151,7 @@ def _after_signup(email: str, next_url: str) -> Response:
 )
 @limiter.limit(
     _config_value("LOGIN_FAILURES_PER_ADDRESS"),
+    key_func=throttling.sender_address,
     deduct_when=_login_failed,
     methods=["POST"],
     on_breach=_too_many_attempts,

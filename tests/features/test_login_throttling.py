@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import secrets
+from collections.abc import Iterator
 
 import pytest
 import redis
@@ -12,7 +13,8 @@ from flask import Flask
 from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
-from authserver import ratelimit
+from authserver import ratelimit, throttling
+from authserver.extensions import limiter
 from tests import factories
 from tests.databases import IN_CI
 from tests.helpers import csrf_token
@@ -227,10 +229,20 @@ def _dispose(app: Flask) -> None:
         db.engine.dispose()
 
 
+@pytest.fixture
+def limiter_recovers_afterwards() -> Iterator[None]:
+    """The limiter is one object for every app of the process (one app in production). Once it
+    marked its storage dead it keeps counting in memory, for the next tests' apps too, until
+    its back-off lets it look again; so the test that kills it revives it."""
+    yield
+    limiter._storage_dead = False  # Flask-Limiter has no public way to say "storage is back"
+
+
 @pytest.mark.parametrize(
     "app_config",
     [{"RATELIMIT_STORAGE_URI": "redis://127.0.0.1:9/0"}],  # nothing listens there
 )
+@pytest.mark.usefixtures("limiter_recovers_afterwards")
 def test_with_redis_unreachable_logins_work_and_guessing_is_still_counted_per_process(app, user):
     """The limiter falls back to per-process counters while its storage is down: never a 500
     for a person signing in, and a guesser still meets a limit."""
@@ -238,3 +250,80 @@ def test_with_redis_unreachable_logins_work_and_guessing_is_still_counted_per_pr
     answers = [login_from(client, OFFICE, user.email, WRONG).status_code for _ in range(11)]
     assert answers == [400] * 10 + [429]
     assert login_from(app.test_client(), ELSEWHERE, user.email, user.password).status_code == 302
+
+
+# --- IPv6: one /64 is one address ---------------------------------------------------------------
+
+HOME_NETWORK = ["2001:db8:1:2::1", "2001:db8:1:2:ffff:ffff:ffff:fffe", "2001:DB8:1:2:0:0:0:9"]
+NEIGHBOUR = "2001:db8:1:3::1"  # the next /64: another subscriber
+
+
+def test_every_address_of_one_ipv6_64_shares_one_budget(app, user):
+    """An IPv6 subscriber gets a whole /64 (RFC 6177): an address per guess would make the limit
+    meaningless, so throttling keys IPv6 by its /64. The next /64 is someone else."""
+    answers = [
+        login_from(app.test_client(), HOME_NETWORK[n % 3], user.email, WRONG).status_code
+        for n in range(10)
+    ]
+    assert answers == [400] * 10
+
+    assert login_from(app.test_client(), "2001:db8:1:2::abcd", user.email, WRONG).status_code == 429
+    assert login_from(app.test_client(), NEIGHBOUR, user.email, user.password).status_code == 302
+
+
+def test_an_ipv4_mapped_ipv6_address_is_its_ipv4_address(app, user):
+    """A dual-stack socket shows an IPv4 client as ::ffff:a.b.c.d: the same client, one count."""
+    for n in range(10):
+        address = OFFICE if n % 2 else f"::ffff:{OFFICE}"
+        assert login_from(app.test_client(), address, user.email, WRONG).status_code == 400
+
+    assert login_from(app.test_client(), OFFICE, user.email, user.password).status_code == 429
+    assert login_from(app.test_client(), f"::ffff:{OFFICE}", user.email, WRONG).status_code == 429
+
+
+def test_failures_over_all_accounts_count_per_ipv6_64_too(app):
+    """Credential stuffing from one /64 meets the per-address limit however it rotates."""
+    answers = [
+        login_from(
+            app.test_client(), f"2001:db8:1:2::{n:x}", f"nobody{n}@example.com", WRONG
+        ).status_code
+        for n in range(101)
+    ]
+    assert answers[:100] == [400] * 100
+    assert answers[100] == 429
+    assert login_from(app.test_client(), NEIGHBOUR, "nobody@example.com", WRONG).status_code == 400
+
+
+@pytest.mark.parametrize("app_config", [{"SIGNUP_RATE_LIMIT": "2 per hour"}])
+def test_signups_count_per_ipv6_64(app):
+    def sign_up(address: str, n: int) -> int:
+        client = app.test_client()
+        environ = {"REMOTE_ADDR": address}
+        page = client.get("/signup", environ_base=environ)
+        return client.post(
+            "/signup",
+            data={
+                "email": f"new{n}@example.com",
+                "password": "a long enough password",
+                "csrf_token": csrf_token(page.data),
+            },
+            environ_base=environ,
+        ).status_code
+
+    assert [sign_up(HOME_NETWORK[n], n) for n in range(3)] == [302, 302, 429]
+    assert sign_up(NEIGHBOUR, 3) == 302
+
+
+@pytest.mark.parametrize(
+    ("address", "key"),
+    [
+        ("203.0.113.7", "203.0.113.7"),
+        ("2001:db8:1:2:3:4:5:6", "2001:db8:1:2::/64"),
+        ("2001:DB8:1:2::", "2001:db8:1:2::/64"),
+        ("::ffff:203.0.113.7", "203.0.113.7"),
+        ("fe80::1%eth0", "fe80::/64"),
+        ("not an address", "not an address"),
+    ],
+)
+def test_the_throttling_key_of_an_address(address, key):
+    assert throttling.address_key(address) == key
