@@ -142,18 +142,10 @@ def _after_signup(email: str, next_url: str) -> Response:
 
 
 @bp.route("/login", methods=["GET", "POST"])
-@limiter.limit(
-    _config_value("LOGIN_FAILURES_PER_ACCOUNT"),
-    key_func=_account_and_address,
-    deduct_when=_login_failed,
-    methods=["POST"],
-    on_breach=_too_many_attempts,
-)
-@limiter.limit(
-    _config_value("LOGIN_FAILURES_PER_ADDRESS"),
-    key_func=throttling.sender_address,
-    deduct_when=_login_failed,
-    methods=["POST"],
+@throttling.attempts_limited(
+    ("LOGIN_FAILURES_PER_ACCOUNT", _account_and_address),
+    ("LOGIN_FAILURES_PER_ADDRESS", throttling.sender_address),
+    failed=_login_failed,
     on_breach=_too_many_attempts,
 )
 def login() -> Response | str:
