@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import math
 import time
 from collections.abc import Callable
@@ -59,10 +58,10 @@ def start_session(user: User) -> None:
 
 
 def _account_and_address() -> str:
-    """The throttling key of one account tried from one address (the email is hashed)."""
-    email = users.normalize_email(str(request.form.get("email", "")))
-    digest = hashlib.sha256(email.encode("utf-8", "surrogatepass")).hexdigest()[:32]
-    return f"{throttling.sender_address()}|{digest}"
+    """The throttling key of one account tried from one address: the address's ``email_key``
+    (a hash), so every spelling that finds the account counts against it."""
+    account = users.email_key(str(request.form.get("email", "")))[:32]
+    return f"{throttling.sender_address()}|{account}"
 
 
 def _login_failed(response: Response) -> bool:
