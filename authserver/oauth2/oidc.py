@@ -12,9 +12,9 @@ from .. import clock, policy
 from ..extensions import db
 from ..models import AuthorizationCode, Client
 from ..scopes import scope_list
-from ..security.keys import ALGORITHM, load_private_key
+from ..security.keys import ALGORITHM
 from ..services.clients import find_client
-from ..services.keys import active_key
+from ..services.keys import active_key, private_key
 from ..services.oidc import user_claims
 from .storage import Grantor
 
@@ -35,8 +35,7 @@ class OpenIDCode(oidc_grants.OpenIDCode):
         )
 
     def resolve_client_private_key(self, client: Client) -> RSAKey:
-        key = active_key()
-        return load_private_key(key.kid, key.private_pem)  # parsed once per process
+        return private_key(active_key())  # decrypted and parsed once per process
 
     def get_client_algorithm(self, client: Client) -> str:
         return ALGORITHM
