@@ -27,7 +27,7 @@ from authserver.models import AccessToken, SigningKey
 from authserver.security import key_wrapping
 from authserver.security.key_wrapping import KeyUnavailable, derive_kek
 from authserver.security.keys import generate_private_key
-from authserver.services import caches, keys
+from authserver.services import caches, checks, keys
 from tests.databases import (
     drop_postgres_schema,
     postgres_url_for_tests,
@@ -385,7 +385,7 @@ def test_the_kek_settings_come_from_the_environment(tmp_path, monkeypatch):
     assert ring.current == derive_kek(NEW_KEK)
     assert ring.previous == (derive_kek(OTHER_KEK), derive_kek("s" * 32))
     assert ring.source == "AUTHSERVER_KEY_ENCRYPTION_KEY"
-    assert NEW_KEK not in repr(ring)
+    assert ring.current.key.hex() not in repr(ring) and repr(ring.current.key) not in repr(ring)
 
 
 # --- the migration -----------------------------------------------------------------------------
@@ -467,7 +467,7 @@ def test_keys_the_server_made_survive_a_downgrade_and_an_upgrade(fresh_database)
     assert _pems(app) == [pem]
 
 
-def test_the_migration_reads_the_environment_like_the_server(fresh_database, monkeypatch):
+def test_the_migration_encrypts_under_the_kek_the_nodes_are_given(fresh_database, monkeypatch):
     """`authserver db upgrade` on a node with AUTHSERVER_KEY_ENCRYPTION_KEY set encrypts under
     that key, so the nodes can read what it wrote."""
     app, _ = fresh_database
@@ -479,3 +479,17 @@ def test_the_migration_reads_the_environment_like_the_server(fresh_database, mon
         upgrade()
     new_id = derive_kek(NEW_KEK).id
     assert all(value.startswith(f"v1:{new_id}:") for _, value in _stored_rows(app))
+    assert len(_pems(app)) == 2  # ...and reads it back
+
+
+def test_check_on_a_database_without_keys_names_the_kek_new_keys_will_use(fresh_database):
+    app, _ = fresh_database
+    with app.app_context():
+        upgrade()
+        finding = checks._keys_at_rest()
+    kek_id = derive_kek(app.config["SECRET_KEY"]).id
+    assert finding.status == "pass"
+    assert finding.detail == (
+        f"no key yet; each will be encrypted under key-encryption key {kek_id} "
+        "(from AUTHSERVER_SECRET_KEY)"
+    )

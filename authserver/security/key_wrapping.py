@@ -39,7 +39,7 @@ class KeyUnavailable(Exception):
 @dataclass(frozen=True)
 class KeyEncryptionKey:
     id: str
-    key: bytes = b""
+    key: bytes
 
     def __repr__(self) -> str:  # keep the key itself out of logs and tracebacks
         return f"KeyEncryptionKey(id={self.id!r})"

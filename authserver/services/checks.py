@@ -137,6 +137,8 @@ def _keys_at_rest() -> Finding:
             f"{storage.under_previous} of {storage.total} still need a previous key-encryption "
             f"key: run `authserver keys rewrap`, then drop it (current: {current})",
         )
+    if not storage.total:
+        return Finding(item, PASS, f"no key yet; each will be encrypted under {current}")
     return Finding(item, PASS, f"{storage.total} encrypted under {current}")
 
 
