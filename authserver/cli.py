@@ -377,6 +377,19 @@ def retire_key(kid: str, as_json: bool) -> None:
     _emit({"kid": key.kid, "state": "retired"}, as_json)
 
 
+@keys_cli.command("rewrap")
+@json_option
+@_one_line_errors
+def rewrap_keys(as_json: bool) -> None:
+    """Re-encrypt every signing key under the current key-encryption key (after changing it)."""
+    rewrapped, total = keys.rewrap_keys()
+    kek = keys.key_ring().current
+    if rewrapped:
+        audit.record("key.rewrapped", actor="operator", keys=rewrapped, kek=kek.id)
+    db.session.commit()
+    _emit({"rewrapped": rewrapped, "keys": total, "key_encryption_key": kek.id}, as_json)
+
+
 @click.command("demo")
 @with_appcontext
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")

@@ -28,6 +28,13 @@ class DefaultConfig:
     ISSUER = "http://127.0.0.1:5000"
     #: Flask session key; None means one is generated once and kept in the instance folder.
     SECRET_KEY: str | None = None
+    #: The key-encryption key: signing keys' private keys are stored encrypted under it, so a
+    #: copy of the database cannot sign. 32+ random characters, kept outside the database and
+    #: the same on every node; None means it is derived from SECRET_KEY (which already is).
+    KEY_ENCRYPTION_KEY: str | None = None
+    #: Earlier key-encryption keys, space-separated: keys stored under them are still read
+    #: (never written) until `authserver keys rewrap` moves them to the current one.
+    KEY_ENCRYPTION_KEY_PREVIOUS: str | None = None
     #: Access token lifetime in seconds; short because JWTs cannot be recalled (RFC 9700 §2.2.2).
     ACCESS_TOKEN_TTL = 600
     #: Refresh token lifetime in seconds (30 days); each use rotates it (RFC 9700 §4.14.2).
@@ -159,6 +166,7 @@ def load_config(app: Flask, test_config: dict | None) -> None:
             # would silently log people out whenever the balancer switches machines.
             raise RuntimeError("AUTHSERVER_SECRET_KEY must be set when the issuer is public.")
         app.config["SECRET_KEY"] = _instance_secret_key(Path(app.instance_path))
+    check_key_encryption_keys(app.config)
 
     # https-only cookies whenever the issuer is https, unless the operator said otherwise.
     secure = urlsplit(app.config["ISSUER"]).scheme == "https"
@@ -190,6 +198,38 @@ def cleanup_interval(value: object) -> float | None:
             f"not {value!r}."
         )
     return number
+
+
+#: Shortest key-encryption key accepted: what `authserver check` asks of the session key.
+KEY_ENCRYPTION_KEY_MIN_LENGTH = 32
+
+
+def check_key_encryption_keys(config: dict) -> None:
+    """``KEY_ENCRYPTION_KEY`` as a string (None when unset), ``..._PREVIOUS`` as a tuple of
+    strings, or the app does not start: a typo here would otherwise surface only as a token
+    endpoint that cannot sign. The messages never repeat the values: they are secrets."""
+    current = config.get("KEY_ENCRYPTION_KEY")
+    if current in (None, ""):
+        config["KEY_ENCRYPTION_KEY"] = None
+    elif not isinstance(current, str) or len(current) < KEY_ENCRYPTION_KEY_MIN_LENGTH:
+        raise RuntimeError(
+            f"AUTHSERVER_KEY_ENCRYPTION_KEY must be a string of at least "
+            f"{KEY_ENCRYPTION_KEY_MIN_LENGTH} random characters (or unset, to derive it from "
+            "AUTHSERVER_SECRET_KEY)."
+        )
+    previous = config.get("KEY_ENCRYPTION_KEY_PREVIOUS")
+    if isinstance(previous, str):
+        previous = previous.split()
+    elif previous is None:
+        previous = []
+    if not isinstance(previous, list | tuple) or not all(
+        isinstance(p, str) and p.strip() for p in previous
+    ):
+        raise RuntimeError(
+            "AUTHSERVER_KEY_ENCRYPTION_KEY_PREVIOUS must be the earlier key-encryption keys "
+            "separated by spaces (or unset)."
+        )
+    config["KEY_ENCRYPTION_KEY_PREVIOUS"] = tuple(previous)
 
 
 def engine_options(url: str) -> dict:

@@ -17,8 +17,9 @@ from flask.testing import FlaskClient
 
 from authserver import create_app
 from authserver.extensions import db
-from authserver.models import Base, SigningKey
+from authserver.models import Base
 from authserver.security.keys import generate_private_key
+from authserver.services.keys import new_signing_key
 
 from . import factories
 from .databases import (
@@ -84,7 +85,7 @@ def app(
     app = _make_app(test_database, tmp_path, **app_config)
     with app.app_context():
         kid, pem = signing_pem
-        db.session.add(SigningKey(kid=kid, private_pem=pem))
+        db.session.add(new_signing_key(kid, pem))
         db.session.commit()
     # No app context stays pushed during the test: a request would reuse it, and with it ``g``
     # (Flask-Login's current user) and the database session, unlike in production.

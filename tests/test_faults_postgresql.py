@@ -19,8 +19,9 @@ from sqlalchemy.orm import Session
 
 from authserver import create_app
 from authserver.extensions import db
-from authserver.models import AuthorizationCode, RefreshToken, SigningKey, TokenFamily
+from authserver.models import AuthorizationCode, RefreshToken, TokenFamily
 from authserver.services import codes, tokens
+from authserver.services.keys import new_signing_key
 from tests import factories
 from tests.databases import (
     drop_postgres_schema,
@@ -65,7 +66,7 @@ def app(proxy, signing_pem, tmp_path) -> Iterator[Flask]:
     with app.app_context():
         upgrade()
         kid, pem = signing_pem
-        db.session.add(SigningKey(kid=kid, private_pem=pem))
+        db.session.add(new_signing_key(kid, pem))
         db.session.commit()
     yield app
     with app.app_context():

@@ -48,9 +48,9 @@ from authserver.models import (
     AuditEvent,
     RateLimitCounter,
     RefreshToken,
-    SigningKey,
 )
 from authserver.services import audit
+from authserver.services.keys import new_signing_key
 from tests import factories
 from tests.databases import (
     IN_CI,
@@ -181,7 +181,7 @@ def cluster(
         with app.app_context():
             upgrade()
             kid, pem = signing_pem
-            db.session.add(SigningKey(kid=kid, private_pem=pem))
+            db.session.add(new_signing_key(kid, pem))
             db.session.commit()
             user = factories.make_user()
             web = factories.make_client(owner_email=user.email, name="Web App")

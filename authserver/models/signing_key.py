@@ -18,7 +18,9 @@ class SigningKey(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     kid: Mapped[str] = mapped_column(String(64), unique=True)
     algorithm: Mapped[str] = mapped_column(String(10), default="RS256")
-    private_pem: Mapped[str] = mapped_column(Text)
+    #: The private key as ``security.key_wrapping`` stores it: encrypted under a key kept outside
+    #: the database. The column keeps its first name; the attribute says what it holds.
+    encrypted_private_key: Mapped[str] = mapped_column("private_pem", Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.now)
     #: When it started signing; None while it is only published (``keys rotate --publish-only``).
     activated_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=clock.now)

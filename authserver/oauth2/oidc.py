@@ -10,10 +10,10 @@ from joserfc.jwk import RSAKey
 from .. import clock, policy
 from ..models import Client
 from ..scopes import scope_list
-from ..security.keys import ALGORITHM, load_private_key
+from ..security.keys import ALGORITHM
 from ..services import codes
 from ..services.clients import find_client
-from ..services.keys import active_key
+from ..services.keys import active_key, private_key
 from ..services.oidc import user_claims
 from .storage import Grantor
 
@@ -25,8 +25,7 @@ class OpenIDCode(oidc_grants.OpenIDCode):
         return client is not None and codes.nonce_used(client, nonce)
 
     def resolve_client_private_key(self, client: Client) -> RSAKey:
-        key = active_key()
-        return load_private_key(key.kid, key.private_pem)  # parsed once per process
+        return private_key(active_key())  # decrypted and parsed once per process
 
     def get_client_algorithm(self, client: Client) -> str:
         return ALGORITHM

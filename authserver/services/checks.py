@@ -123,6 +123,25 @@ def _signing_key(now: datetime) -> Finding:
     return Finding("signing key age", PASS, f"{age.days} days ({active.kid[:12]}…)")
 
 
+def _keys_at_rest() -> Finding:
+    item = "signing keys at rest"
+    storage = keys.key_storage()
+    current = f"key-encryption key {storage.ring.current.id} (from {storage.ring.source})"
+    if storage.problems:
+        more = f" (and {len(storage.problems) - 1} more)" if len(storage.problems) > 1 else ""
+        return Finding(item, FAIL, f"{storage.problems[0]}{more}")
+    if storage.under_previous:
+        return Finding(
+            item,
+            WARN,
+            f"{storage.under_previous} of {storage.total} still need a previous key-encryption "
+            f"key: run `authserver keys rewrap`, then drop it (current: {current})",
+        )
+    if not storage.total:
+        return Finding(item, PASS, f"no key yet; each will be encrypted under {current}")
+    return Finding(item, PASS, f"{storage.total} encrypted under {current}")
+
+
 def _proxies(config: Mapping) -> Finding:
     hops = int(config.get("TRUSTED_PROXIES") or 0)
     if hops:
@@ -182,6 +201,7 @@ def run_checks(config: Mapping) -> list[Finding]:
         *_lifetimes(config),
         _registration(config),
         _signing_key(now),
+        _keys_at_rest(),
         _proxies(config),
         _throttling(config),
         _metrics(config),

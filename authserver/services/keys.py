@@ -1,7 +1,12 @@
 """The signing key set kept in the database, shared by every process and machine.
 
 Each process keeps the set in memory (``caches``), reloaded when ``keys rotate`` on any node
-bumps its version; a key's PEM is parsed once per process (``security.keys``).
+bumps its version; a key is decrypted and parsed once per process (``security.keys``).
+
+Private keys are stored encrypted under the key-encryption key (``security.key_wrapping``):
+every key written here is wrapped under the current KEK, every key used is unwrapped by
+``private_key``. A key that cannot be unwrapped raises ``KeyUnavailable`` where it is needed
+for signing; the JWKS leaves it out and publishes the keys it can read.
 
 A key's life: *pre-published* (``keys rotate --publish-only``: in the JWKS, signing nothing, so
 resource servers fetch it ahead of time), *active* (the newest activated, unretired key signs),
@@ -12,23 +17,30 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from flask import current_app
+from joserfc.jwk import RSAKey
 from sqlalchemy import null, select, update
 
 from .. import clock
 from ..extensions import db
 from ..models import SigningKey
-from ..security.keys import generate_private_key, public_jwk
+from ..security import key_wrapping
+from ..security.key_wrapping import KeyRing, KeyUnavailable
+from ..security.keys import generate_private_key, load_private_key, public_jwk
 from . import ServiceError, caches
+
+log = logging.getLogger("authserver.keys")
 
 
 @dataclass(frozen=True)
 class KeyPair:
     kid: str
-    private_pem: str
+    #: As stored: encrypted; ``private_key(pair)`` gives the usable key.
+    encrypted_private_key: str
     created_at: datetime
     retired_at: datetime | None
     activated_at: datetime | None = None
@@ -55,7 +67,26 @@ def _all_keys() -> tuple[KeyPair, ...]:
 
 
 def _pair(row: SigningKey) -> KeyPair:
-    return KeyPair(row.kid, row.private_pem, row.created_at, row.retired_at, row.activated_at)
+    return KeyPair(
+        row.kid, row.encrypted_private_key, row.created_at, row.retired_at, row.activated_at
+    )
+
+
+def key_ring() -> KeyRing:
+    """The key-encryption keys this app is configured with."""
+    return key_wrapping.key_ring(current_app.config)
+
+
+def private_key(key: KeyPair) -> RSAKey:
+    """The usable private key (decrypted and parsed once per process), or ``KeyUnavailable``
+    naming the key-encryption key it needs."""
+    return load_private_key(key.kid, key.encrypted_private_key, key_ring())
+
+
+def new_signing_key(kid: str, private_pem: str, **columns: object) -> SigningKey:
+    """A row for a key, its private key encrypted under the current KEK (not yet added)."""
+    stored = key_wrapping.wrap(private_pem, kid, key_ring())
+    return SigningKey(kid=kid, encrypted_private_key=stored, **columns)
 
 
 def _key_set() -> tuple[KeyPair, ...]:
@@ -98,7 +129,7 @@ def rotate_keys() -> SigningKey:
     )
     if key is None:
         kid, pem = generate_private_key()
-        key = SigningKey(kid=kid, private_pem=pem, created_at=now)
+        key = new_signing_key(kid, pem, created_at=now)
         db.session.add(key)
     key.activated_at = now
     db.session.flush()
@@ -119,7 +150,7 @@ def publish_next_key() -> SigningKey:
     active_key()  # a fresh install gets its active key first, so the new one stays pending
     kid, pem = generate_private_key()
     # null(), not None: None would let the column's default (now) activate it.
-    key = SigningKey(kid=kid, private_pem=pem, created_at=clock.now(), activated_at=null())
+    key = new_signing_key(kid, pem, created_at=clock.now(), activated_at=null())
     db.session.add(key)
     db.session.flush()
     caches.bump(caches.SIGNING_KEYS)
@@ -195,7 +226,7 @@ def jwks() -> PublishedKeys:
     kids = tuple(key.kid for key in keys)
 
     def build() -> PublishedKeys:
-        document = {"keys": [public_jwk(k.kid, k.private_pem) for k in keys]}
+        document = {"keys": [public_jwk(key) for key in _readable(keys)]}
         body = json.dumps(document, separators=(",", ":")).encode()
         return PublishedKeys(body, '"' + hashlib.sha256(body).hexdigest()[:32] + '"')
 
@@ -204,3 +235,65 @@ def jwks() -> PublishedKeys:
 
 def find_published_key(kid: str) -> KeyPair | None:
     return next((key for key in published_keys() if key.kid == kid), None)
+
+
+def _readable(keys: list[KeyPair]) -> list[RSAKey]:
+    """The keys this node can decrypt. One it cannot is left out of the JWKS, so the others
+    still verify; a JWKS with none at all would be a lie, so that raises."""
+    readable, problems = [], []
+    for key in keys:
+        try:
+            readable.append(private_key(key))
+        except KeyUnavailable as problem:
+            problems.append(problem)
+            log.error("signing key left out of the JWKS: %s", problem)
+    if not readable and problems:
+        raise problems[0]
+    return readable
+
+
+@dataclass(frozen=True)
+class KeyStorage:
+    """How the stored keys stand against the configured key-encryption keys."""
+
+    total: int
+    #: Keys readable only with a previous KEK: ``keys rewrap`` moves them to the current one.
+    under_previous: int
+    problems: tuple[KeyUnavailable, ...]
+    ring: KeyRing
+
+
+def key_storage() -> KeyStorage:
+    """Try to decrypt every stored key with the configured KEKs (reads only)."""
+    ring = key_ring()
+    rows = db.session.execute(select(SigningKey.kid, SigningKey.encrypted_private_key)).all()
+    problems = key_wrapping.unreadable(rows, ring)
+    under_previous = sum(
+        1
+        for kid, stored in rows
+        if kid not in problems and key_wrapping.kek_id_of(stored) != ring.current.id
+    )
+    return KeyStorage(len(rows), under_previous, tuple(problems.values()), ring)
+
+
+def rewrap_keys() -> tuple[int, int]:
+    """Re-encrypt every key under the current KEK, as ``(rewrapped, total)``.
+
+    All or nothing: if any key cannot be decrypted, nothing changes and the error names it
+    (and the KEK it needs), so nobody drops a previous KEK that a key still depends on.
+    """
+    ring = key_ring()
+    rows = db.session.scalars(select(SigningKey).order_by(SigningKey.id).with_for_update()).all()
+    problems = key_wrapping.unreadable(((r.kid, r.encrypted_private_key) for r in rows), ring)
+    if problems:
+        raise ServiceError("Nothing was rewrapped: " + "; ".join(map(str, problems.values())) + ".")
+    rewrapped = 0
+    for row in rows:
+        new = key_wrapping.rewrapped(row.encrypted_private_key, row.kid, ring)
+        if new is not None:
+            row.encrypted_private_key = new
+            rewrapped += 1
+    if rewrapped:
+        db.session.flush()
+        caches.bump(caches.SIGNING_KEYS)
+    return rewrapped, len(rows)

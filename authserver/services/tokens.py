@@ -17,11 +17,11 @@ from ..extensions import db
 from ..models import AccessToken, AuthorizationCode, Client, RefreshToken, TokenFamily, User
 from ..policy import Lifetimes
 from ..scopes import scope_list
-from ..security.keys import ALGORITHM, load_private_key, sign_jwt
+from ..security.keys import ALGORITHM, sign_jwt
 from ..security.secrets import hash_secret, new_secret, seal, unseal
 from . import audit, locks
 from .clients import find_client
-from .keys import active_key, find_published_key
+from .keys import active_key, find_published_key, private_key
 from .oidc import user_claims
 
 
@@ -80,8 +80,7 @@ def access_token_claims(
 
 
 def sign_access_token(claims: dict) -> str:
-    key = active_key()
-    return sign_jwt(claims, key.kid, key.private_pem, typ="at+jwt")
+    return sign_jwt(claims, private_key(active_key()), typ="at+jwt")
 
 
 def record_access_token(
@@ -433,7 +432,7 @@ def decode_own_jwt(token: str, typ: str = "at+jwt") -> dict | None:
         key = find_published_key(kid) if isinstance(kid, str) else None
         if key is None:
             return None
-        decoded = jwt.decode(token, load_private_key(key.kid, key.private_pem), [ALGORITHM])
+        decoded = jwt.decode(token, private_key(key), [ALGORITHM])
         claims = dict(decoded.claims)
     except _DECODING_ERRORS:
         return None

@@ -10,6 +10,7 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response
 
 from ..extensions import db
+from ..security.key_wrapping import KeyUnavailable
 
 _CODES = {400: "invalid_request", 401: "invalid_client", 404: "not_found", 405: "invalid_request"}
 
@@ -77,6 +78,22 @@ def register(app: Flask) -> None:
         template = current_app.jinja_env.get_template("errors/unavailable.html")
         page = template.render(retry_after=RETRY_AFTER_SECONDS)
         return Response(page, status=503, headers=retry_after, mimetype="text/html")
+
+    @app.errorhandler(KeyUnavailable)
+    def signing_key_unavailable(error: KeyUnavailable) -> tuple[Response | str, int]:
+        # A configuration fault on this node (a wrong or missing key-encryption key), not the
+        # client's: nothing is kept, the operator reads why, the client a plain 503.
+        db.session.rollback()
+        current_app.logger.error("signing key unavailable: %s", error)
+        description = "The server cannot use its signing keys right now; try again later."
+        if _wants_json():
+            response = jsonify(error="temporarily_unavailable", error_description=description)
+            response.headers["Cache-Control"] = "no-store"
+            return response, 503
+        page = render_template(
+            "errors/error.html", title="Temporarily unavailable", message=description
+        )
+        return page, 503
 
     @app.errorhandler(HTTPException)
     def http_error(error: HTTPException) -> tuple[Response | str, int]:

@@ -98,7 +98,8 @@ def test_each_service_serves_its_own_metrics_summed_over_its_workers(
         "GUNICORN_WORKERS": "2",
         "AUTHSERVER_DATABASE_URL": test_database.url,
         "AUTHSERVER_SQLALCHEMY_ENGINE_OPTIONS": json.dumps(test_database.engine_options),
-        "AUTHSERVER_SECRET_KEY": "s" * 64,
+        # The key the fixture's signing key was stored under: every node shares it.
+        "AUTHSERVER_SECRET_KEY": app.config["SECRET_KEY"],
         "AUTHSERVER_BCRYPT_ROUNDS": "4",
         "AUTHSERVER_ISSUER": auth,
         "AUTHSERVER_DEFAULT_AUDIENCE": api,

@@ -8,7 +8,7 @@ from urllib.parse import urlencode
 import pytest
 
 from authserver.security.keys import sign_jwt
-from authserver.services.keys import active_key
+from authserver.services.keys import active_key, private_key
 from tests import factories
 from tests.helpers import (
     assert_redirect_error,
@@ -35,8 +35,7 @@ def sign_in(browser, app_client) -> dict:
 def signed_by_us(app, claims: dict, typ: str = "JWT") -> str:
     """A JWT with our active key: what we would sign, with whatever claims a test needs."""
     with app.app_context():
-        key = active_key()
-        return sign_jwt(claims, key.kid, key.private_pem, typ=typ)
+        return sign_jwt(claims, private_key(active_key()), typ=typ)
 
 
 def is_logged_in(browser) -> bool:
