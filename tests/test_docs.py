@@ -91,3 +91,36 @@ def test_the_readme_opens_with_the_commands_ci_runs():
     makefile = (ROOT / "Makefile").read_text()
     assert re.search(r"^serve:", makefile, re.MULTILINE)
     assert re.search(r"^test:", makefile, re.MULTILINE)
+
+
+#: The contract is maintained outside this repository; CI checks out ``shared/`` beside it.
+SHARED_SPEC = ROOT.parent / "shared" / "SPEC.md"
+
+
+def spec_copy_problem(shared: Path, copy: Path) -> str | None:
+    """Why ``copy`` is not the shared contract, or None when it is."""
+    if not copy.exists():
+        return f"{copy.relative_to(ROOT)} is missing: copy it over (cp {shared} {copy})"
+    if copy.read_bytes() != shared.read_bytes():
+        return (
+            f"{copy.relative_to(ROOT)} differs from {shared}: copy it over (cp {shared} {copy}), "
+            "and change the code and docs with it"
+        )
+    return None
+
+
+@pytest.mark.skipif(not SHARED_SPEC.exists(), reason=f"no shared contract at {SHARED_SPEC}")
+def test_the_contract_in_the_repository_is_the_shared_one():
+    """docs/SPEC.md is the contract the code follows, kept in the repository with it."""
+    problem = spec_copy_problem(SHARED_SPEC, ROOT / "docs" / "SPEC.md")
+    assert problem is None, problem
+
+
+def test_a_contract_that_differs_is_named_with_the_command_to_fix_it(tmp_path):
+    shared = tmp_path / "SPEC.md"
+    copy = ROOT / "docs" / "SPEC.md"
+    shared.write_bytes(copy.read_bytes())
+    assert spec_copy_problem(shared, copy) is None
+    shared.write_bytes(copy.read_bytes() + b"\nA new rule.\n")
+    problem = spec_copy_problem(shared, copy)
+    assert problem is not None and "copy it over" in problem and f"cp {shared}" in problem
