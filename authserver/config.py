@@ -47,7 +47,8 @@ class DefaultConfig:
     PASSWORD_MIN_LENGTH = 10
     #: RFC 7591 dynamic client registration; off unless the operator turns it on.
     REGISTRATION_ENABLED = False
-    #: If set, POST /oauth/register requires this initial access token (RFC 7591 §3).
+    #: If set, POST /oauth/register requires this initial access token, sent as a Bearer token
+    #: (RFC 7591 §3).
     REGISTRATION_INITIAL_ACCESS_TOKEN: str | None = None
     #: Refresh-token family lifetime in seconds (90 days), however often it is refreshed, so
     #: access granted once does not live forever by refreshing (RFC 9700 §4.14.2).
