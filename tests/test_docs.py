@@ -124,3 +124,85 @@ def test_a_contract_that_differs_is_named_with_the_command_to_fix_it(tmp_path):
     shared.write_bytes(copy.read_bytes() + b"\nA new rule.\n")
     problem = spec_copy_problem(shared, copy)
     assert problem is not None and "copy it over" in problem and f"cp {shared}" in problem
+
+
+#: The documents whose relative links must lead somewhere. docs/SPEC.md is a copy of a file kept
+#: elsewhere, so its links (none today) are not ours to fix.
+LINKED_DOCUMENTS = [
+    ROOT / "README.md",
+    ROOT / "examples" / "demo_client" / "README.md",
+    *sorted(p for p in (ROOT / "docs").glob("*.md") if p.name != "SPEC.md"),
+]
+
+FENCE = re.compile(r"^(```|~~~)")
+INLINE_CODE = re.compile(r"`[^`]*`")
+LINK = re.compile(r"\[[^\]]*\]\(([^()\s]+)\)")
+
+
+def prose_lines(text: str) -> list[str]:
+    """The lines outside fenced code blocks, inline code removed."""
+    lines, fenced = [], False
+    for line in text.splitlines():
+        if FENCE.match(line.strip()):
+            fenced = not fenced
+            continue
+        if not fenced:
+            lines.append(INLINE_CODE.sub("", line) if not line.startswith("#") else line)
+    return lines
+
+
+def heading_anchor(heading: str) -> str:
+    """GitHub's anchor for a heading: lower case, punctuation dropped, spaces to hyphens."""
+    text = heading.lower().replace("`", "")
+    return re.sub(r"[^\w\- ]", "", text).replace(" ", "-")
+
+
+def anchors(path: Path) -> set[str]:
+    found: set[str] = set()
+    for line in prose_lines(path.read_text()):
+        match = re.match(r"^#{1,6} (.+?)\s*#*$", line)
+        if match:
+            anchor = base = heading_anchor(match.group(1))
+            count = 0
+            while anchor in found:  # GitHub numbers repeated headings: x, x-1, x-2
+                count += 1
+                anchor = f"{base}-{count}"
+            found.add(anchor)
+    return found
+
+
+def broken_links(path: Path) -> list[str]:
+    broken = []
+    for line in prose_lines(path.read_text()):
+        for target in LINK.findall(line):
+            if re.match(r"^[a-z][a-z0-9+.-]*:", target):  # http:, https:, mailto: ...
+                continue
+            file_part, _, anchor = target.partition("#")
+            linked = (path.parent / file_part).resolve() if file_part else path
+            if not linked.exists():
+                broken.append(f"{target}: no such file")
+            elif anchor and linked.suffix == ".md" and anchor not in anchors(linked):
+                broken.append(f"{target}: no heading with that anchor in {linked.name}")
+    return broken
+
+
+@pytest.mark.parametrize("path", LINKED_DOCUMENTS, ids=lambda p: str(p.relative_to(ROOT)))
+def test_every_relative_link_leads_to_a_file_and_heading_that_exist(path):
+    assert broken_links(path) == []
+
+
+def test_the_link_check_finds_a_missing_file_and_a_missing_heading(tmp_path):
+    (tmp_path / "other.md").write_text("# Other\n\n## Where it lives: `here` → there\n")
+    page = tmp_path / "page.md"
+    page.write_text(
+        "# Page\n\n"
+        "[fine](other.md#where-it-lives-here--there) [fine](#page) [web](https://example.com)\n"
+        "[gone](missing.md) [wrong](other.md#nowhere) [self](#nothing)\n"
+        "```\n[in code](missing-too.md)\n```\n"
+        "`[inline](missing-three.md)`\n"
+    )
+    assert broken_links(page) == [
+        "missing.md: no such file",
+        "other.md#nowhere: no heading with that anchor in other.md",
+        "#nothing: no heading with that anchor in page.md",
+    ]
