@@ -171,7 +171,12 @@ def load_config(app: Flask, test_config: dict | None) -> None:
     for name in ("SESSION_COOKIE_SECURE", "REMEMBER_COOKIE_SECURE"):
         if name not in (test_config or {}) and f"AUTHSERVER_{name}" not in os.environ:
             app.config[name] = secure
-    app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", engine_options(app.config["DATABASE_URL"]))
+    options = app.config.get("SQLALCHEMY_ENGINE_OPTIONS")
+    if options is None:
+        options = engine_options(app.config["DATABASE_URL"])
+    # Options given whole (tests, AUTHSERVER_SQLALCHEMY_ENGINE_OPTIONS) hide parameters too,
+    # unless they say otherwise.
+    app.config["SQLALCHEMY_ENGINE_OPTIONS"] = {"hide_parameters": True, **options}
     app.config.setdefault("WTF_CSRF_TIME_LIMIT", None)  # tied to the session instead
 
 
@@ -195,10 +200,14 @@ def cleanup_interval(value: object) -> float | None:
 
 def engine_options(url: str) -> dict:
     """Connection handling per database (SQLAlchemy ``create_engine`` options)."""
+    # A failed statement's error (and so its log line) shows the SQL but never its parameters:
+    # they are bcrypt hashes, addresses and token digests.
+    hidden = {"hide_parameters": True}
     if not url.startswith("postgresql"):
         # A file on this machine: there is no connection to lose, so no ping before each use.
-        return {}
+        return hidden
     return {
+        **hidden,
         # A dropped connection is noticed at checkout, not by the request that uses it.
         "pool_pre_ping": True,
         # Per worker process: a sync worker needs one connection, the rest absorb bursts of

@@ -9,7 +9,13 @@ what the request changes.
 
 Keys that carry ``BATCHED_MARK`` (the machine endpoints' counters, ``throttling.py``) are counted
 in each process and synced with the table at most once per ``RATELIMIT_SYNC_INTERVAL`` seconds
-per key: see ``_Batches``. Every other key (login, sign-up, registration) is exact.
+per key: see ``_Batches``. Every other key (login, sign-up, registration) is exact: each
+increment is one atomic upsert returning the new count, so of simultaneous increments from any
+number of workers each sees a different count, and a limit tested on that count (a "hit") lets
+exactly its amount through. Login attempts use that (``throttling.attempts_limited``): counted
+before the password is checked, given back (a negative increment) when it was right. A
+negative increment only lowers the window that is open, never below zero, and never opens one:
+given back after its window ended, a count must not become credit in the next.
 """
 
 from __future__ import annotations
@@ -21,7 +27,7 @@ from dataclasses import dataclass
 
 from flask import current_app
 from limits.storage import Storage
-from sqlalchemy import case, delete, select, text
+from sqlalchemy import case, delete, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
@@ -62,6 +68,19 @@ def _add(engine: Engine, key: str, expiry: float, amount: int) -> tuple[int, flo
     with engine.begin() as connection:
         row = connection.execute(statement).one()
     return int(row.count), float(row.expires_at)
+
+
+def _subtract(engine: Engine, key: str, amount: int) -> int:
+    """Take ``amount`` off ``key``'s open window (not below zero): the count left, 0 if none."""
+    statement = (
+        update(_table)
+        .where(_table.c.key == key, _table.c.expires_at > time.time())
+        .values(count=case((_table.c.count > amount, _table.c.count - amount), else_=0))
+        .returning(_table.c.count)
+    )
+    with engine.begin() as connection:
+        row = connection.execute(statement).first()
+    return int(row.count) if row else 0
 
 
 def _read(engine: Engine, key: str) -> tuple[int, float] | None:
@@ -227,6 +246,8 @@ class DatabaseStorage(Storage):
         return batches, interval
 
     def incr(self, key: str, expiry: int, amount: int = 1) -> int:
+        if amount < 0:  # a count given back (exact keys only: the marked ones never are)
+            return _subtract(_engine(), key, -amount)
         batched = self._batched(key)
         if batched is not None:
             batches, interval = batched

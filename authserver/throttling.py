@@ -1,4 +1,4 @@
-"""Throttling of the machine endpoints: which limit applies to what, and its key.
+"""Throttling: which limit applies to what, and its key.
 
 Token, introspection and revocation (``machine_endpoint``):
 
@@ -24,6 +24,14 @@ or a mobile carrier puts thousands of apps' users behind one address. Every limi
 before the view runs; a refused request is answered here (429, RFC 6749 §5.2 JSON) and the view,
 with everything it would store, never runs.
 
+Logins (``attempts_limited``, used by ``views/auth.py``): failed logins per account and address
+and per address. Each attempt is counted before its password is checked and given back unless
+it failed, so simultaneous guesses cannot overshoot the limit.
+
+"The address" is ``sender_address()`` everywhere, logins and sign-ups included: an IPv4 address,
+or an IPv6 address's /64 (a subscriber is given a whole /64 and can send from any address in
+it), with ``::ffff:a.b.c.d`` counted as ``a.b.c.d``.
+
 Counters live in the limiter's storage (``RATELIMIT_STORAGE_URI``: the database by default,
 shared by every worker and node, or Redis). On the database, the per-client budget is counted
 in each process and written at most once per ``RATELIMIT_SYNC_INTERVAL`` (1 s) per key
@@ -36,12 +44,15 @@ is in ``ratelimit._Batches``). Redis counts them exactly, a round trip each.
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
+import ipaddress
+import logging
 import time
 from collections.abc import Callable
 from urllib.parse import unquote
 
-from flask import current_app, g, jsonify, request
+from flask import after_this_request, current_app, g, jsonify, request
 from flask_limiter import RequestLimit
 from flask_limiter.util import get_remote_address
 from werkzeug.wrappers import Response
@@ -52,6 +63,13 @@ from .ratelimit import BATCHED_MARK, CACHED_MARK
 #: Counted together whichever endpoint they happen at: guessing a secret is the same guess at
 #: the token, introspection or revocation endpoint.
 FAILURES_SCOPE = "client-auth-failures"
+#: Marks the key of a limit on attempts (``attempts_limited``).
+ATTEMPT_MARK = "attempt:"
+#: A refund is made only this long (seconds) before its window ends, so it lands in the window
+#: the attempt was counted in and never in the next one.
+_REFUND_MARGIN = 1.0
+
+_log = logging.getLogger(__name__)
 
 
 def client_authenticated(client_id: str) -> None:
@@ -92,6 +110,26 @@ def _read_claimed_client_id() -> str | None:
     return request.form.get("client_id") or None
 
 
+def sender_address() -> str:
+    """Who sent the request, as every per-address limit counts it (see ``address_key``)."""
+    return address_key(get_remote_address())
+
+
+def address_key(address: str) -> str:
+    """An IPv4 address whole; an IPv6 address by its /64, since a subscriber is given a whole
+    /64 (RFC 6177) and can send from any of its 2^64 addresses; an IPv4-mapped IPv6 address
+    (``::ffff:a.b.c.d``, from a dual-stack socket) as the IPv4 address it is."""
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return _short(address)  # not an address: bounded, and never a storage mark
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return str(ip.ipv4_mapped)
+        return f"{ipaddress.IPv6Address(int(ip) >> 64 << 64)}/64"
+    return str(ip)
+
+
 def _short(value: str) -> str:
     """A storage key part of bounded length: client_ids are short; a stranger's value may not be."""
     if len(value) <= 64 and value.isprintable() and "/" not in value:
@@ -104,11 +142,11 @@ def _client_key() -> str:
 
 
 def _client_and_address_key() -> str:
-    return f"{CACHED_MARK}{get_remote_address()}|{_short(claimed_client_id() or '-')}"
+    return f"{CACHED_MARK}{sender_address()}|{_short(claimed_client_id() or '-')}"
 
 
 def _address_key() -> str:
-    return CACHED_MARK + get_remote_address()
+    return CACHED_MARK + sender_address()
 
 
 def _no_client_named() -> bool:
@@ -175,7 +213,7 @@ _failures_per_address = limiter.shared_limit(
 )
 _registrations = limiter.limit(
     _setting("REGISTRATION_RATE_LIMIT"),
-    key_func=get_remote_address,
+    key_func=sender_address,
     methods=["POST"],
     exempt_when=lambda: not current_app.config["REGISTRATION_ENABLED"],  # a 404 costs nothing
     on_breach=too_many_requests,
@@ -190,3 +228,88 @@ def machine_endpoint(view: Callable) -> Callable:
 def registration_endpoint(view: Callable) -> Callable:
     """Registration (RFC 7591) and its management endpoint (RFC 7592)."""
     return _failures_per_address(_registrations(view))
+
+
+def attempts_limited(
+    *limits: tuple[str, Callable[[], str]],
+    failed: Callable[[Response], bool],
+    on_breach: Callable[[RequestLimit], Response],
+) -> Callable[[Callable], Callable]:
+    """Limits on attempts at a secret (a password): ``(setting, key function)`` pairs.
+
+    Each POST is counted *before* the view checks anything, in one atomic increment that also
+    tells whether the limit is passed; an attempt that did not fail (``failed(response)`` is
+    false: the right password, a form without one, a refusal) is given back once answered.
+    Counting failures after the check instead (Flask-Limiter's ``deduct_when``) tests the
+    limit first and counts later, so any number of simultaneous guesses, one per worker or
+    thread, all pass the test before the first is counted. Here at most the limit's amount of
+    failures are checked in a window, however many arrive at once: a guess in flight holds its
+    place until it is answered, so guesses beyond the limit are refused even while the earlier
+    ones may still turn out right (and, once they did, the next guess is let in again).
+
+    A refund goes only into the window the attempt was counted in (not within
+    ``_REFUND_MARGIN`` of its end): given back to the next window, attempts that straddle a
+    window's end would each buy a guess there. The storage's counters are exact for these keys
+    (``ratelimit``: no ``BATCHED_MARK``/``CACHED_MARK``; Redis and memory are exact too).
+    """
+
+    def decorate(view: Callable) -> Callable:
+        @functools.wraps(view)
+        def counted(*args: object, **kwargs: object) -> object:
+            _settle_attempts_after_response(failed)
+            return view(*args, **kwargs)
+
+        def refused(limit: RequestLimit) -> Response:
+            _settle_attempts_after_response(failed)
+            return on_breach(limit)
+
+        limited = counted
+        for setting, key_func in limits:
+            limited = limiter.limit(
+                _setting(setting),
+                key_func=functools.partial(_attempt_key, key_func),
+                methods=["POST"],
+                on_breach=refused,
+            )(limited)
+        return limited
+
+    return decorate
+
+
+def _attempt_key(key_func: Callable[[], str]) -> str:
+    return ATTEMPT_MARK + key_func()
+
+
+def _settle_attempts_after_response(failed: Callable[[Response], bool]) -> None:
+    """Called once the attempt limits are counted (before the view, or on a refusal): notes
+    the window each count went into and gives them back after the response, unless failed.
+    (The window is read just after the count: one that ended in those microseconds would be
+    taken for the next one's, and a refund could go there.)"""
+    if "throttle_attempts" in g:
+        return
+    counted_here = [c for c in limiter.current_limits if "/" + ATTEMPT_MARK in c.key]
+    g.throttle_attempts = []
+    if not counted_here:
+        return  # throttling off, or a GET
+    storage = limiter.limiter.storage  # the in-memory fallback's while the storage is away
+    try:
+        g.throttle_attempts = [(c, storage.get_expiry(c.key)) for c in counted_here]
+    except Exception:  # whatever the storage raises: these attempts stay counted, never a 500
+        _log.exception("Could not read the window of a counted attempt")
+
+    @after_this_request
+    def give_back(response: Response) -> Response:
+        if not failed(response):
+            _refund(g.throttle_attempts)
+        return response
+
+
+def _refund(attempts: list[tuple[RequestLimit, float]]) -> None:
+    now = time.time()
+    for counted, window_ends_at in attempts:
+        if now >= window_ends_at - _REFUND_MARGIN:
+            continue  # that window is over (or nearly): the attempt stays counted in it
+        try:
+            limiter.limiter.hit(counted.limit, *counted.request_args, cost=-1)
+        except Exception:  # whatever the storage raises: one attempt too many, never a 500
+            _log.exception("Could not give back a counted attempt (%s)", counted.key)

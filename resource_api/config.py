@@ -89,7 +89,12 @@ def load_config(app: Flask, test_config: dict | None) -> None:
             Path(app.instance_path) / "resource_api.sqlite3"
         )
     app.config["SQLALCHEMY_DATABASE_URI"] = app.config["DATABASE_URL"]
-    app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {"pool_pre_ping": True})
+    options = app.config.get("SQLALCHEMY_ENGINE_OPTIONS")
+    if options is None:
+        options = {"pool_pre_ping": True}
+    # A failed statement's error (and so its log line) shows the SQL, never its parameters
+    # (events' text, people's subjects), unless the options say otherwise.
+    app.config["SQLALCHEMY_ENGINE_OPTIONS"] = {"hide_parameters": True, **options}
 
     # The authorization server drops a trailing slash from its issuer; do the same so the
     # exact string comparison of ``iss`` (RFC 9068 §4) does not fail on a typing habit.

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from flask_migrate import upgrade
-from sqlalchemy import inspect
+from flask_migrate import downgrade, upgrade
+from sqlalchemy import inspect, select, text
 
 from authserver import create_app
 from authserver.extensions import db
-from authserver.models import Base
+from authserver.models import Base, User
+from authserver.services import users
 
 
 def _fresh_app(tmp_path):
@@ -42,3 +46,46 @@ def test_models_and_migrations_do_not_drift(app, test_database):
             )
             diff = compare_metadata(context, Base.metadata)
     assert diff == []
+
+
+def test_email_keys_are_given_to_existing_accounts_and_look_alikes_keep_their_own_login(
+    tmp_path, capsys
+):
+    """0009: every account gets its address's key; of look-alike accounts made before keys
+    existed, the oldest keeps it (the operator is told of the others), and every one of them
+    is still found by the address it was made with."""
+    grace, fullwidth = "grace@example.com", "\uff47\uff52\uff41\uff43\uff45@example.com"
+    jose_nfd, jose_nfc = "jose\u0301@example.com", "jos\u00e9@example.com"
+    app = _fresh_app(tmp_path)
+    with app.app_context():
+        upgrade(revision="0008_audit_repeats")
+        with db.engine.begin() as connection:
+            for n, email in enumerate([grace, fullwidth, jose_nfd]):
+                connection.execute(
+                    text(
+                        "INSERT INTO users (subject, email, name, password_hash, created_at,"
+                        " updated_at) VALUES (:subject, :email, '', 'x', :at, :at)"
+                    ),
+                    {"subject": f"s{n}", "email": email, "at": datetime(2026, 1, 1 + n)},
+                )
+
+        upgrade()
+
+        keys = dict(db.session.execute(select(User.email, User.email_key)).all())
+        assert keys == {
+            grace: users.email_key(grace),
+            fullwidth: None,
+            jose_nfd: users.email_key(jose_nfc),
+        }
+        # Alembic's logging configuration writes the warning to stderr.
+        assert "users 1 and 2 have addresses that read alike" in capsys.readouterr().err
+        assert users.find_by_email(fullwidth).email == fullwidth
+        assert users.find_by_email("GRACE@example.com").email == grace
+        assert users.find_by_email(jose_nfc).email == jose_nfd
+        with pytest.raises(users.EmailTaken):
+            users.create_user("g\uff52ace@example.com", "a long enough password")
+        db.session.rollback()
+
+        downgrade(revision="0008_audit_repeats")
+        assert "email_key" not in {c["name"] for c in inspect(db.engine).get_columns("users")}
+        db.engine.dispose()

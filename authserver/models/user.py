@@ -22,6 +22,10 @@ class User(UserMixin, Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     subject: Mapped[str] = mapped_column(String(64), unique=True, default=new_subject)
     email: Mapped[str] = mapped_column(String(320), unique=True)
+    #: SHA-256 of the address's skeleton (``services.users.email_skeleton``): one account per
+    #: set of addresses that read alike. None only for a look-alike of an older account, made
+    #: before the key existed (migration 0008 gave the key to the oldest).
+    email_key: Mapped[str | None] = mapped_column(String(64), unique=True)
     name: Mapped[str] = mapped_column(String(200), default="")
     password_hash: Mapped[str] = mapped_column(String(128))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.now)

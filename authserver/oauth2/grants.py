@@ -20,11 +20,8 @@ from ..security.secrets import new_secret
 from ..services import audit, codes, tokens
 from ..services.codes import Redeemed
 from ..services.tokens import Presented
+from .errors import refused
 from .storage import Grantor, access_token_id, record_issued
-
-#: A code whose grant was withdrawn before it was redeemed (access removed, a scope taken back,
-#: "disconnect", the account or client disabled).
-CODE_WITHDRAWN = "The authorization code was withdrawn."
 
 
 class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
@@ -56,20 +53,34 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
         (``codes.redeem``); a code redeemed before revokes what its first redemption issued."""
         outcome, found = codes.redeem(code, client)
         if outcome is Redeemed.UNKNOWN:
-            return None
+            raise refused(
+                InvalidGrantError("Invalid 'code' in request."),
+                "unknown authorization code (never issued, or to another client)",
+            )
         if outcome is Redeemed.CLAIMED:
             return found
         if outcome is Redeemed.EXPIRED:
-            raise InvalidGrantError("The authorization code has expired.")
+            raise refused(
+                InvalidGrantError("The authorization code has expired."),
+                "authorization code expired",
+            )
         if outcome is Redeemed.WITHDRAWN:
-            raise InvalidGrantError(CODE_WITHDRAWN)
+            raise refused(
+                InvalidGrantError("The authorization code was withdrawn."),
+                "authorization code withdrawn before it was redeemed (the person removed "
+                "access, took a scope back or logged out with disconnect, or the account or "
+                "client was disabled)",
+            )
         metrics.reuse_detected("authorization_code")
         tokens.end_compromised_grant(
             tokens.families_of_code(found),
             reason="authorization code reused",
             address=flask_request.remote_addr,
         )
-        raise InvalidGrantError("The authorization code has already been used.")
+        raise refused(
+            InvalidGrantError("The authorization code has already been used."),
+            "authorization code reused (what it issued is revoked)",
+        )
 
     def delete_authorization_code(self, authorization_code: AuthorizationCode) -> None:
         # Kept (already marked redeemed) so that a replay can be recognised and answered.
@@ -132,7 +143,11 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
         if outcome is Presented.ERASED:
             # The person took a scope back a moment after the first use: refused, but no sign
             # of theft, so the grant lives on.
-            raise InvalidGrantError("The refresh token was already used.")
+            raise refused(
+                InvalidGrantError("The refresh token was already used."),
+                "refresh token sent again within the retry window after the person took a "
+                "scope back (the first answer is not repeated)",
+            )
         if outcome is Presented.REUSED:
             metrics.reuse_detected("refresh_token")
             tokens.end_compromised_grant(
@@ -140,8 +155,14 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
                 reason="refresh token reused",
                 address=flask_request.remote_addr,
             )
-            raise InvalidGrantError("The refresh token was already used; its grant is revoked.")
-        raise InvalidGrantError("The refresh token has expired or was revoked.")
+            raise refused(
+                InvalidGrantError("The refresh token was already used; its grant is revoked."),
+                "refresh token reused (its grant is revoked)",
+            )
+        raise refused(
+            InvalidGrantError("The refresh token has expired or was revoked."),
+            "refresh token expired or revoked",
+        )
 
     def authenticate_user(self, refresh_token: RefreshToken) -> Grantor:
         family = refresh_token.family

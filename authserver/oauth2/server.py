@@ -9,6 +9,7 @@ from urllib.parse import unquote
 from authlib.integrations.flask_oauth2 import AuthorizationServer as FlaskAuthorizationServer
 from authlib.integrations.flask_oauth2.requests import FlaskOAuth2Payload, FlaskOAuth2Request
 from authlib.oauth2.rfc6749 import InvalidClientError, InvalidRequestError, InvalidScopeError
+from flask import g
 from flask import request as flask_request
 from werkzeug.datastructures import MultiDict
 
@@ -27,6 +28,8 @@ class _Payload(FlaskOAuth2Payload):
         return self._values
 
 
+#: The view of the authorization endpoint, whose consent form posts back to it.
+AUTHORIZATION_ENDPOINT = "authorize.authorize"
 #: Endpoints whose parameters come only in an application/x-www-form-urlencoded body.
 FORM_ENDPOINTS = ("revocation", "introspection")
 #: RFC 8707 §2 lets ``resource`` repeat; every other parameter is sent at most once.
@@ -56,13 +59,18 @@ class AuthorizationServer(FlaskAuthorizationServer):
             return None
         return self.handle_error_response(None, InvalidRequestError(problem))
 
+    # Authlib hands the error to no hook before rendering it; the refusal record needs its reason.
+    def handle_error_response(self, request, error):
+        g.oauth2_error = error
+        return super().handle_error_response(request, error)
+
     def create_oauth2_request(self, request) -> FlaskOAuth2Request:
         oauth_request = FlaskOAuth2Request(flask_request)
         # The authorization endpoint reads only its query: the consent form posts back to the
         # same URL with its own ``scope`` checkboxes, which must not mix with the client's.
         # Other POST endpoints read only the body: RFC 6749 §3.2 and §2.3.1 put credentials and
         # parameters there, never in a URL that ends up in logs.
-        if flask_request.method == "GET" or flask_request.endpoint == "oauth2.authorize":
+        if flask_request.method == "GET" or flask_request.endpoint == AUTHORIZATION_ENDPOINT:
             values = flask_request.args
         else:
             values = flask_request.form

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
+import unicodedata
 
 from flask import current_app
-from sqlalchemy import select
+from sqlalchemy import or_, select
+from sqlalchemy.dialects import postgresql, sqlite
 
 from ..extensions import db
 from ..models import User
@@ -17,8 +20,33 @@ from .sessions import end_all_sessions
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 
+# Variation selectors: invisible, they only pick a glyph for the character before them.
+_VARIATION_SELECTORS = frozenset([*range(0xFE00, 0xFE10), *range(0xE0100, 0xE01F0)])
+
+
 def normalize_email(email: str) -> str:
-    return email.strip().lower()
+    """The address as stored and looked up: trimmed, lower case, Unicode NFC (so "é" typed as
+    one character or as "e" and a combining accent is one address)."""
+    return unicodedata.normalize("NFC", email.strip().lower())
+
+
+def email_skeleton(email: str) -> str:
+    """What addresses that read alike have in common: no invisible characters (format
+    characters such as U+200B, variation selectors), then NFKC and full case folding (close
+    to Unicode's NFKC_Casefold): "ｇｒａｃｅ", "ＧＲＡＣＥ" and "grace" are one skeleton, and
+    "straße" is "strasse". Homoglyphs across scripts (Cyrillic "а" for Latin "a") are not
+    folded: that needs Unicode's confusables data (UTS #39)."""
+    visible = "".join(ch for ch in email.strip() if not _is_invisible(ch))
+    return unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", visible).casefold())
+
+
+def email_key(email: str) -> str:
+    """The unique ``users.email_key``: the skeleton's SHA-256, so one account per skeleton."""
+    return hashlib.sha256(email_skeleton(email).encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def _is_invisible(ch: str) -> bool:
+    return unicodedata.category(ch) == "Cf" or ord(ch) in _VARIATION_SELECTORS
 
 
 def has_control_characters(value: str) -> bool:
@@ -28,7 +56,13 @@ def has_control_characters(value: str) -> bool:
 
 def validate_new_account(email: str, password: str, name: str) -> str:
     email = normalize_email(email)
-    if not _EMAIL.match(email) or len(email) > 320 or has_control_characters(email):
+    if (
+        not _EMAIL.match(email)
+        or len(email) > 320
+        or has_control_characters(email)
+        # Zero-width spaces, bidirectional overrides: an address that shows as another one.
+        or any(_is_invisible(ch) for ch in email)
+    ):
         raise ServiceError("Enter a valid email address.", "email")
     minimum = current_app.config["PASSWORD_MIN_LENGTH"]
     if len(password) < minimum:
@@ -43,7 +77,8 @@ def validate_new_account(email: str, password: str, name: str) -> str:
 
 
 class EmailTaken(ServiceError):
-    """The address has an account already (the operator's CLI may say so; a web page must not)."""
+    """The address, or one that reads alike (same ``email_skeleton``), has an account already
+    (the operator's CLI may say so; a web page must not)."""
 
     def __init__(self, user: User) -> None:
         super().__init__("An account with this email already exists.", "email")
@@ -58,14 +93,29 @@ def create_user(email: str, password: str, name: str = "") -> User:
         # The same ~300 ms as a real sign-up, so timing does not tell the two apart either.
         burn_password_check(password, current_app.config["BCRYPT_ROUNDS"])
         raise EmailTaken(existing)
-    user = User(
-        email=email,
-        name=name.strip(),
-        password_hash=hash_password(password, current_app.config["BCRYPT_ROUNDS"]),
+    password_hash = hash_password(password, current_app.config["BCRYPT_ROUNDS"])
+    user_id = _insert_unless_taken(
+        email=email, email_key=email_key(email), name=name.strip(), password_hash=password_hash
     )
-    db.session.add(user)
-    db.session.flush()
-    return user
+    if user_id is None:
+        # A simultaneous sign-up with this address committed after the look-up above: this is
+        # a sign-up of a taken address (the insert waited for it and did nothing).
+        existing = find_by_email(email)
+        if existing is None:  # the random ``subject`` collided: not a person's doing
+            raise RuntimeError("A new account's subject collided with an existing one.")
+        raise EmailTaken(existing)
+    return db.session.get_one(User, user_id)
+
+
+def _insert_unless_taken(**values: str) -> int | None:
+    """INSERT … ON CONFLICT DO NOTHING: the new row's id, or None when a unique column is taken.
+
+    No unique violation is raised, so the caller's transaction (and the request) goes on, on
+    PostgreSQL too, where a failed statement would abort it."""
+    dialect = db.session.get_bind().dialect.name
+    insert = (postgresql if dialect == "postgresql" else sqlite).insert(User)
+    statement = insert.values(**values).on_conflict_do_nothing().returning(User.id)
+    return db.session.execute(statement).scalar_one_or_none()
 
 
 def set_password(user: User, password: str) -> None:
@@ -75,10 +125,16 @@ def set_password(user: User, password: str) -> None:
 
 
 def find_by_email(email: str) -> User | None:
+    """The account of this address, else of one that reads alike (``email_skeleton``)."""
     email = normalize_email(email)
     if not email or len(email) > 320 or has_control_characters(email):
         return None  # no account can have it, and PostgreSQL would refuse a NUL in the query
-    return db.session.scalar(select(User).where(User.email == email))
+    found = db.session.scalars(
+        select(User).where(or_(User.email == email, User.email_key == email_key(email)))
+    ).all()
+    # Two can match only where look-alike accounts made before keys existed share one: the
+    # key stayed with the oldest (migration 0008), and each is still found by its own address.
+    return next((user for user in found if user.email == email), found[0] if found else None)
 
 
 def authenticate(email: str, password: str) -> User | None:

@@ -7,14 +7,14 @@ from flask import Flask, Response, g, request, session
 from ..extensions import limiter, login_manager
 from ..models import User
 from ..services import sessions
-from . import account, auth, console, cors, errors, health, oauth2, oidc
+from . import account, auth, authorize, console, cors, errors, health, oauth2, oidc
 
 #: Public documents and probes: no throttling, no session.
 UNTHROTTLED_PATHS = ("/.well-known/", "/oauth/jwks", "/healthz", "/readyz", "/static/")
 
 
 def register_views(app: Flask) -> None:
-    for module in (auth, oauth2, oidc, console, account, health):
+    for module in (auth, authorize, oauth2, oidc, console, account, health):
         app.register_blueprint(module.bp)
     errors.register(app)
     cors.register(app)

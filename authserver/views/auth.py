@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import math
 import time
 from collections.abc import Callable
@@ -22,11 +21,10 @@ from flask import (
     url_for,
 )
 from flask_limiter import RequestLimit
-from flask_limiter.util import get_remote_address
 from flask_login import current_user, login_required, login_user, logout_user
 from werkzeug.wrappers import Response
 
-from .. import policy
+from .. import policy, throttling
 from ..extensions import csrf, db, limiter
 from ..forms import LoginForm, LogoutForm, SignupForm
 from ..models import User
@@ -69,10 +67,10 @@ def start_session(user: User, next_url: str | None = None) -> None:
 
 
 def _account_and_address() -> str:
-    """The throttling key of one account tried from one address (the email is hashed)."""
-    email = users.normalize_email(str(request.form.get("email", "")))
-    digest = hashlib.sha256(email.encode("utf-8", "surrogatepass")).hexdigest()[:32]
-    return f"{get_remote_address()}|{digest}"
+    """The throttling key of one account tried from one address: the address's ``email_key``
+    (a hash), so every spelling that finds the account counts against it."""
+    account = users.email_key(str(request.form.get("email", "")))[:32]
+    return f"{throttling.sender_address()}|{account}"
 
 
 def _login_failed(response: Response) -> bool:
@@ -110,7 +108,12 @@ def index() -> str:
 
 
 @bp.route("/signup", methods=["GET", "POST"])
-@limiter.limit(_config_value("SIGNUP_RATE_LIMIT"), methods=["POST"], on_breach=_too_many_attempts)
+@limiter.limit(
+    _config_value("SIGNUP_RATE_LIMIT"),
+    key_func=throttling.sender_address,
+    methods=["POST"],
+    on_breach=_too_many_attempts,
+)
 def signup() -> Response | str:
     form = SignupForm()
     next_url = safe_next(request.args.get("next"), url_for("account.apps"))
@@ -147,17 +150,10 @@ def _after_signup(email: str, next_url: str) -> Response:
 
 
 @bp.route("/login", methods=["GET", "POST"])
-@limiter.limit(
-    _config_value("LOGIN_FAILURES_PER_ACCOUNT"),
-    key_func=_account_and_address,
-    deduct_when=_login_failed,
-    methods=["POST"],
-    on_breach=_too_many_attempts,
-)
-@limiter.limit(
-    _config_value("LOGIN_FAILURES_PER_ADDRESS"),
-    deduct_when=_login_failed,
-    methods=["POST"],
+@throttling.attempts_limited(
+    ("LOGIN_FAILURES_PER_ACCOUNT", _account_and_address),
+    ("LOGIN_FAILURES_PER_ADDRESS", throttling.sender_address),
+    failed=_login_failed,
     on_breach=_too_many_attempts,
 )
 def login() -> Response | str:

@@ -83,7 +83,7 @@ def discovery_url() -> str:
 
 def authorization_urls(client: Client) -> list[tuple[str, str]]:
     """(redirect URI, a ready authorization request for it) for each registered redirect URI."""
-    endpoint = current_app.config["ISSUER"] + url_for("oauth2.authorize")
+    endpoint = current_app.config["ISSUER"] + url_for("authorize.authorize")
     ready = []
     for uri in client.redirect_uris:
         query = {

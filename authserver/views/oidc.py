@@ -14,7 +14,7 @@ from ..scopes import scope_list
 from ..services import tokens
 from ..services.oidc import user_claims
 from . import cors
-from .oauth2 import cacheable_json
+from .responses import cacheable_json
 
 bp = Blueprint("oidc", __name__)
 

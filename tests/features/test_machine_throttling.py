@@ -274,3 +274,34 @@ def test_batched_counts_reach_the_other_nodes_within_the_sync_interval(
     finally:
         with node_b.app_context():
             db.engine.dispose()
+
+
+@pytest.mark.parametrize("app_config", [{"MACHINE_AUTH_FAILURES_PER_CLIENT": "3 per minute"}])
+def test_an_ipv6_64_is_one_address_for_the_machine_limits(app, service):
+    """Guessing a secret from every address of one /64 is guessing from one address (RFC 6177:
+    a subscriber gets the /64); the neighbouring /64 is someone else."""
+    http = app.test_client()
+    attackers = ["2001:db8:66::1", "2001:db8:66:0:1::2", "2001:db8:66::ffff"]
+
+    answers = [token_request(http, service, "wrong", address).status_code for address in attackers]
+
+    assert answers == [401] * 3
+    assert_throttled(token_request(http, service, "wrong", "2001:db8:66::4242"))
+    assert token_request(http, service, "wrong", "2001:db8:66:1::1").status_code == 401
+
+
+@pytest.mark.parametrize(
+    "app_config", [{"REGISTRATION_ENABLED": True, "REGISTRATION_RATE_LIMIT": "2 per hour"}]
+)
+def test_registration_is_limited_per_ipv6_64(app):
+    http = app.test_client()
+    metadata = {"redirect_uris": ["https://app.example/cb"], "client_name": "Self-registered"}
+
+    def register(address: str) -> TestResponse:
+        return http.post("/oauth/register", json=metadata, environ_base={"REMOTE_ADDR": address})
+
+    assert [register(a).status_code for a in ("2001:db8:7::1", "2001:db8:7::2")] == [201, 201]
+    assert_throttled(register("2001:db8:7:0:abcd::3"), window=3600)
+    assert register("::ffff:192.0.2.10").status_code == 201
+    assert register("192.0.2.10").status_code == 201
+    assert_throttled(register("::ffff:192.0.2.10"), window=3600)

@@ -4,16 +4,20 @@ from __future__ import annotations
 
 import html
 import re
+import unicodedata
 from urllib.parse import urlencode
 
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import func, inspect, select
+from sqlalchemy.exc import IntegrityError
 from werkzeug.test import TestResponse
 
 from authserver.extensions import db
 from authserver.models import AuditEvent, User
+from authserver.security.passwords import hash_password
+from tests import factories
 from tests.factories import PASSWORD
 from tests.helpers import csrf_token, login
 
@@ -433,3 +437,117 @@ def test_control_characters_in_the_name_are_refused(app, client):
     assert response.status_code == 400
     assert field_errors(response, "name") == ["A name cannot contain control characters."]
     assert user_count(app) == 0
+
+
+def test_a_failed_statement_shows_its_sql_but_not_its_values(app, user):
+    """The sign-up's duplicate row once put the bcrypt hash in the error and its log line:
+    no SQL parameter reaches an error message (hide_parameters). PostgreSQL's own DETAIL names
+    the duplicate key (the address) and nothing else."""
+    password_hash = hash_password("a private passphrase", 4)
+    with app.app_context():
+        db.session.add(User(email=user.email, name="Ada the Second", password_hash=password_hash))
+        with pytest.raises(IntegrityError) as failed:
+            db.session.flush()
+        db.session.rollback()
+
+    message = str(failed.value)
+    assert "INSERT INTO users" in message
+    assert "SQL parameters hidden" in message
+    assert password_hash not in message
+    assert "Ada the Second" not in message
+
+
+# --- addresses that read alike are one address ----------------------------------------------------
+
+JOSE_NFC = "jos\u00e9@example.com"  # "é" as one character
+JOSE_NFD = "jose\u0301@example.com"  # "e" and a combining acute accent: the same on screen
+
+
+def duplicate_events(app: Flask) -> list[int]:
+    with app.app_context():
+        return list(
+            db.session.scalars(
+                select(AuditEvent.user_id).where(AuditEvent.event == "signup.duplicate")
+            )
+        )
+
+
+def test_an_address_typed_in_another_unicode_normalization_is_the_same_address(app, client):
+    """Unicode NFC: "é" typed precomposed or decomposed is one address, one account."""
+    first = signup(client, JOSE_NFD)
+    again = signup(app.test_client(), JOSE_NFC, password="another long password")
+
+    assert first.status_code == again.status_code == 302
+    assert first.headers["Location"] == again.headers["Location"]
+    with app.app_context():
+        assert db.session.scalars(select(User.email)).all() == [JOSE_NFC]
+        owner = db.session.scalar(select(User.id))
+    assert duplicate_events(app) == [owner]
+    assert login(app.test_client(), JOSE_NFC, PASSWORD).status_code == 302
+    assert login(app.test_client(), JOSE_NFD, PASSWORD).status_code == 302
+
+
+@pytest.mark.parametrize(
+    "look_alike",
+    [
+        "\uff47\uff52\uff41\uff43\uff45@example.com",  # fullwidth "ｇｒａｃｅ"
+        "\uff27\uff32\uff21\uff23\uff25@EXAMPLE.COM",  # fullwidth capitals
+        "\u1d4drace@example.com",  # modifier letter small g
+    ],
+    ids=["fullwidth", "fullwidth-capitals", "modifier-letter"],
+)
+def test_a_look_alike_of_a_taken_address_answers_as_taken(app, look_alike):
+    """A compatibility form of a taken address (NFKC, case folded) is that address: refused,
+    with the very answer a taken address gets (and a new one), and its holder is told."""
+    with app.app_context():
+        existing = factories.make_user("grace@example.com")
+    before = user_count(app)
+
+    response = signup(app.test_client(), look_alike, password="another long password")
+    fresh = signup(app.test_client(), "someone-new@example.com")
+
+    assert response.status_code == fresh.status_code == 302
+    assert response.headers["Location"] == fresh.headers["Location"]
+    assert user_count(app) == before + 1
+    assert duplicate_events(app) == [existing.id]
+
+
+def test_sharp_s_and_ss_are_one_address(app):
+    """Full case folding: "STRASSE" and "straße" are the same name to a reader."""
+    assert signup(app.test_client(), "strasse@example.de").status_code == 302
+    assert signup(app.test_client(), "Stra\u00dfe@example.de").status_code == 302
+    with app.app_context():
+        assert db.session.scalars(select(User.email)).all() == ["strasse@example.de"]
+
+
+@pytest.mark.parametrize(
+    "email",
+    [
+        "grace\u200b@example.com",  # zero-width space
+        "grace@exa\u200dmple.com",  # zero-width joiner
+        "\u202egrace@example.com",  # right-to-left override: shows the rest reversed
+        "grace\ufe0f@example.com",  # variation selector
+    ],
+)
+def test_an_address_with_invisible_characters_is_refused(app, client, email):
+    """It would show as another address (on a page, in a listing): not a valid address here."""
+    response = signup(client, email)
+
+    assert response.status_code == 400
+    assert field_errors(response, "email") == ["Enter a valid email address."]
+    assert user_count(app) == 0
+
+
+def test_guesses_under_look_alike_spellings_count_against_the_one_account(app, user):
+    """The account is found under any spelling that reads like its address, so the guesses
+    are counted against it under every one of them too (one per-account budget)."""
+    spellings = [user.email, user.email.upper(), unicodedata.normalize("NFKC", user.email)]
+    spellings.append("".join(chr(ord(ch) + 0xFEE0) if ch.isalnum() else ch for ch in user.email))
+
+    answers = [
+        login(app.test_client(), spellings[n % len(spellings)], "not the password at all")
+        for n in range(10)
+    ]
+
+    assert [a.status_code for a in answers] == [400] * 10
+    assert login(app.test_client(), user.email, user.password).status_code == 429

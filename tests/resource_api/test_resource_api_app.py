@@ -10,11 +10,13 @@ import sys
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 from flask import Flask
 
 import resource_api
 from resource_api import create_app
 from resource_api.config import ConfigError
+from resource_api.extensions import db
 from resource_api.openapi import SCOPES
 
 from .api_testing import ISSUER, assert_json_error, bearer
@@ -294,3 +296,19 @@ def test_oversized_form_body_is_413_json(client, token):
 def test_head_is_guarded_like_get(client, token):
     assert client.head("/api/events").status_code == 401
     assert client.head("/api/events", headers=bearer(token)).status_code == 200
+
+
+def test_a_failed_statement_shows_its_sql_but_not_its_values(app):
+    """No SQL parameter reaches an error message, and so no log line (hide_parameters)."""
+    with app.app_context():
+        with pytest.raises(sa.exc.DBAPIError) as failed:
+            db.session.execute(
+                sa.text("INSERT INTO events (no_such_column) VALUES (:title)"),
+                {"title": "a private meeting with the doctor"},
+            )
+        db.session.rollback()
+
+    message = str(failed.value)
+    assert "INSERT INTO events" in message
+    assert "a private meeting with the doctor" not in message
+    assert "SQL parameters hidden" in message
