@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 NODE_INTEROP := tests/interop/node
 BROWSER_SPA := tests/browser/spa
 
-.PHONY: install node-interop browser-npm serve test lint format bench
+.PHONY: install node-interop browser-npm serve test lint format bench docs
 
 $(BIN)/.installed: setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -51,6 +51,10 @@ format: install
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-## Throughput and latency over HTTP under gunicorn (see the README); e.g. BENCH_ARGS="--db postgresql".
+## Throughput and latency over HTTP under gunicorn (docs/development.md); e.g. BENCH_ARGS="--db postgresql".
 bench: install
 	$(BIN)/python -m bench $(BENCH_ARGS)
+
+## Regenerate docs/configuration.md from the DefaultConfig classes (tests/test_docs.py checks it).
+docs: install
+	$(BIN)/python -m scripts.config_docs

@@ -22,11 +22,14 @@ class DefaultConfig:
     #: "Now" for every rule and timestamp: an aware UTC datetime. Tests pass a controllable one;
     #: it cannot be set from the environment.
     CLOCK = staticmethod(wall_clock)
-    #: SQLAlchemy URL; None means a SQLite file in the instance folder (SPEC: embedded default).
+    #: SQLAlchemy URL, e.g. ``postgresql+psycopg://host/db``; None means a SQLite file,
+    #: ``authserver.sqlite3``, in the instance folder (SPEC: embedded default).
     DATABASE_URL: str | None = None
-    #: The ``iss`` of every token and of the metadata (RFC 8414 §2, OIDC Discovery §3).
+    #: The ``iss`` of every token and of the metadata (RFC 8414 §2, OIDC Discovery §3);
+    #: ``https`` unless it is a loopback address.
     ISSUER = "http://127.0.0.1:5000"
-    #: Flask session key; None means one is generated once and kept in the instance folder.
+    #: Flask session key; None means one is generated once and kept in the instance folder,
+    #: which only a loopback issuer allows (nodes behind a load balancer must share one key).
     SECRET_KEY: str | None = None
     #: The key-encryption key: signing keys' private keys are stored encrypted under it, so a
     #: copy of the database cannot sign. 32+ random characters, kept outside the database and
@@ -51,7 +54,8 @@ class DefaultConfig:
     PASSWORD_MIN_LENGTH = 10
     #: RFC 7591 dynamic client registration; off unless the operator turns it on.
     REGISTRATION_ENABLED = False
-    #: If set, POST /oauth/register requires this initial access token (RFC 7591 §3).
+    #: If set, POST /oauth/register requires this initial access token, sent as a Bearer token
+    #: (RFC 7591 §3).
     REGISTRATION_INITIAL_ACCESS_TOKEN: str | None = None
     #: Refresh-token family lifetime in seconds (90 days), however often it is refreshed, so
     #: access granted once does not live forever by refreshing (RFC 9700 §4.14.2).
@@ -108,11 +112,13 @@ class DefaultConfig:
     #: RFC 7591 registrations from one address (when registration is on): each makes a client
     #: that lives until deleted; a CI pipeline registering per test run stays far below it.
     REGISTRATION_RATE_LIMIT = "100 per hour"
-    #: Seconds the previous client secret keeps working after a rotation in the console (one
-    #: day), so a developer can deploy the new one before the old one stops; 0 ends it at once.
+    #: Seconds the previous client secret keeps working after a rotation (in the console or by
+    #: `clients rotate-secret`), so a developer can deploy the new one before the old one stops;
+    #: 0 ends it at once.
     CLIENT_SECRET_GRACE = 86_400
-    #: Proxies in front whose X-Forwarded-For/-Proto/-Host are trusted (Werkzeug's ProxyFix);
-    #: 0 means the socket's peer is the client. Set it to the number of proxies, never more.
+    #: Proxies in front whose X-Forwarded-For/-Proto/-Host (Werkzeug's ProxyFix) and
+    #: X-Request-ID are trusted; 0 means the socket's peer is the client. Set it to the number
+    #: of proxies, never more.
     TRUSTED_PROXIES = 0
     #: Logs on stdout: "json" (one JSON object a line) or "text" (for a person at a terminal).
     LOG_FORMAT = "json"

@@ -21,10 +21,13 @@ class ConfigError(RuntimeError):
 
 class DefaultConfig:
     #: The authorization server to trust; its tokens' ``iss`` (RFC 9068 §4, SPEC env table).
+    #: ``https``, or ``http`` on a loopback address only.
     ISSUER = "http://127.0.0.1:5000"
     #: This API's identifier, the ``aud`` it accepts (RFC 9068 §4, SPEC env table).
     AUDIENCE = "http://127.0.0.1:5001"
-    #: SQLAlchemy URL; None means a SQLite file in the instance folder (SPEC: embedded default).
+    #: SQLAlchemy URL of its own database (``sqlite:///...`` or ``postgresql+psycopg://...``);
+    #: None means a SQLite file, ``resource_api.sqlite3``, in the instance folder (SPEC:
+    #: embedded default).
     DATABASE_URL: str | None = None
     #: The ``realm`` of WWW-Authenticate challenges (RFC 6750 §3); None means the AUDIENCE.
     REALM: str | None = None
@@ -44,9 +47,9 @@ class DefaultConfig:
     INTROSPECTION_CACHE_TTL = 5
     #: Clock skew tolerated on ``exp``/``nbf``/``iat`` (RFC 7519 §4.1.4: "a few minutes" at most).
     LEEWAY = 30
-    #: How long the JWKS is trusted before it is fetched again, so a withdrawn key stops working.
+    #: Seconds the JWKS is trusted before it is fetched again, so a withdrawn key stops working.
     JWKS_MAX_AGE = 600
-    #: How long the discovery document is reused (OIDC Discovery leaves caching to the client).
+    #: Seconds the discovery document is reused (OIDC Discovery leaves caching to the client).
     METADATA_MAX_AGE = 3600
     #: Fewest seconds between two fetches from the issuer caused by an unknown ``kid`` or a failed
     #: fetch: tokens with made-up kids must not turn the API into a flood against the issuer.

@@ -105,7 +105,7 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
         record_issued(token, client, person, family)
         # Identifiers only: the jti names the first token without being usable as it.
         # Refreshes and client_credentials tokens are recorded by their access_tokens row
-        # alone, so the machine path stays one INSERT (README, "Performance choices").
+        # alone, so the machine path stays one INSERT (docs/architecture.md, "Performance choices").
         audit.record(
             "token.issued",
             user_id=person.id,

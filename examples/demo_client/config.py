@@ -17,34 +17,49 @@ class ConfigError(RuntimeError):
 
 
 class DefaultConfig:
+    #: The authorization server; its discovery document names every endpoint.
     ISSUER = "http://127.0.0.1:5000"
+    #: The resource API.
     API_URL = "http://127.0.0.1:5001"
+    #: The registered client id (`flask --app authserver demo` registers ``demo-client``).
     CLIENT_ID = "demo-client"
-    #: From ``DEMO_CLIENT_CLIENT_SECRET``, or read from ``DEMO_CLIENT_CLIENT_SECRET_FILE``.
+    #: The demo client's secret, as `flask --app authserver demo` printed it: required, unless
+    #: CLIENT_SECRET_FILE names a file holding it.
     CLIENT_SECRET: str | None = None
+    #: A file holding the secret instead (read when CLIENT_SECRET is unset).
     CLIENT_SECRET_FILE: str | None = None
+    #: The callback, exactly as registered.
     REDIRECT_URI = "http://127.0.0.1:5002/callback"
+    #: Where the server sends the browser after logout (registered too).
     POST_LOGOUT_REDIRECT_URI = "http://127.0.0.1:5002/"
+    #: The scopes asked for.
     SCOPE = DEFAULT_SCOPE
-    #: SQLAlchemy URL; a SQLite file in the instance folder unless set.
+    #: SQLAlchemy URL of its own database; a SQLite file, ``demo_client.sqlite3``, in the
+    #: instance folder unless set.
     DATABASE_URL: str | None = None
+    #: Session signing key; None means one is generated once and kept in the instance folder.
+    SECRET_KEY: str | None = None
     #: Seconds every call to the server or the API may take.
     HTTP_TIMEOUT = 10
     #: Seconds before its expiry that an access token counts as expired (clock skew, latency).
     TOKEN_LEEWAY = 30
 
-    # Cookies ignore ports: never Flask's default name "session" (SPEC, Policy).
+    #: The session cookie's name: cookies ignore ports, so never Flask's default "session"
+    #: (SPEC, Policy).
     SESSION_COOKIE_NAME = "demo_client_session"
+    #: The session cookie is not readable from scripts, nor sent on cross-site subrequests.
     SESSION_COOKIE_HTTPONLY = True
     SESSION_COOKIE_SAMESITE = "Lax"
-    SESSION_COOKIE_SECURE = False  # set DEMO_CLIENT_SESSION_COOKIE_SECURE=true behind https
-    WTF_CSRF_TIME_LIMIT = None  # the token lives as long as the session
+    #: Send the session cookie over https only: set it to true when served over https.
+    SESSION_COOKIE_SECURE = False
+    #: The CSRF token lives as long as the session.
+    WTF_CSRF_TIME_LIMIT = None
 
     # Test hooks, not environment settings.
     #: Seconds since the epoch; tests pass a fake clock to expire tokens without waiting.
     CLOCK = time.time
     #: Called with every ``requests`` session the app makes (Authlib's and the API's), e.g. to
-    #: mount a transport adapter in tests.
+    #: mount a transport adapter in tests; not from the environment.
     HTTP_SESSION_HOOK = None
 
 
