@@ -24,9 +24,11 @@ or a mobile carrier puts thousands of apps' users behind one address. Every limi
 before the view runs; a refused request is answered here (429, RFC 6749 §5.2 JSON) and the view,
 with everything it would store, never runs.
 
-Logins (``attempts_limited``, used by ``views/auth.py``): failed logins per account and address
-and per address. Each attempt is counted before its password is checked and given back unless
-it failed, so simultaneous guesses cannot overshoot the limit.
+Logins (``login_attempts``): failed logins per account and address (``LOGIN_FAILURES_PER_ACCOUNT``,
+the account as its address's ``email_key``) and per address (``LOGIN_FAILURES_PER_ADDRESS``).
+Each attempt is counted before its password is checked and given back unless it failed
+(``login_failed``), so simultaneous guesses cannot overshoot the limit. Sign-ups (``signups``):
+``SIGNUP_RATE_LIMIT`` per address. Both answer a person with the page ``too_many_attempts``.
 
 "The address" is ``sender_address()`` everywhere, logins and sign-ups included: an IPv4 address,
 or an IPv6 address's /64 (a subscriber is given a whole /64 and can send from any address in
@@ -43,22 +45,31 @@ is in ``ratelimit._Batches``). Redis counts them exactly, a round trip each.
 
 from __future__ import annotations
 
-import base64
 import functools
 import hashlib
 import ipaddress
 import logging
+import math
 import time
 from collections.abc import Callable
-from urllib.parse import unquote
 
-from flask import after_this_request, current_app, g, jsonify, request
+from flask import (
+    after_this_request,
+    current_app,
+    g,
+    jsonify,
+    make_response,
+    render_template,
+    request,
+)
 from flask_limiter import RequestLimit
 from flask_limiter.util import get_remote_address
 from werkzeug.wrappers import Response
 
 from .extensions import limiter
 from .ratelimit import BATCHED_MARK, CACHED_MARK
+from .security.addresses import email_key
+from .security.http_basic import basic_client_id
 
 #: Counted together whichever endpoint they happen at: guessing a secret is the same guess at
 #: the token, introspection or revocation endpoint.
@@ -100,13 +111,12 @@ def _read_claimed_client_id() -> str | None:
     header = request.headers.get("Authorization", "")
     scheme, _, credentials = header.partition(" ")
     if scheme.lower() == "basic":
-        # RFC 6749 §2.3.1: form-urlencoded, then base64. Authlib checks the credentials; a
-        # malformed header names no client (and fails authentication: a counted failure).
+        # Authlib checks the credentials; a malformed header names no client (and fails
+        # authentication: a counted failure).
         try:
-            decoded = base64.b64decode(credentials.strip(), validate=True).decode("utf-8")
+            return basic_client_id(credentials) or None
         except ValueError:  # binascii.Error, UnicodeDecodeError
             return None
-        return unquote(decoded.split(":", 1)[0]) or None
     return request.form.get("client_id") or None
 
 
@@ -313,3 +323,63 @@ def _refund(attempts: list[tuple[RequestLimit, float]]) -> None:
             limiter.limiter.hit(counted.limit, *counted.request_args, cost=-1)
         except Exception:  # whatever the storage raises: one attempt too many, never a 500
             _log.exception("Could not give back a counted attempt (%s)", counted.key)
+
+
+# --- people: logins and sign-ups ---------------------------------------------------------------
+
+
+def too_many_attempts(limit: RequestLimit) -> Response:
+    """The page a person gets: 429 that says when to try again (RFC 6585 §4), with Retry-After."""
+    wait = max(1, limit.reset_at - int(time.time()))
+    minutes = max(1, math.ceil(wait / 60))
+    response = make_response(
+        render_template(
+            "errors/error.html",
+            title="Too many attempts",
+            message="There were too many unsuccessful attempts from your network. For your "
+            f"safety, try again in {minutes} minute{'s' if minutes != 1 else ''}.",
+        ),
+        429,
+    )
+    response.headers["Retry-After"] = str(wait)
+    return response
+
+
+def login_failed() -> None:
+    """The login view's word that this attempt failed (a wrong password): it stays counted."""
+    g.login_failed = True
+
+
+def _attempt_failed(response: Response) -> bool:
+    return bool(g.get("login_failed"))
+
+
+def _account_and_address() -> str:
+    """One account tried from one address: the address's ``email_key`` (a hash), so every
+    spelling that finds the account counts against it."""
+    account = email_key(str(request.form.get("email", "")))[:32]
+    return f"{sender_address()}|{account}"
+
+
+def _setting(name: str) -> Callable[[], str]:
+    return lambda: current_app.config[name]
+
+
+def login_attempts(view: Callable) -> Callable:
+    """The login form's limits: failed logins per account and address, and per address."""
+    return attempts_limited(
+        ("LOGIN_FAILURES_PER_ACCOUNT", _account_and_address),
+        ("LOGIN_FAILURES_PER_ADDRESS", sender_address),
+        failed=_attempt_failed,
+        on_breach=too_many_attempts,
+    )(view)
+
+
+def signups(view: Callable) -> Callable:
+    """The sign-up form's limit: ``SIGNUP_RATE_LIMIT`` sign-ups per address."""
+    return limiter.limit(
+        _setting("SIGNUP_RATE_LIMIT"),
+        key_func=sender_address,
+        methods=["POST"],
+        on_breach=too_many_attempts,
+    )(view)

@@ -26,7 +26,7 @@ ALLOWED: dict[str, set[str]] = {
     "models": BOTTOM,
     "extensions": {"models"},
     "ratelimit": {"models"},
-    "throttling": {"extensions", "ratelimit"},
+    "throttling": BOTTOM | {"extensions", "ratelimit"},
     "services": BOTTOM | {"models", "extensions"},
     "forms": BOTTOM | {"services"},
     "oauth2": BOTTOM | {"models", "extensions", "services", "metrics", "throttling"},

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import base64
 import re
-from urllib.parse import unquote
 
 from authlib.integrations.flask_oauth2 import AuthorizationServer as FlaskAuthorizationServer
 from authlib.integrations.flask_oauth2.requests import FlaskOAuth2Payload, FlaskOAuth2Request
@@ -16,6 +14,7 @@ from werkzeug.datastructures import MultiDict
 from .. import throttling
 from ..logs import note
 from ..scopes import scope_list, unknown_scopes
+from ..security import http_basic
 
 
 class _Payload(FlaskOAuth2Payload):
@@ -118,14 +117,13 @@ def check_single_auth_method(request) -> None:
 
 
 def basic_client_id(credentials: str) -> str:
-    """The client id in HTTP Basic credentials (RFC 6749 §2.3.1: form-urlencoded, then base64)."""
+    """The client id in HTTP Basic credentials, or ``invalid_client`` if they are malformed."""
     try:
-        decoded = base64.b64decode(credentials.strip(), validate=True).decode("utf-8")
+        return http_basic.basic_client_id(credentials)
     except ValueError as exc:  # binascii.Error, UnicodeDecodeError, non-ASCII input
         raise InvalidClientError(
             status_code=401, description="Malformed HTTP Basic credentials."
         ) from exc
-    return unquote(decoded.split(":", 1)[0])
 
 
 def parameter_problem(values: MultiDict) -> str | None:

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import hashlib
 import re
-import unicodedata
 
 from flask import current_app
 from sqlalchemy import or_, select
@@ -12,41 +10,15 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from ..extensions import db
 from ..models import User
+from ..security.addresses import email_key, email_skeleton, is_invisible, normalize_email
 from ..security.passwords import burn_password_check, check_password, hash_password
 from . import ServiceError
+
+__all__ = ["email_key", "email_skeleton", "normalize_email"]  # the accounts' rules, from security
 from .sessions import end_all_sessions
 
 # Deliberately loose: the only real test of an address is mail reaching it.
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
-
-
-# Variation selectors: invisible, they only pick a glyph for the character before them.
-_VARIATION_SELECTORS = frozenset([*range(0xFE00, 0xFE10), *range(0xE0100, 0xE01F0)])
-
-
-def normalize_email(email: str) -> str:
-    """The address as stored and looked up: trimmed, lower case, Unicode NFC (so "é" typed as
-    one character or as "e" and a combining accent is one address)."""
-    return unicodedata.normalize("NFC", email.strip().lower())
-
-
-def email_skeleton(email: str) -> str:
-    """What addresses that read alike have in common: no invisible characters (format
-    characters such as U+200B, variation selectors), then NFKC and full case folding (close
-    to Unicode's NFKC_Casefold): "ｇｒａｃｅ", "ＧＲＡＣＥ" and "grace" are one skeleton, and
-    "straße" is "strasse". Homoglyphs across scripts (Cyrillic "а" for Latin "a") are not
-    folded: that needs Unicode's confusables data (UTS #39)."""
-    visible = "".join(ch for ch in email.strip() if not _is_invisible(ch))
-    return unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", visible).casefold())
-
-
-def email_key(email: str) -> str:
-    """The unique ``users.email_key``: the skeleton's SHA-256, so one account per skeleton."""
-    return hashlib.sha256(email_skeleton(email).encode("utf-8", "surrogatepass")).hexdigest()
-
-
-def _is_invisible(ch: str) -> bool:
-    return unicodedata.category(ch) == "Cf" or ord(ch) in _VARIATION_SELECTORS
 
 
 def has_control_characters(value: str) -> bool:
@@ -61,7 +33,7 @@ def validate_new_account(email: str, password: str, name: str) -> str:
         or len(email) > 320
         or has_control_characters(email)
         # Zero-width spaces, bidirectional overrides: an address that shows as another one.
-        or any(_is_invisible(ch) for ch in email)
+        or any(is_invisible(ch) for ch in email)
     ):
         raise ServiceError("Enter a valid email address.", "email")
     minimum = current_app.config["PASSWORD_MIN_LENGTH"]

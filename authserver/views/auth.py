@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import math
-import time
-from collections.abc import Callable
 from urllib.parse import urlsplit
 
 from authlib.oauth2 import OAuth2Error
@@ -12,20 +9,17 @@ from flask import (
     Blueprint,
     current_app,
     flash,
-    g,
-    make_response,
     redirect,
     render_template,
     request,
     session,
     url_for,
 )
-from flask_limiter import RequestLimit
 from flask_login import current_user, login_required, login_user, logout_user
 from werkzeug.wrappers import Response
 
 from .. import policy, throttling
-from ..extensions import csrf, db, limiter
+from ..extensions import csrf, db
 from ..forms import LoginForm, LogoutForm, SignupForm
 from ..models import User
 from ..oauth2 import authorization_server
@@ -66,38 +60,6 @@ def start_session(user: User, next_url: str | None = None) -> None:
     login_user(user)
 
 
-def _account_and_address() -> str:
-    """The throttling key of one account tried from one address: the address's ``email_key``
-    (a hash), so every spelling that finds the account counts against it."""
-    account = users.email_key(str(request.form.get("email", "")))[:32]
-    return f"{throttling.sender_address()}|{account}"
-
-
-def _login_failed(response: Response) -> bool:
-    return bool(g.get("login_failed"))
-
-
-def _too_many_attempts(limit: RequestLimit) -> Response:
-    """429 that says when to try again (RFC 6585 §4), with Retry-After."""
-    wait = max(1, limit.reset_at - int(time.time()))
-    minutes = max(1, math.ceil(wait / 60))
-    response = make_response(
-        render_template(
-            "errors/error.html",
-            title="Too many attempts",
-            message="There were too many unsuccessful attempts from your network. For your "
-            f"safety, try again in {minutes} minute{'s' if minutes != 1 else ''}.",
-        ),
-        429,
-    )
-    response.headers["Retry-After"] = str(wait)
-    return response
-
-
-def _config_value(name: str) -> Callable[[], str]:
-    return lambda: current_app.config[name]
-
-
 @bp.route("/")
 def index() -> str:
     """What this is, where to sign up or log in, the console, and the discovery URL."""
@@ -108,12 +70,7 @@ def index() -> str:
 
 
 @bp.route("/signup", methods=["GET", "POST"])
-@limiter.limit(
-    _config_value("SIGNUP_RATE_LIMIT"),
-    key_func=throttling.sender_address,
-    methods=["POST"],
-    on_breach=_too_many_attempts,
-)
+@throttling.signups
 def signup() -> Response | str:
     form = SignupForm()
     next_url = safe_next(request.args.get("next"), url_for("account.apps"))
@@ -150,12 +107,7 @@ def _after_signup(email: str, next_url: str) -> Response:
 
 
 @bp.route("/login", methods=["GET", "POST"])
-@throttling.attempts_limited(
-    ("LOGIN_FAILURES_PER_ACCOUNT", _account_and_address),
-    ("LOGIN_FAILURES_PER_ADDRESS", throttling.sender_address),
-    failed=_login_failed,
-    on_breach=_too_many_attempts,
-)
+@throttling.login_attempts
 def login() -> Response | str:
     form = LoginForm()
     next_url = safe_next(request.args.get("next"), url_for("account.apps"))
@@ -168,7 +120,7 @@ def login() -> Response | str:
             start_session(user, next_url)
             return redirect(next_url)
         # Only a wrong password counts toward throttling: people signing in are never refused.
-        g.login_failed = True
+        throttling.login_failed()
         known = users.find_by_email(form.email.data)
         audit.record(
             "login.failed",

@@ -9,11 +9,10 @@ request then decides (node-oidc-provider does the same). Credentials (cookies) a
 
 from __future__ import annotations
 
-from urllib.parse import unquote
-
 from flask import Flask, g, request
 from werkzeug.wrappers import Response
 
+from .. import throttling
 from ..models import Client
 from ..oauth2.storage import query_client
 from ..services.clients import allowed_origins, origin_of, registered_origins
@@ -82,11 +81,6 @@ def _caller_origins() -> frozenset[str]:
     if request.path == "/oauth/userinfo":
         client = g.get("cors_client")  # the access token's client, noted by the view
     else:
-        client_id = None
-        auth = request.authorization
-        if auth is not None and auth.type == "basic" and auth.username:
-            client_id = unquote(auth.username)  # RFC 6749 §2.3.1: form-encoded in Basic
-        elif request.mimetype == "application/x-www-form-urlencoded":
-            client_id = request.form.get("client_id")
+        client_id = throttling.claimed_client_id()  # HTTP Basic, else the form
         client = query_client(client_id) if client_id else None
     return allowed_origins(client) if client is not None else frozenset()

@@ -1,0 +1,13 @@
+"""HTTP Basic client credentials (RFC 6749 §2.3.1): one parser for every reader."""
+
+from __future__ import annotations
+
+import base64
+from urllib.parse import unquote
+
+
+def basic_client_id(credentials: str) -> str:
+    """The client id in the credentials of a ``Basic`` Authorization header: form-urlencoded,
+    then base64 (RFC 6749 §2.3.1). Raises ValueError if they are not base64 of UTF-8 text."""
+    decoded = base64.b64decode(credentials.strip(), validate=True).decode("utf-8")
+    return unquote(decoded.split(":", 1)[0])
