@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -15,6 +16,26 @@ def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+def free_ports(count: int) -> list[int]:
+    """``count`` consecutive loopback ports nothing listens on (``authserver serve`` puts the API
+    one port above the server).
+
+    Searched below Linux's ephemeral range (32768-60999), where the suite's own client
+    connections sit in TIME_WAIT by the hundred; probed with SO_REUSEADDR, as gunicorn binds.
+    """
+    for _ in range(200):
+        base = random.randrange(20000, 32000 - count)
+        try:
+            for port in range(base, base + count):
+                with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+                    probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                    probe.bind(("127.0.0.1", port))
+        except OSError:
+            continue
+        return list(range(base, base + count))
+    raise RuntimeError(f"no run of {count} free loopback ports")
 
 
 def stop_process_group(process: subprocess.Popen, timeout: float = 15) -> None:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import socket
 import subprocess
 import sys
 import time
@@ -20,27 +19,9 @@ import requests
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests import factories
-from tests.processes import stop_process_group
+from tests.processes import free_ports, stop_process_group
 
 ROOT = Path(__file__).resolve().parent.parent.parent
-
-
-def _free_ports(count: int) -> list[int]:
-    """``count`` consecutive free ports (serve puts the API one port up)."""
-    for _ in range(50):
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as first:
-            first.bind(("127.0.0.1", 0))
-            base = first.getsockname()[1]
-            if base + count > 65535:
-                continue
-            try:
-                for offset in range(1, count):
-                    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as other:
-                        other.bind(("127.0.0.1", base + offset))
-            except OSError:
-                continue
-            return [base + offset for offset in range(count)]
-    raise RuntimeError("no run of free ports")
 
 
 def _wait_for(url: str, process: subprocess.Popen, log: Path, timeout: float = 30) -> None:
@@ -78,7 +59,7 @@ def test_each_service_serves_its_own_metrics_summed_over_its_workers(
         user = factories.make_user()
         service = factories.make_service_client(scope="events:read")
 
-    auth_port, api_port, auth_metrics, api_metrics = _free_ports(4)
+    auth_port, api_port, auth_metrics, api_metrics = free_ports(4)
     auth, api = f"http://127.0.0.1:{auth_port}", f"http://127.0.0.1:{api_port}"
     auth_metrics_address = f"127.0.0.1:{auth_metrics}"
     api_metrics_address = f"127.0.0.1:{api_metrics}"
