@@ -26,7 +26,7 @@ def free_ports(count: int) -> list[int]:
     connections sit in TIME_WAIT by the hundred; probed with SO_REUSEADDR, as gunicorn binds.
     """
     for _ in range(200):
-        base = random.randrange(20000, 32000 - count)
+        base = random.randrange(20000, 32000 - count)  # noqa: S311 - a port, not a secret
         try:
             for port in range(base, base + count):
                 with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
