@@ -298,9 +298,3 @@ def claim_window(key: str, seconds: float) -> bool:
     """True for the first caller of ``key`` in a window of ``seconds``, over every process and
     node on this database: a fixed-window counter whose first hit wins."""
     return _add(_engine(), f"claim:{key}", seconds, 1)[0] == 1
-
-
-def purge_expired_counters() -> int:
-    """Delete counters whose window has ended (a key may never come back to reset its row)."""
-    with _engine().begin() as connection:
-        return connection.execute(delete(_table).where(_table.c.expires_at <= time.time())).rowcount
