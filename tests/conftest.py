@@ -25,6 +25,7 @@ from . import factories
 from .databases import (
     TestDatabase,
     drop_postgres_schema,
+    empty_tables,
     make_postgres_schema,
     postgres_url_for_tests,
     required_postgres_schema,
@@ -91,10 +92,7 @@ def app(
     # (Flask-Login's current user) and the database session, unlike in production.
     yield app
     with app.app_context():
-        # Empty every table, children first, so each test starts from nothing.
-        with db.engine.begin() as conn:
-            for table in reversed(Base.metadata.sorted_tables):
-                conn.execute(table.delete())
+        empty_tables(db.engine, Base.metadata)
         db.engine.dispose()
 
 
@@ -193,7 +191,5 @@ def pg_app(postgres_url, test_database: TestDatabase, tmp_path: Path) -> Iterato
             upgrade()
     yield app
     with app.app_context():
-        with db.engine.begin() as conn:
-            for table in reversed(Base.metadata.sorted_tables):
-                conn.execute(table.delete())
+        empty_tables(db.engine, Base.metadata)
         db.engine.dispose()

@@ -69,3 +69,11 @@ def required_postgres_schema(url: str) -> str:
         if IN_CI:
             pytest.fail(f"PostgreSQL is required in CI but unreachable at {url}: {error}")
         pytest.skip(f"PostgreSQL unreachable at {url}")
+
+
+def empty_tables(engine: sa.Engine, metadata: sa.MetaData) -> None:
+    """Delete every row of ``metadata``'s tables, children first, in one transaction: how each
+    test leaves a shared database (its schema stays, for the next test)."""
+    with engine.begin() as connection:
+        for table in reversed(metadata.sorted_tables):
+            connection.execute(table.delete())

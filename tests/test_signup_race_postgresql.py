@@ -12,12 +12,10 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from flask import Flask
-from flask_migrate import upgrade
 from sqlalchemy import func, select
 
-from authserver import create_app
 from authserver.extensions import db
-from authserver.models import AuditEvent, Base, User
+from authserver.models import AuditEvent, User
 from authserver.services.users import email_key
 from tests.factories import PASSWORD
 from tests.helpers import csrf_token
@@ -29,30 +27,11 @@ ROUNDS = 5
 
 
 @pytest.fixture
-def pg_app(postgres_url, test_database, tmp_path):
-    url, engine_options = postgres_url
-    app = create_app(
-        {
-            "TESTING": True,
-            # A failure is the 500 a browser would get, not an exception in the test's thread.
-            "PROPAGATE_EXCEPTIONS": False,
-            "INSTANCE_PATH": str(tmp_path),
-            "DATABASE_URL": url,
-            "SQLALCHEMY_ENGINE_OPTIONS": engine_options,
-            "SECRET_KEY": "test-secret-key-" + "x" * 32,
-            "BCRYPT_ROUNDS": 4,
-            "RATELIMIT_ENABLED": False,
-        }
-    )
-    with app.app_context():
-        if not test_database.is_postgresql:
-            upgrade()
-    yield app
-    with app.app_context():
-        with db.engine.begin() as conn:
-            for table in reversed(Base.metadata.sorted_tables):
-                conn.execute(table.delete())
-        db.engine.dispose()
+def pg_app(pg_app: Flask) -> Flask:
+    """The shared PostgreSQL app (conftest), answering a failure as the 500 a browser would get
+    rather than raising it in the test's thread."""
+    pg_app.config["PROPAGATE_EXCEPTIONS"] = False
+    return pg_app
 
 
 def simultaneous_signups(app: Flask, emails: list[str]) -> list[tuple[int, str]]:

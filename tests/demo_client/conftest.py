@@ -21,7 +21,7 @@ from werkzeug.test import TestResponse
 
 from examples.demo_client import create_app as create_demo_app
 from examples.demo_client.models import db as demo_db
-from tests.databases import drop_postgres_schema, make_postgres_schema, schema_options
+from tests.databases import drop_postgres_schema, empty_tables, make_postgres_schema, schema_options
 from tests.end_to_end.conftest import api_clock, api_database, make_api  # noqa: F401
 from tests.helpers import consent, csrf_token, login
 from tests.resource_api.api_testing import FakeClock
@@ -117,9 +117,7 @@ def make_demo(
     for demo_app in built:
         with demo_app.app_context():
             demo_db.session.remove()
-            with demo_db.engine.begin() as connection:
-                for table in reversed(demo_db.metadata.sorted_tables):
-                    connection.execute(table.delete())
+            empty_tables(demo_db.engine, demo_db.metadata)
             demo_db.engine.dispose()
 
 

@@ -17,7 +17,7 @@ from flask_migrate import upgrade
 import resource_api
 from resource_api.extensions import db as api_db
 from resource_api.protection import token_validator
-from tests.databases import drop_postgres_schema, make_postgres_schema, schema_options
+from tests.databases import drop_postgres_schema, empty_tables, make_postgres_schema, schema_options
 from tests.resource_api.api_testing import FakeClock
 from tests.wsgi_transport import WSGITransport
 
@@ -76,9 +76,7 @@ def make_api(app: Flask, api_database: dict, api_clock: FakeClock, tmp_path: Pat
     for api in built:
         with api.app_context():
             api_db.session.remove()
-            with api_db.engine.begin() as connection:
-                for table in reversed(api_db.metadata.sorted_tables):
-                    connection.execute(table.delete())
+            empty_tables(api_db.engine, api_db.metadata)
             api_db.engine.dispose()
 
 

@@ -19,7 +19,7 @@ from authserver import ratelimit, throttling
 from authserver.extensions import limiter
 from authserver.services import users
 from tests import factories
-from tests.databases import IN_CI
+from tests.databases import IN_CI, empty_tables
 from tests.helpers import csrf_token
 
 OFFICE = "203.0.113.7"  # one NAT address for a whole office
@@ -219,9 +219,7 @@ def _empty(app: Flask) -> None:
     from authserver.models import Base
 
     with app.app_context():
-        with db.engine.begin() as conn:
-            for table in reversed(Base.metadata.sorted_tables):
-                conn.execute(table.delete())
+        empty_tables(db.engine, Base.metadata)
         db.engine.dispose()
 
 

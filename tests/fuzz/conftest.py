@@ -23,7 +23,7 @@ from joserfc.jwk import RSAKey
 import resource_api
 from resource_api.extensions import db as api_db
 from resource_api.protection import token_validator
-from tests.databases import drop_postgres_schema, make_postgres_schema, schema_options
+from tests.databases import drop_postgres_schema, empty_tables, make_postgres_schema, schema_options
 from tests.resource_api.api_testing import AUDIENCE, ISSUER, FakeClock, mint_token
 from tests.resource_api.fake_issuer import (
     INTROSPECTION_CLIENT_ID,
@@ -97,9 +97,7 @@ def make_api(
     for app in built:
         with app.app_context():
             api_db.session.remove()
-            with api_db.engine.begin() as connection:
-                for table in reversed(api_db.metadata.sorted_tables):
-                    connection.execute(table.delete())
+            empty_tables(api_db.engine, api_db.metadata)
             api_db.engine.dispose()
 
 

@@ -18,6 +18,7 @@ from joserfc.jwk import RSAKey
 from resource_api import create_app
 from resource_api.extensions import db
 from resource_api.protection import token_validator
+from tests.databases import empty_tables
 from tests.wsgi_transport import WSGITransport
 
 from .api_testing import AUDIENCE, ISSUER, FakeClock, mint_token
@@ -143,9 +144,7 @@ def _app_builder(clock: FakeClock, transport: WSGITransport) -> Iterator[Callabl
         with app.app_context():
             db.session.remove()
             if shared_tables:
-                with db.engine.begin() as connection:
-                    for table in reversed(db.metadata.sorted_tables):
-                        connection.execute(table.delete())
+                empty_tables(db.engine, db.metadata)
             else:
                 leftovers = sa.MetaData()
                 leftovers.reflect(db.engine)
