@@ -10,11 +10,9 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from ..extensions import db
 from ..models import User
-from ..security.addresses import email_key, email_skeleton, is_invisible, normalize_email
+from ..security.addresses import email_key, is_invisible, normalize_email
 from ..security.passwords import burn_password_check, check_password, hash_password
 from . import ServiceError
-
-__all__ = ["email_key", "email_skeleton", "normalize_email"]  # the accounts' rules, from security
 from .sessions import end_all_sessions
 
 # Deliberately loose: the only real test of an address is mail reaching it.
@@ -49,7 +47,7 @@ def validate_new_account(email: str, password: str, name: str) -> str:
 
 
 class EmailTaken(ServiceError):
-    """The address, or one that reads alike (same ``email_skeleton``), has an account already
+    """The address, or one that reads alike (same ``security.addresses.email_skeleton``), has an account already
     (the operator's CLI may say so; a web page must not)."""
 
     def __init__(self, user: User) -> None:
@@ -97,7 +95,7 @@ def set_password(user: User, password: str) -> None:
 
 
 def find_by_email(email: str) -> User | None:
-    """The account of this address, else of one that reads alike (``email_skeleton``)."""
+    """The account of this address, else of one that reads alike (``security.addresses.email_skeleton``)."""
     email = normalize_email(email)
     if not email or len(email) > 320 or has_control_characters(email):
         return None  # no account can have it, and PostgreSQL would refuse a NUL in the query
