@@ -47,8 +47,8 @@ def validate_new_account(email: str, password: str, name: str) -> str:
 
 
 class EmailTaken(ServiceError):
-    """The address, or one that reads alike (same ``security.addresses.email_skeleton``), has an account already
-    (the operator's CLI may say so; a web page must not)."""
+    """The address, or one that reads alike (``security.addresses.email_skeleton``), has an
+    account already (the operator's CLI may say so; a web page must not)."""
 
     def __init__(self, user: User) -> None:
         super().__init__("An account with this email already exists.", "email")
@@ -95,7 +95,8 @@ def set_password(user: User, password: str) -> None:
 
 
 def find_by_email(email: str) -> User | None:
-    """The account of this address, else of one that reads alike (``security.addresses.email_skeleton``)."""
+    """The account of this address, else of one that reads alike (same skeleton,
+    ``security.addresses.email_skeleton``)."""
     email = normalize_email(email)
     if not email or len(email) > 320 or has_control_characters(email):
         return None  # no account can have it, and PostgreSQL would refuse a NUL in the query
