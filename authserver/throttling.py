@@ -361,10 +361,6 @@ def _account_and_address() -> str:
     return f"{sender_address()}|{account}"
 
 
-def _setting(name: str) -> Callable[[], str]:
-    return lambda: current_app.config[name]
-
-
 def login_attempts(view: Callable) -> Callable:
     """The login form's limits: failed logins per account and address, and per address."""
     return attempts_limited(
