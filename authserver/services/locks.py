@@ -70,15 +70,27 @@ def lock_person(user_id: int) -> bool:
 
 def lock_for_issuance(user_id: int, client_pk: int) -> LockedGrant:
     """Steps 1 and 2 before issuing anything for ``user_id`` to the client ``client_pk``."""
-    person_live = lock_person(user_id)
-    statement = select(Client.disabled_at).where(Client.id == client_pk)
     if _is_postgresql():
-        statement = statement.with_for_update(read=True)
-    client_row = db.session.execute(statement).first()
+        # Both locks in one round trip, each of its own strength, in the documented order.
+        row = db.session.execute(_BOTH_LOCKS, {"user_id": user_id, "client_pk": client_pk}).first()
+        if row is not None:
+            return LockedGrant(person_live=row[0] is None, client_live=row[1] is None)
+        # One of the two rows is gone: take what can be had, to say which.
+    person_live = lock_person(user_id)
+    client_row = db.session.execute(
+        select(Client.disabled_at).where(Client.id == client_pk)
+    ).first()
     return LockedGrant(
         person_live=person_live,
         client_live=client_row is not None and client_row[0] is None,
     )
+
+
+_BOTH_LOCKS = text(
+    "SELECT users.disabled_at, clients.disabled_at FROM users, clients"
+    " WHERE users.id = :user_id AND clients.id = :client_pk"
+    " FOR NO KEY UPDATE OF users FOR SHARE OF clients"
+)
 
 
 def lock_client(client_pk: int) -> None:
