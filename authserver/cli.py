@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import functools
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from typing import Any
 
 import click
 from flask import Flask, current_app
@@ -30,7 +31,7 @@ DEMO_SCOPE = "openid profile email offline_access events:read events:write"
 DEMO_GRANT_TYPES = ["authorization_code", "refresh_token", "client_credentials"]
 
 
-def _emit(data: dict, as_json: bool) -> None:
+def _emit(data: Mapping[str, object], as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(data))
     else:
@@ -482,6 +483,10 @@ def database_problem(error: SQLAlchemyError) -> str:
     )
 
 
+#: The command callbacks ``_database_errors_in_one_line`` made: never wrapped twice.
+_GUARDED: set[Callable[..., Any]] = set()
+
+
 def _database_errors_in_one_line(command: click.Command) -> None:
     """Every command of ours (groups' too): an unreachable or unmigrated database is one line
     on stderr and exit status 1, not a traceback."""
@@ -490,7 +495,7 @@ def _database_errors_in_one_line(command: click.Command) -> None:
             _database_errors_in_one_line(sub)
         return
     callback = command.callback
-    if callback is None or getattr(callback, "guards_database_errors", False):
+    if callback is None or callback in _GUARDED:
         return  # the commands are module-level: each app made in this process sees them again
 
     @functools.wraps(callback)
@@ -501,7 +506,7 @@ def _database_errors_in_one_line(command: click.Command) -> None:
             db.session.rollback()
             raise click.ClickException(database_problem(error)) from None
 
-    guarded.guards_database_errors = True
+    _GUARDED.add(guarded)
     command.callback = guarded
 
 

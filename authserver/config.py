@@ -11,6 +11,7 @@ import math
 import os
 import secrets
 from pathlib import Path
+from typing import SupportsFloat, cast
 from urllib.parse import urlsplit
 
 from flask import Flask
@@ -195,7 +196,8 @@ def cleanup_interval(value: object) -> float | None:
     number = None
     if not isinstance(value, bool):
         try:
-            number = float(value)  # a number, or a string of one
+            # A number, or a string of one; float() refuses anything else with a TypeError.
+            number = float(cast(SupportsFloat, value))
         except (TypeError, ValueError):
             number = None
     if number is None or not math.isfinite(number) or number <= 0:

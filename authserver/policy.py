@@ -12,6 +12,7 @@ import hmac
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from .scopes import CATALOGUE, REQUIRED_SCOPES, join_scopes, scope_list
 
@@ -222,7 +223,7 @@ class Lifetimes:
     refresh_retry: int = 10  # the same token again within this gets the same successor
 
     @classmethod
-    def from_config(cls, config: Mapping[str, object]) -> Lifetimes:
+    def from_config(cls, config: Mapping[str, Any]) -> Lifetimes:
         return cls(
             access_token=int(config["ACCESS_TOKEN_TTL"]),
             id_token=int(config["ID_TOKEN_TTL"]),
@@ -233,7 +234,7 @@ class Lifetimes:
         )
 
 
-def lifetimes(config: Mapping[str, object]) -> Lifetimes:
+def lifetimes(config: Mapping[str, Any]) -> Lifetimes:
     """The lifetimes of everything this server issues: one set for every client and grant (the
     ``AUTHSERVER_*_TTL`` settings); the place to vary them per client, should that be wanted."""
     return Lifetimes.from_config(config)

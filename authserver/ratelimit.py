@@ -66,8 +66,8 @@ def _add(engine: Engine, key: str, expiry: float, amount: int) -> tuple[int, flo
         .returning(_table.c.count, _table.c.expires_at)
     )
     with engine.begin() as connection:
-        row = connection.execute(statement).one()
-    return int(row.count), float(row.expires_at)
+        count, expires_at = connection.execute(statement).one()
+    return int(count), float(expires_at)
 
 
 def _subtract(engine: Engine, key: str, amount: int) -> int:
@@ -79,8 +79,8 @@ def _subtract(engine: Engine, key: str, amount: int) -> int:
         .returning(_table.c.count)
     )
     with engine.begin() as connection:
-        row = connection.execute(statement).first()
-    return int(row.count) if row else 0
+        count = connection.execute(statement).scalar()
+    return int(count) if count is not None else 0
 
 
 def _read(engine: Engine, key: str) -> tuple[int, float] | None:
@@ -89,9 +89,12 @@ def _read(engine: Engine, key: str) -> tuple[int, float] | None:
         row = connection.execute(
             select(_table.c.count, _table.c.expires_at).where(_table.c.key == key)
         ).first()
-    if row is None or row.expires_at <= time.time():
+    if row is None:
         return None
-    return int(row.count), float(row.expires_at)
+    count, expires_at = row
+    if expires_at <= time.time():
+        return None
+    return int(count), float(expires_at)
 
 
 @dataclass
@@ -147,11 +150,12 @@ class _Batches:
         now = time.time()
         with self.lock:
             counter = self.counters.get(key)
-            window_open = counter is not None and _open(counter, now)
-            if batched and window_open:
+            if counter is not None and not _open(counter, now):
+                counter = None  # no window open that this process knows of
+            if batched and counter is not None:
                 counter.pending += amount
                 counter.expiry = expiry
-        if not (batched and window_open):
+        if not batched or counter is None:
             # Written at once: a cached key's every count, and a batched key's first one in a
             # window (it opens the window for everyone).
             count, expires_at = _add(engine, key, expiry, amount)
@@ -173,6 +177,8 @@ class _Batches:
             expiry = counter.expiry if counter is not None else 0
             if counter is not None:
                 counter.pending -= pending
+        shared: int
+        expires_at: float | None
         try:
             if pending:
                 shared, expires_at = _add(engine, key, expiry, pending)
@@ -187,7 +193,7 @@ class _Batches:
         with self.lock:
             # Counts made by other threads while this one talked to the database stay pending.
             still = self.counters.get(key)
-            later = still.pending if still is counter and counter is not None else 0
+            later = still.pending if still is not None and still is counter else 0
             synced = _Counter(shared, expires_at, now, pending=later, expiry=expiry)
             self.counters[key] = synced
         return synced
@@ -261,9 +267,10 @@ class DatabaseStorage(Storage):
             return _read(_engine(), key)
         batches, interval = batched
         counter = batches.get(_engine(), key, interval)
-        if not _open(counter, time.time()):
+        expires_at = counter.expires_at
+        if expires_at is None or expires_at <= time.time():  # no window open
             return None
-        return counter.shared + counter.pending, counter.expires_at
+        return counter.shared + counter.pending, expires_at
 
     def get(self, key: str) -> int:
         row = self._row(key)

@@ -54,6 +54,7 @@ import time
 from collections.abc import Callable
 
 from flask import (
+    Response,
     after_this_request,
     current_app,
     g,
@@ -64,7 +65,6 @@ from flask import (
 )
 from flask_limiter import RequestLimit
 from flask_limiter.util import get_remote_address
-from werkzeug.wrappers import Response
 
 from .extensions import limiter
 from .ratelimit import BATCHED_MARK, CACHED_MARK
@@ -273,7 +273,7 @@ def attempts_limited(
             _settle_attempts_after_response(failed)
             return on_breach(limit)
 
-        limited = counted
+        limited: Callable[..., object] = counted
         for setting, key_func in limits:
             limited = limiter.limit(
                 _setting(setting),

@@ -108,6 +108,9 @@ def init_app(
 
     metrics = instruments.for_service(service)
     observer = observe(metrics) if observe is not None else None
-    app.wsgi_app = instruments.RequestMetrics(app.wsgi_app, metrics, observer, address)
+    # Flask's documented way to add WSGI middleware; its types declare wsgi_app a plain method.
+    app.wsgi_app = instruments.RequestMetrics(  # type: ignore[method-assign]
+        app.wsgi_app, metrics, observer, address
+    )
     instruments.record_endpoints(app)
     return metrics

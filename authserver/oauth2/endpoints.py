@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from dataclasses import dataclass
+from datetime import datetime
+from typing import ClassVar
 
 from authlib.oauth2.rfc6749 import InvalidRequestError, UnsupportedTokenTypeError
 from authlib.oauth2.rfc7009 import RevocationEndpoint as _RevocationEndpoint
@@ -17,29 +20,37 @@ from ..scopes import scope_list
 from ..services import audit, tokens
 
 
-@dataclass
-class FoundToken:
-    """An access or refresh token found by its value, as the endpoints see it."""
+class _FoundToken(ABC):
+    """What an access and a refresh token found by their value share, as the endpoints see
+    them (the token of Authlib's revocation and introspection endpoints)."""
 
-    kind: str  # "access_token" or "refresh_token"
-    family: TokenFamily | None  # None for a client's own (client_credentials) access token
-    access: AccessToken | None = None
-    refresh: RefreshToken | None = None
+    kind: ClassVar[str]  # its token_type_hint name (RFC 7009 §2.1)
 
     @property
-    def client(self) -> Client:
-        return self.access.client if self.access is not None else self.family.client
+    @abstractmethod
+    def family(self) -> TokenFamily | None: ...
 
     @property
-    def user(self) -> User | None:
-        return self.access.user if self.access is not None else self.family.user
+    @abstractmethod
+    def client(self) -> Client: ...
+
+    @property
+    @abstractmethod
+    def user(self) -> User | None: ...
+
+    @property
+    @abstractmethod
+    def expires_at(self) -> datetime: ...
+
+    @abstractmethod
+    def used(self) -> bool:
+        """Revoked (an access token) or exchanged (a refresh token), by itself."""
 
     def check_client(self, client: Client) -> bool:
         return self.client.id == client.id
 
     def is_expired(self) -> bool:
-        record = self.access or self.refresh
-        return record.expires_at <= clock.now()
+        return self.expires_at <= clock.now()
 
     def is_revoked(self) -> bool:
         # A disabled person's or client's tokens count as revoked, including any issued while
@@ -48,9 +59,60 @@ class FoundToken:
             return True
         if self.family is not None and self.family.revoked_at is not None:
             return True
-        if self.access is not None:
-            return self.access.revoked_at is not None
-        return self.refresh.rotated_at is not None
+        return self.used()
+
+
+@dataclass(frozen=True)
+class FoundAccessToken(_FoundToken):
+    record: AccessToken
+    kind: ClassVar[str] = "access_token"
+
+    @property
+    def family(self) -> TokenFamily | None:
+        return self.record.family  # None for a client's own (client_credentials) token
+
+    @property
+    def client(self) -> Client:
+        return self.record.client
+
+    @property
+    def user(self) -> User | None:
+        return self.record.user
+
+    @property
+    def expires_at(self) -> datetime:
+        return self.record.expires_at
+
+    def used(self) -> bool:
+        return self.record.revoked_at is not None
+
+
+@dataclass(frozen=True)
+class FoundRefreshToken(_FoundToken):
+    record: RefreshToken
+    kind: ClassVar[str] = "refresh_token"
+
+    @property
+    def family(self) -> TokenFamily:
+        return self.record.family
+
+    @property
+    def client(self) -> Client:
+        return self.record.family.client
+
+    @property
+    def user(self) -> User | None:
+        return self.record.family.user
+
+    @property
+    def expires_at(self) -> datetime:
+        return self.record.expires_at
+
+    def used(self) -> bool:
+        return self.record.rotated_at is not None
+
+
+FoundToken = FoundAccessToken | FoundRefreshToken
 
 
 def find_token(value: str, hint: str | None) -> FoundToken | None:
@@ -58,9 +120,9 @@ def find_token(value: str, hint: str | None) -> FoundToken | None:
     only be a refresh token (so the hint, RFC 7009 §2.1, is never needed to find it)."""
     if value.count(".") == 2:
         record = tokens.find_access_token(value)
-        return FoundToken("access_token", record.family, access=record) if record else None
+        return FoundAccessToken(record) if record else None
     refresh = tokens.find_refresh_token(value)
-    return FoundToken("refresh_token", refresh.family, refresh=refresh) if refresh else None
+    return FoundRefreshToken(refresh) if refresh else None
 
 
 class UnsupportedTokenType(UnsupportedTokenTypeError):
@@ -96,12 +158,12 @@ class RevocationEndpoint(_RevocationEndpoint):
             address=flask_request.remote_addr,
             token_type=token.kind,
         )
-        if token.kind == "refresh_token":
+        if isinstance(token, FoundRefreshToken):
             # RFC 7009 §2.1: revoking a refresh token SHOULD also invalidate the access tokens
             # issued with the same grant: the whole family.
             tokens.revoke_family(token.family)
-        elif token.access.revoked_at is None:
-            token.access.revoked_at = clock.now()
+        elif token.record.revoked_at is None:
+            token.record.revoked_at = clock.now()
 
 
 class IntrospectionEndpoint(_IntrospectionEndpoint):
@@ -126,26 +188,26 @@ class IntrospectionEndpoint(_IntrospectionEndpoint):
             "iss": current_app.config["ISSUER"],
             "sub": user.subject if user is not None else client.client_id,
         }
-        if token.access is not None:
-            record = token.access
+        if isinstance(token, FoundAccessToken):
+            access = token.record
             body.update(
                 {
                     "token_type": "Bearer",
-                    "scope": record.scope,
-                    "aud": record.audience,
-                    "jti": record.jti,
-                    "iat": int(record.issued_at.timestamp()),
-                    "exp": int(record.expires_at.timestamp()),
+                    "scope": access.scope,
+                    "aud": access.audience,
+                    "jti": access.jti,
+                    "iat": int(access.issued_at.timestamp()),
+                    "exp": int(access.expires_at.timestamp()),
                 }
             )
         else:
-            record = token.refresh
+            refresh = token.record
             body.update(
                 {
                     "token_type": "refresh_token",
                     "scope": token.family.scope,
-                    "iat": int(record.created_at.timestamp()),
-                    "exp": int(record.expires_at.timestamp()),
+                    "iat": int(refresh.created_at.timestamp()),
+                    "exp": int(refresh.expires_at.timestamp()),
                 }
             )
         if user is not None and "email" in scope_list(body["scope"]):

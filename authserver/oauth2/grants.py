@@ -32,6 +32,8 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
 
     def save_authorization_code(self, code: str, request: OAuth2Request) -> None:
         grantor: Grantor = request.user
+        if grantor.auth_time is None:  # issue_code's grantor: logged in, in this session
+            raise RuntimeError("an authorization code needs the time its person logged in")
         data = request.payload.data
         codes.create_code(
             client=request.client,
@@ -52,7 +54,7 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
         """The code, claimed for this redemption in the same transaction as the tokens it buys
         (``codes.redeem``); a code redeemed before revokes what its first redemption issued."""
         outcome, found = codes.redeem(code, client)
-        if outcome is Redeemed.UNKNOWN:
+        if found is None:  # Redeemed.UNKNOWN, the one outcome without a code
             raise refused(
                 InvalidGrantError("Invalid 'code' in request."),
                 "unknown authorization code (never issued, or to another client)",
@@ -148,7 +150,7 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
                 "refresh token sent again within the retry window after the person took a "
                 "scope back (the first answer is not repeated)",
             )
-        if outcome is Presented.REUSED:
+        if outcome is Presented.REUSED and presented.token is not None:  # it always has one
             metrics.reuse_detected("refresh_token")
             tokens.end_compromised_grant(
                 [presented.token.family],
@@ -166,6 +168,8 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
 
     def authenticate_user(self, refresh_token: RefreshToken) -> Grantor:
         family = refresh_token.family
+        if family.user is None:  # a family is a person's grant (tokens.start_family)
+            raise RuntimeError(f"token family {family.id} has no person")
         return Grantor(
             user=family.user,
             granted_scope=family.scope,

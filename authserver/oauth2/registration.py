@@ -294,6 +294,11 @@ class ClientRegistrationEndpoint(_RegistrationEndpoint):
         return {**client_information(client), **_registration_info(client, token)}
 
 
+def _client_id_in_uri() -> str | None:
+    """The client_id in the client configuration endpoint's URI (RFC 7592 §2)."""
+    return (flask_request.view_args or {}).get("client_id")
+
+
 class ClientConfigurationEndpoint(_ConfigurationEndpoint):
     def __init__(self, server=None) -> None:
         super().__init__(server, claims_classes=CLAIMS_CLASSES)
@@ -309,7 +314,7 @@ class ClientConfigurationEndpoint(_ConfigurationEndpoint):
         token = _bearer(request)
         client = clients.find_by_registration_token(token)
         # A token is good for its own client's URI only (RFC 7592 §2): anything else is invalid.
-        if client is not None and client.client_id != flask_request.view_args.get("client_id"):
+        if client is not None and client.client_id != _client_id_in_uri():
             client = None
         if client is not None and client.disabled_at is not None:
             client = None  # a client the operator disabled cannot manage its registration either
@@ -319,7 +324,7 @@ class ClientConfigurationEndpoint(_ConfigurationEndpoint):
         return RegistrationAccess(client)
 
     def authenticate_client(self, request) -> Client | None:
-        return clients.find_client(flask_request.view_args.get("client_id"))
+        return clients.find_client(_client_id_in_uri())
 
     def revoke_access_token(self, request, token) -> None:
         if token.client is not None:

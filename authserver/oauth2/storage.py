@@ -67,7 +67,8 @@ def generate_token(
     grant_type: str,
     client: Client,
     user: Grantor | None = None,
-    scope: str | None = None,
+    *,
+    scope: str,
     expires_in: int | None = None,
     include_refresh_token: bool = True,
 ) -> dict:
@@ -104,6 +105,8 @@ def record_issued(
     tokens.record_access_token(access_token_claims(token), client, person, family)
     successor = None
     if "refresh_token" in token:
+        if family is None:  # policy.issue_refresh_token gives none to a client's own token
+            raise RuntimeError("a refresh token must belong to a grant")
         life = policy.lifetimes(current_app.config)
         successor = tokens.record_refresh_token(token["refresh_token"], family, life)
     if person is not None:

@@ -11,6 +11,14 @@ was refused), ``sessions.live_session`` (a session's last use, on a connection o
 ``cleanup`` (one transaction per batch).
 """
 
+from __future__ import annotations
+
+from typing import Any, cast
+
+from sqlalchemy import CursorResult, Executable
+
+from ..extensions import db
+
 
 class ServiceError(ValueError):
     """A rule was broken by the caller's input; the message is safe to show to the user."""
@@ -19,3 +27,10 @@ class ServiceError(ValueError):
         super().__init__(message)
         self.message = message
         self.field = field
+
+
+def rows_matched(statement: Executable) -> int:
+    """Execute an UPDATE or DELETE in the session: how many rows its WHERE matched."""
+    # Session.execute is typed as returning any Result; for a DML statement it is a
+    # CursorResult, the one that has a rowcount.
+    return cast(CursorResult[Any], db.session.execute(statement)).rowcount

@@ -187,14 +187,14 @@ def _count_repeat(connection: Connection, values: dict, since: datetime) -> bool
 
 def _anonymous_rows(connection: Connection, client_id: str, since: datetime) -> int:
     table = AuditEvent.__table__
-    return connection.scalar(
+    return connection.execute(
         select(func.count()).where(
             table.c.client_id == client_id,
             table.c.event.in_(REFUSAL_EVENTS),
             table.c.actor == ANONYMOUS,
             table.c.at >= since,
         )
-    )
+    ).scalar_one()
 
 
 def events_about(

@@ -23,6 +23,7 @@ from ..models import (
     TokenFamily,
     UserSession,
 )
+from . import rows_matched
 
 BATCH = 1000
 #: Redeemed codes are kept a while after they expire, so a replay is still recognised and
@@ -44,12 +45,12 @@ def _delete_in_batches(model: type, condition: ColumnElement[bool], key: str = "
     removed = 0
     while True:
         batch = select(column).where(condition).limit(BATCH).scalar_subquery()
-        result = db.session.execute(
+        deleted = rows_matched(
             delete(model).where(column.in_(batch)).execution_options(synchronize_session=False)
         )
         db.session.commit()
-        removed += result.rowcount
-        if result.rowcount < BATCH:
+        removed += deleted
+        if deleted < BATCH:
             return removed
 
 
@@ -57,7 +58,7 @@ def erase_stale_retry_answers(now: datetime, life: policy.Lifetimes) -> int:
     """Erase the sealed answers kept for a refresh retry once their window has passed: each holds
     its successor, so the newest used token of a family plus a database copy must unseal
     nothing for longer than the window (a successor's first use erases it sooner)."""
-    result = db.session.execute(
+    erased = rows_matched(
         update(RefreshToken)
         .where(
             RefreshToken.retry_answer.is_not(None),
@@ -67,7 +68,7 @@ def erase_stale_retry_answers(now: datetime, life: policy.Lifetimes) -> int:
         .execution_options(synchronize_session=False)
     )
     db.session.commit()
-    return result.rowcount
+    return erased
 
 
 def cleanup(now: datetime | None = None) -> Removed:

@@ -11,7 +11,7 @@ from .. import clock
 from ..extensions import db
 from ..models import AuthorizationCode, Client, User
 from ..security.secrets import hash_secret
-from . import locks
+from . import locks, rows_matched
 
 
 def create_code(
@@ -91,13 +91,13 @@ def claim_code(code: AuthorizationCode) -> bool:
     the first's row lock and then matches no row. The caller must commit (or roll back) the
     transaction this opens together with what it issues.
     """
-    result = db.session.execute(
+    redeemed = rows_matched(
         update(AuthorizationCode)
         .where(AuthorizationCode.id == code.id, AuthorizationCode.redeemed_at.is_(None))
         .values(redeemed_at=clock.now())
         .execution_options(synchronize_session=False)
     )
-    return result.rowcount == 1
+    return redeemed == 1
 
 
 class Redeemed(enum.Enum):

@@ -60,7 +60,13 @@ def end_sessions(user: User, actor: str = "operator") -> int:
     return ended
 
 
-def disable_user(user: User, actor: str = "operator") -> dict[str, int]:
+class UserDisabled(tokens.Revoked):
+    """What ``disable_user`` ended: the sessions besides the tokens."""
+
+    sessions: int
+
+
+def disable_user(user: User, actor: str = "operator") -> UserDisabled:
     """No more logins; every session ends and every grant is revoked."""
     locks.lock_person(user.id)  # issuance in flight finishes first, and is revoked below
     db.session.refresh(user)
@@ -135,7 +141,7 @@ def describe_client(client: Client) -> dict:
     }
 
 
-def disable_client(client: Client, actor: str = "operator") -> dict[str, int]:
+def disable_client(client: Client, actor: str = "operator") -> tokens.Revoked:
     """The client can no longer authenticate nor start an authorization; its tokens are revoked,
     and a previous secret still in its grace period ends, so enabling the client later brings
     back only its current secret (a client is often disabled because a secret leaked)."""
@@ -183,7 +189,7 @@ def rotate_secret(client: Client, grace_seconds: int | None = None, actor: str =
 
 def revoke_tokens(
     user: User | None = None, client: Client | None = None, actor: str = "operator"
-) -> dict[str, int]:
+) -> tokens.Revoked:
     if user is None and client is None:
         raise ServiceError("Name a user (--user) or a client (--client).")
     revoked = tokens.revoke_everything(user=user, client=client)

@@ -17,7 +17,7 @@ from sqlalchemy import delete, select, update
 from .. import clock
 from ..extensions import db
 from ..models import AuthorizationCode, TokenFamily, User, UserSession
-from . import locks
+from . import locks, rows_matched
 from .tokens import revoke_family
 
 #: ``last_seen_at`` is written at most this often: a write per page view would be waste.
@@ -99,10 +99,9 @@ def end_all_sessions(user: User, keep_sid: str | None = None) -> int:
     )
     if keep_sid:
         statement = statement.where(UserSession.sid != keep_sid)
-    result = db.session.execute(
+    return rows_matched(
         statement.values(ended_at=clock.now()).execution_options(synchronize_session=False)
     )
-    return result.rowcount
 
 
 def sessions_of(user: User) -> list[UserSession]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import TypedDict
 
 from flask import current_app
 from joserfc import jws, jwt
@@ -19,7 +20,7 @@ from ..policy import Lifetimes
 from ..scopes import scope_list
 from ..security.keys import ALGORITHM, sign_jwt
 from ..security.secrets import hash_secret, new_secret, seal, unseal
-from . import audit, locks
+from . import audit, locks, rows_matched
 from .clients import find_client
 from .keys import active_key, find_published_key, private_key
 from .oidc import user_claims
@@ -129,13 +130,20 @@ def judge(token: RefreshToken, life: Lifetimes) -> policy.RefreshVerdict:
 
 def keep_answer_for_retry(token: RefreshToken, presented: str, answer: dict) -> None:
     """Remember what exchanging ``token`` answered, readable only with its value."""
-    token.retry_answer = seal(answer, presented, current_app.secret_key)
+    token.retry_answer = seal(answer, presented, _server_key())
 
 
 def answer_for_retry(token: RefreshToken, presented: str) -> dict | None:
     if not token.retry_answer:
         return None
-    return unseal(token.retry_answer, presented, current_app.secret_key)
+    return unseal(token.retry_answer, presented, _server_key())
+
+
+def _server_key() -> str | bytes:
+    key = current_app.secret_key
+    if key is None:  # load_config always sets one; never seal with no server key
+        raise RuntimeError("SECRET_KEY is not set")
+    return key
 
 
 def end_compromised_grant(
@@ -257,13 +265,13 @@ def claim_refresh_token(token: RefreshToken) -> bool:
     (which holds this token) is erased, so a copy of the database and any older token of the
     family unseal nothing past the newest used one.
     """
-    result = db.session.execute(
+    rotated = rows_matched(
         update(RefreshToken)
         .where(RefreshToken.id == token.id, RefreshToken.rotated_at.is_(None))
         .values(rotated_at=clock.now())
         .execution_options(synchronize_session=False)
     )
-    if result.rowcount != 1:
+    if rotated != 1:
         return False
     db.session.execute(
         update(RefreshToken)
@@ -287,7 +295,15 @@ def revoke_family(family: TokenFamily, when: datetime | None = None) -> None:
     )
 
 
-def revoke_everything(user: User | None = None, client: Client | None = None) -> dict[str, int]:
+class Revoked(TypedDict):
+    """What ``revoke_everything`` ended; the keys go into the audit record as they are."""
+
+    families: int
+    client_tokens: int
+    codes: int
+
+
+def revoke_everything(user: User | None = None, client: Client | None = None) -> Revoked:
     """Revoke every live token family of ``user`` or of ``client`` (or of both together), their
     access tokens and a client's own (client_credentials) tokens, and discard unredeemed codes.
     The counts; the caller commits."""
@@ -314,10 +330,10 @@ def revoke_everything(user: User | None = None, client: Client | None = None) ->
     for family in families:
         revoke_family(family, now)
     # What no family covers: a client's tokens for itself.
-    loose = db.session.execute(
+    loose = rows_matched(
         token_query.values(revoked_at=now).execution_options(synchronize_session=False)
-    ).rowcount
-    codes = db.session.execute(code_query.execution_options(synchronize_session=False)).rowcount
+    )
+    codes = rows_matched(code_query.execution_options(synchronize_session=False))
     return {"families": len(families), "client_tokens": loose, "codes": codes}
 
 

@@ -71,7 +71,7 @@ def index() -> str:
 
 @bp.route("/signup", methods=["GET", "POST"])
 @throttling.signups
-def signup() -> Response | str:
+def signup() -> Response | tuple[str, int]:
     form = SignupForm()
     next_url = safe_next(request.args.get("next"), url_for("account.apps"))
     if form.validate_on_submit():
@@ -108,7 +108,7 @@ def _after_signup(email: str, next_url: str) -> Response:
 
 @bp.route("/login", methods=["GET", "POST"])
 @throttling.login_attempts
-def login() -> Response | str:
+def login() -> Response | tuple[str, int]:
     form = LoginForm()
     next_url = safe_next(request.args.get("next"), url_for("account.apps"))
     error = None

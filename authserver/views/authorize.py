@@ -80,7 +80,7 @@ class Target:
 
 
 @bp.route("/oauth/authorize", methods=["GET", "POST"])
-def authorize() -> Response | tuple[str, int]:
+def authorize() -> Response | str | tuple[str, int]:
     try:
         target = trusted_target()
         hint = checked_request(target)
@@ -232,9 +232,9 @@ def logged_in(target: Target, hint: dict | None) -> UserSession:
             after_login, login.sid if login is not None else None
         )
         requirement = requirement.joined(remembered)
-    if policy.must_log_in(
-        logged_in_subject=current_user.subject if login is not None else None,
-        auth_time=login.auth_time if login is not None else None,
+    if login is None or policy.must_log_in(
+        logged_in_subject=current_user.subject,
+        auth_time=login.auth_time,
         now=clock.now(),
         requirement=requirement,
         fresh_login_for_this_request=fresh_login,
@@ -305,7 +305,7 @@ def decision(target: Target, grant, login: UserSession) -> Response | tuple[str,
     return issue_code(grant, granted, login)
 
 
-def consent_or_code(target: Target, grant, login: UserSession) -> Response | tuple[str, int]:
+def consent_or_code(target: Target, grant, login: UserSession) -> Response | str | tuple[str, int]:
     """A code at once for what was granted before (``policy.must_ask_consent``), else the page
     that asks (or ``consent_required`` for a silent request)."""
     client, prompts = target.client, target.prompts

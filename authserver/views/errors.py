@@ -26,9 +26,10 @@ def database_unavailable(error: DBAPIError) -> bool:
     as opposed to a query it refused (a constraint, a missing table: bugs, not outages)."""
     if error.connection_invalidated:
         return True  # SQLAlchemy saw the connection die mid-use and threw it away
-    if not isinstance(error, OperationalError) or not hasattr(error.orig, "sqlstate"):
+    orig = error.orig
+    if not isinstance(error, OperationalError) or orig is None or not hasattr(orig, "sqlstate"):
         return False
-    sqlstate = error.orig.sqlstate  # psycopg 3; None when libpq never got an answer
+    sqlstate = orig.sqlstate  # psycopg 3; None when libpq never got an answer
     return sqlstate is None or sqlstate.startswith(_CONNECTION_SQLSTATES)
 
 
@@ -97,7 +98,7 @@ def register(app: Flask) -> None:
 
     @app.errorhandler(HTTPException)
     def http_error(error: HTTPException) -> tuple[Response | str, int]:
-        if error.response is not None:
+        if isinstance(error.response, Response):  # werkzeug's type allows a sans-I/O one too
             # Made by the code that refused (a throttling page with its Retry-After).
             return error.response, error.response.status_code
         status = error.code or 500

@@ -13,6 +13,8 @@ class Base(DeclarativeBase):
     pass
 
 
+# The models subclass Base itself (its metadata is db's), which type checkers can follow;
+# they would not follow ``db.Model``, a class made at run time.
 db = SQLAlchemy(model_class=Base)
 
 
@@ -20,7 +22,7 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-class User(db.Model):
+class User(Base):
     """A person who signed up through the authorization server.
 
     Known by the pair (issuer, subject), never by email: an email can change hands or be
@@ -41,7 +43,7 @@ class User(db.Model):
     updated_at: Mapped[datetime] = mapped_column(default=_now)
 
 
-class SignIn(db.Model):
+class SignIn(Base):
     """One browser's sign-in: its tokens stay here, server-side; the cookie holds only ``id``."""
 
     __tablename__ = "sign_ins"

@@ -68,6 +68,8 @@ def access_token(sign_in: SignIn, force_refresh: bool = False) -> str:
     # Refresh tokens rotate at every use: store the successor, or the next refresh fails.
     sign_in.store(token, requested_scope=sign_in.scope, now=_now())
     db.session.commit()
+    if sign_in.access_token is None:  # an answer without one: nothing to call the API with
+        raise SignInEnded
     return sign_in.access_token
 
 
@@ -228,15 +230,15 @@ def _upsert_user(issuer: str, subject: str, claims: dict, id_claims: dict) -> tu
     """The local user for (issuer, subject): made on first sign-in, refreshed on later ones."""
     statement = select(User).where(User.issuer == issuer, User.subject == subject)
     user = db.session.scalar(statement)
-    created = user is None
-    if created:
-        user = User(issuer=issuer, subject=subject)
+    created = False
+    if user is None:
+        user, created = User(issuer=issuer, subject=subject), True
         db.session.add(user)
         try:
             db.session.flush()
         except IntegrityError:  # the same person signing in twice at once
             db.session.rollback()
-            user, created = db.session.scalar(statement), False
+            user, created = db.session.scalars(statement).one(), False
     user.name = claims.get("name") or id_claims.get("name") or user.name
     if "email" in claims:
         user.email = claims["email"]

@@ -56,7 +56,7 @@ def upgrade():
     rows = connection.execute(
         sa.select(users.c.id, users.c.email).order_by(users.c.created_at, users.c.id)
     ).all()
-    holders = {}
+    holders: dict[str, int] = {}  # email key -> the id of the user who keeps it
     for user_id, email in rows:
         key = _email_key(email)
         if key in holders:
