@@ -38,16 +38,20 @@ from __future__ import annotations
 import base64
 import hashlib
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from functools import wraps
 from urllib.parse import unquote
 
-from flask import current_app, g, jsonify, request
+from flask import Flask, after_this_request, current_app, g, jsonify, request
 from flask_limiter import RequestLimit
 from flask_limiter.util import get_remote_address
 from werkzeug.wrappers import Response
 
 from .extensions import limiter
 from .ratelimit import BATCHED_MARK, CACHED_MARK
+
+#: Where the app keeps Flask-Limiter's after-request hooks (``count_after_answers_with``).
+_AFTER_ANSWER_HOOKS = "authserver.throttling_after_answer"
 
 #: Counted together whichever endpoint they happen at: guessing a secret is the same guess at
 #: the token, introspection or revocation endpoint.
@@ -182,11 +186,31 @@ _registrations = limiter.limit(
 )
 
 
+def count_after_answers_with(app: Flask, hooks: Iterable[Callable]) -> None:
+    """Flask-Limiter's after-request hooks, which count each ``deduct_when`` limit once the view
+    has answered: ``create_app`` takes them off the app's every request and hands them here,
+    for the throttled views only (``counted_after_answer``)."""
+    app.extensions[_AFTER_ANSWER_HOOKS] = tuple(hooks)
+
+
+def counted_after_answer(view: Callable) -> Callable:
+    """Run the limiter's counting hooks after ``view``'s answer (every view with a
+    ``deduct_when`` limit needs this, outside its limits' decorators)."""
+
+    @wraps(view)
+    def counted(*args, **kwargs):
+        for hook in current_app.extensions.get(_AFTER_ANSWER_HOOKS, ()):
+            after_this_request(hook)
+        return view(*args, **kwargs)
+
+    return counted
+
+
 def machine_endpoint(view: Callable) -> Callable:
     """The limits of the token, introspection and revocation endpoints."""
-    return _failures_per_address(_failures_per_client(_per_client(view)))
+    return counted_after_answer(_failures_per_address(_failures_per_client(_per_client(view))))
 
 
 def registration_endpoint(view: Callable) -> Callable:
     """Registration (RFC 7591) and its management endpoint (RFC 7592)."""
-    return _failures_per_address(_registrations(view))
+    return counted_after_answer(_failures_per_address(_registrations(view)))

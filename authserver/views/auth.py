@@ -26,7 +26,7 @@ from flask_limiter.util import get_remote_address
 from flask_login import current_user, login_required, login_user, logout_user
 from werkzeug.wrappers import Response
 
-from .. import policy
+from .. import policy, throttling
 from ..extensions import csrf, db, limiter
 from ..forms import LoginForm, LogoutForm, SignupForm
 from ..models import User
@@ -147,6 +147,7 @@ def _after_signup(email: str, next_url: str) -> Response:
 
 
 @bp.route("/login", methods=["GET", "POST"])
+@throttling.counted_after_answer  # both limits count failed logins once answered
 @limiter.limit(
     _config_value("LOGIN_FAILURES_PER_ACCOUNT"),
     key_func=_account_and_address,

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from urllib.parse import unquote
 
-from flask import Flask, g, request
+from flask import g, request
 from werkzeug.wrappers import Response
 
 from ..models import Client
@@ -29,10 +29,6 @@ ALLOWED_HEADERS = "Authorization, Content-Type"
 PREFLIGHT_MAX_AGE = "600"
 
 
-def register(app: Flask) -> None:
-    app.after_request(cors_headers)
-
-
 def note_client(client: Client | None) -> None:
     """Name the client a UserInfo request comes from: its access token's."""
     g.cors_client = client
@@ -43,6 +39,7 @@ def is_public_path(path: str) -> bool:
 
 
 def cors_headers(response: Response) -> Response:
+    """After each request of the blueprints holding these answers (``views.register_views``)."""
     path = request.path
     preflight = request.method == "OPTIONS" and "Access-Control-Request-Method" in request.headers
     headers = response.headers
