@@ -286,7 +286,9 @@ class RequestLog:
         if not self.log.isEnabledFor(level):
             return
         path = environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", "")
-        path = path.encode("latin-1", "replace").decode("utf-8", "replace")[:_MAX_PATH]
+        if not path.isascii():  # WSGI's latin-1 reading of the bytes sent, as UTF-8
+            path = path.encode("latin-1", "replace").decode("utf-8", "replace")
+        path = path[:_MAX_PATH]
         method = environ.get("REQUEST_METHOD", "")[:16]
         fields = {
             "method": method,

@@ -21,13 +21,12 @@ import logging
 from collections.abc import Callable, Hashable
 from typing import TypeVar
 
-from flask import current_app, g
+from flask import Flask, current_app, g
 from sqlalchemy import event, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, SessionTransaction
 
-from .. import clock
 from ..extensions import db
 from ..models import CacheVersion
 
@@ -59,19 +58,23 @@ class _Store:
         self.entries.pop(name, None)
 
 
-def _store() -> _Store:
-    store = current_app.extensions.get(_EXTENSION)
+def _store(app: Flask) -> _Store:
+    store = app.extensions.get(_EXTENSION)
     if store is None:
-        store = current_app.extensions[_EXTENSION] = _Store()
+        store = app.extensions[_EXTENSION] = _Store()
     return store
 
 
 def current_versions() -> dict[str, int]:
     """Every cache's version as this process last read it, read again once it is older than
     ``CACHE_CHECK_INTERVAL`` (with 0, once per request or command)."""
-    store = _store()
-    interval = current_app.config["CACHE_CHECK_INTERVAL"]
-    now = clock.now().timestamp()
+    app = current_app._get_current_object()  # once, not through the proxy at every use
+    return _versions(app, _store(app))
+
+
+def _versions(app: Flask, store: _Store) -> dict[str, int]:
+    interval = app.config["CACHE_CHECK_INTERVAL"]
+    now = app.config["CLOCK"]().timestamp()  # clock.now(), in an app context as here
     if interval > 0:
         # Also when the clock went back (a wall clock set back, a test's clock).
         if store.read_at is None or not 0 <= now - store.read_at < interval:
@@ -113,7 +116,7 @@ def bump(name: str) -> None:
         index_elements=[table.c.name], set_={"version": table.c.version + 1}
     )
     db.session.execute(statement)
-    store = _store()
+    store = _store(current_app._get_current_object())
     store.drop(name)  # the rest of this transaction reads the change it makes
     db.session.info.setdefault(_BUMPED, set()).add((store, name))
 
@@ -140,8 +143,9 @@ def cached(name: str, key: Hashable, load: Callable[[], T | None]) -> T | None:
 
     None is not kept: an unknown id asked again is looked up again.
     """
-    store = _store()
-    version = current_versions().get(name, 0)
+    app = current_app._get_current_object()
+    store = _store(app)
+    version = _versions(app, store).get(name, 0)
     entry = store.entries.get(name)
     if entry is None or entry[0] != version:
         entry = store.entries[name] = (version, {})

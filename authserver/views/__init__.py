@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from flask import Blueprint, Flask, Response, current_app, g, request, session
+from flask import Blueprint, Flask, Response, g, request, session
 
 from .. import throttling
 from ..extensions import RequestHooks, login_manager
@@ -32,6 +32,19 @@ from ..models import User
 from ..services import sessions
 from . import account, auth, console, cors, errors, health, oauth2, oidc
 
+#: Headers every response carries, unless its view set them.
+EVERY_RESPONSE = (("X-Content-Type-Options", "nosniff"), ("Referrer-Policy", "no-referrer"))
+#: ...and every HTML page. No framing: the consent page must not be clickjacked (RFC 9700
+#: §4.16); no caching of pages that show personal data, CSRF tokens and once-only secrets.
+EVERY_PAGE = EVERY_RESPONSE + (
+    ("X-Frame-Options", "DENY"),
+    (
+        "Content-Security-Policy",
+        "default-src 'self'; frame-ancestors 'none'; form-action 'self' *; "
+        "base-uri 'none'; object-src 'none'",
+    ),
+    ("Cache-Control", "no-store"),
+)
 #: Blueprints with forms a browser posts: the CSRF check before their views (the consent form
 #: of /oauth/authorize is in ``oauth2``; its machine endpoints are exempt, see ``csrf.exempt``).
 FORM_BLUEPRINTS = (auth.bp, oauth2.bp, console.bp, account.bp)
@@ -47,10 +60,13 @@ def register_views(
     for module in (auth, oauth2, oidc, console, account, health):
         app.register_blueprint(module.bp)
     errors.register(app)
+    if csrf.after or csrf.teardown or login.before or login.teardown:
+        # A hook placed nowhere would be lost: an extension's upgrade must not do that quietly.
+        raise RuntimeError("Flask-WTF or Flask-Login registered request hooks of a new kind")
     for blueprint in FORM_BLUEPRINTS:
         for hook in reversed(csrf.before):
             # First, as before any of the blueprint's own checks (the console's login).
-            _hooks(app.before_request_funcs, blueprint).insert(0, _on_unsafe_methods(hook))
+            _hooks(app.before_request_funcs, blueprint).insert(0, _on_unsafe_methods(app, hook))
     for blueprint in PERSON_BLUEPRINTS:
         _hooks(app.after_request_funcs, blueprint).extend(login.after)
     for blueprint in CROSS_ORIGIN_BLUEPRINTS:
@@ -80,17 +96,14 @@ def register_views(
     @app.after_request
     def security_headers(response: Response) -> Response:
         headers = response.headers
-        headers.setdefault("X-Content-Type-Options", "nosniff")
-        headers.setdefault("Referrer-Policy", "no-referrer")
-        if response.mimetype == "text/html":
-            # No framing: the consent page must not be clickjacked (RFC 9700 §4.16).
-            headers.setdefault("X-Frame-Options", "DENY")
-            headers.setdefault(
-                "Content-Security-Policy",
-                "default-src 'self'; frame-ancestors 'none'; form-action 'self' *; "
-                "base-uri 'none'; object-src 'none'",
-            )
-            headers.setdefault("Cache-Control", "no-store")
+        # One pass over what the view set (each ``setdefault`` would be a pass of its own).
+        present = {name.lower(): value for name, value in headers.items()}
+        wanted = EVERY_RESPONSE
+        if present.get("content-type", "").startswith("text/html"):
+            wanted = EVERY_PAGE
+        for name, value in wanted:
+            if name.lower() not in present:
+                headers.add(name, value)
         return response
 
 
@@ -99,11 +112,12 @@ def _hooks(registry: dict, blueprint: Blueprint) -> list[Callable]:
     return registry.setdefault(blueprint.name, [])
 
 
-def _on_unsafe_methods(check: Callable[[], None]) -> Callable[[], None]:
+def _on_unsafe_methods(app: Flask, check: Callable[[], None]) -> Callable[[], None]:
     """``check`` for the methods Flask-WTF protects only: a GET skips its exemption lookups."""
+    config = app.config
 
     def on_unsafe_methods() -> None:
-        if request.method in current_app.config["WTF_CSRF_METHODS"]:
+        if request.method in config["WTF_CSRF_METHODS"]:
             return check()
         return None
 
