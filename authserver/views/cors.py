@@ -39,7 +39,8 @@ def is_public_path(path: str) -> bool:
 
 
 def cors_headers(response: Response) -> Response:
-    """After each request of the blueprints holding these answers (``views.register_views``)."""
+    """After each request of the blueprints holding these answers (``views.register_views``);
+    a request no route matched (a 404, a 405) gets no CORS headers, as no answer is there."""
     path = request.path
     preflight = request.method == "OPTIONS" and "Access-Control-Request-Method" in request.headers
     headers = response.headers
