@@ -93,3 +93,10 @@ def test_public_documents_and_probes_run_no_extension_hooks(
     hooks_run.clear()
     assert client.get(path).status_code == 200
     assert [m for m in hooks_run if m.startswith(EXTENSIONS)] == []
+
+
+@pytest.mark.parametrize("app_config", [{"RATELIMIT_DEFAULT": "2 per minute"}])
+def test_default_limits_an_operator_configures_still_apply_everywhere(client: FlaskClient) -> None:
+    """Flask-Limiter's before-request check (for default and application-wide limits) is kept
+    when such limits are configured."""
+    assert [client.get("/healthz").status_code for _ in range(3)] == [200, 200, 429]
