@@ -12,7 +12,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from . import ratelimit  # noqa: F401 - registers the database:// storage that the limiter names
 from .cli import register_cli
 from .config import load_config
-from .extensions import csrf, db, limiter, login_manager, migrate
+from .extensions import csrf, db, init_taking_back_hooks, limiter, login_manager, migrate
 from .logs import configure_logging
 from .metrics import init_metrics
 from .oauth2 import init_oauth2
@@ -46,12 +46,13 @@ def create_app(test_config: dict | None = None) -> Flask:
     db.init_app(app)
     # Batch mode, so later ALTERs work on SQLite too.
     migrate.init_app(app, db, directory=str(PACKAGE_DIR / "migrations"), render_as_batch=True)
-    csrf.init_app(app)
-    limiter.init_app(app)
-    login_manager.init_app(app)
+    # Their request hooks go only on the blueprints they apply to (``register_views``).
+    csrf_hooks = init_taking_back_hooks(app, csrf.init_app)
+    limiter_hooks = init_taking_back_hooks(app, limiter.init_app)
+    login_hooks = init_taking_back_hooks(app, login_manager.init_app)
 
     init_oauth2(app)
-    register_views(app)
+    register_views(app, csrf=csrf_hooks, limiter=limiter_hooks, login=login_hooks)
     register_cli(app)
     init_cleanup_schedule(app)  # AUTHSERVER_CLEANUP_INTERVAL: cleanup in each worker, if set
     init_metrics(app, db)  # off unless AUTHSERVER_METRICS_ADDRESS is set

@@ -69,6 +69,11 @@ class DefaultConfig:
     #: Seconds between cleanups run inside the server (each worker process, with jitter);
     #: None means none: run `authserver cleanup` yourself, e.g. hourly from cron (SPEC).
     CLEANUP_INTERVAL: float | None = None
+    #: Seconds each process may answer from its cached signing keys and clients before reading
+    #: their version stamps again (``services/caches.py``): a key rotation, a client disabled or
+    #: edited on another node or by the command line shows on every worker within this bound.
+    #: 0: read at every request, as exact as it gets (one small query each). At most 60.
+    CACHE_CHECK_INTERVAL = 1.0
     #: Where throttling counters live: "database://" (this server's own database, shared by every
     #: worker and node) or "redis://host:6379" for Redis. "memory://" is per process: tests only.
     RATELIMIT_STORAGE_URI = "database://"
@@ -153,6 +158,7 @@ def load_config(app: Flask, test_config: dict | None) -> None:
     if not callable(app.config["CLOCK"]):
         raise RuntimeError("CLOCK must be a function returning an aware UTC datetime.")
     app.config["CLEANUP_INTERVAL"] = cleanup_interval(app.config.get("CLEANUP_INTERVAL"))
+    app.config["CACHE_CHECK_INTERVAL"] = cache_check_interval(app.config["CACHE_CHECK_INTERVAL"])
     Path(app.instance_path).mkdir(parents=True, exist_ok=True)
     if not app.config["DATABASE_URL"]:
         app.config["DATABASE_URL"] = "sqlite:///" + str(
@@ -238,6 +244,27 @@ def check_key_encryption_keys(config: dict) -> None:
             "separated by spaces (or unset)."
         )
     config["KEY_ENCRYPTION_KEY_PREVIOUS"] = tuple(previous)
+
+
+#: The longest ``CACHE_CHECK_INTERVAL`` accepted: it is how long a disabled client may still get
+#: tokens from another worker, so a typo (milliseconds for seconds) must not stretch it.
+MAX_CACHE_CHECK_INTERVAL = 60.0
+
+
+def cache_check_interval(value: object) -> float:
+    """``CACHE_CHECK_INTERVAL`` as seconds, 0 to 60; anything else stops the start."""
+    number = None
+    if not isinstance(value, bool):
+        try:
+            number = float(value)  # a number, or a string of one
+        except (TypeError, ValueError):
+            number = None
+    if number is None or not 0 <= number <= MAX_CACHE_CHECK_INTERVAL:  # NaN fails both
+        raise RuntimeError(
+            f"AUTHSERVER_CACHE_CHECK_INTERVAL must be a number of seconds from 0 to "
+            f"{MAX_CACHE_CHECK_INTERVAL:g}, not {value!r}."
+        )
+    return number
 
 
 def engine_options(url: str) -> dict:

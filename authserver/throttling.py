@@ -51,9 +51,10 @@ import ipaddress
 import logging
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 from flask import (
+    Flask,
     Response,
     after_this_request,
     current_app,
@@ -81,6 +82,9 @@ ATTEMPT_MARK = "attempt:"
 _REFUND_MARGIN = 1.0
 
 _log = logging.getLogger(__name__)
+
+#: Where the app keeps Flask-Limiter's after-request hooks (``count_after_answers_with``).
+_AFTER_ANSWER_HOOKS = "authserver.throttling_after_answer"
 
 
 def client_authenticated(client_id: str) -> None:
@@ -230,14 +234,34 @@ _registrations = limiter.limit(
 )
 
 
+def count_after_answers_with(app: Flask, hooks: Iterable[Callable]) -> None:
+    """Flask-Limiter's after-request hooks, which count each ``deduct_when`` limit once the view
+    has answered: ``create_app`` takes them off the app's every request and hands them here,
+    for the throttled views only (``counted_after_answer``)."""
+    app.extensions[_AFTER_ANSWER_HOOKS] = tuple(hooks)
+
+
+def counted_after_answer(view: Callable) -> Callable:
+    """Run the limiter's counting hooks after ``view``'s answer (every view with a
+    ``deduct_when`` limit needs this, outside its limits' decorators)."""
+
+    @functools.wraps(view)
+    def counted(*args, **kwargs):
+        for hook in current_app.extensions.get(_AFTER_ANSWER_HOOKS, ()):
+            after_this_request(hook)
+        return view(*args, **kwargs)
+
+    return counted
+
+
 def machine_endpoint(view: Callable) -> Callable:
     """The limits of the token, introspection and revocation endpoints."""
-    return _failures_per_address(_failures_per_client(_per_client(view)))
+    return counted_after_answer(_failures_per_address(_failures_per_client(_per_client(view))))
 
 
 def registration_endpoint(view: Callable) -> Callable:
     """Registration (RFC 7591) and its management endpoint (RFC 7592)."""
-    return _failures_per_address(_registrations(view))
+    return counted_after_answer(_failures_per_address(_registrations(view)))
 
 
 def attempts_limited(

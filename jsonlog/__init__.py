@@ -13,12 +13,13 @@ from __future__ import annotations
 import contextvars
 import json
 import logging
+import math
 import re
+import secrets
 import sys
 import time
-import uuid
+import traceback
 from collections.abc import Callable, Iterable
-from datetime import UTC, datetime
 
 from flask import Flask, has_request_context, request
 
@@ -60,28 +61,97 @@ class JsonFormatter(logging.Formatter):
         self.service = service
 
     def format(self, record: logging.LogRecord) -> str:
+        exception = self.formatException(record.exc_info) if record.exc_info else None
+        return self.line(
+            record.created,
+            record.levelname,
+            record.name,
+            getattr(record, "request_id", None),
+            record.getMessage(),
+            getattr(record, "fields", {}),
+            exception,
+        )
+
+    def line(
+        self,
+        created: float,
+        level: str,
+        logger: str,
+        request_id: str | None,
+        message: str,
+        fields: dict,
+        exception: str | None = None,
+    ) -> str:
+        """One line from its parts: a record's, or a request's (``RequestLog``)."""
         line = {
-            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
-            "level": record.levelname,
+            "time": iso_time(created),
+            "level": level,
             "service": self.service,
-            "logger": record.name,
-            "request_id": getattr(record, "request_id", None),
-            "message": record.getMessage(),
+            "logger": logger,
+            "request_id": request_id,
+            "message": message,
         }
-        line.update(getattr(record, "fields", {}))
-        if record.exc_info:
-            line["exception"] = self.formatException(record.exc_info)
-        return json.dumps(line, default=str)
+        line.update(fields)
+        if exception:
+            line["exception"] = exception
+        return _ENCODER.encode(line)
+
+
+#: ``json.dumps(..., default=str)`` without making an encoder per line.
+_ENCODER = json.JSONEncoder(default=str)
+#: The last whole second formatted, as (seconds, "YYYY-MM-DDTHH:MM:SS"): one per second, not
+#: one per line.
+_last_second: tuple[int, str] = (-1, "")
+
+
+def iso_time(created: float) -> str:
+    """``created`` in ISO 8601 UTC to the millisecond, as ``datetime.isoformat`` writes it."""
+    global _last_second
+    fraction, whole_seconds = math.modf(created)
+    whole, micro = int(whole_seconds), round(fraction * 1e6)  # as datetime rounds it
+    if micro >= 1_000_000:
+        whole, micro = whole + 1, micro - 1_000_000
+    second = _last_second
+    if second[0] != whole:
+        second = _last_second = (whole, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(whole)))
+    return f"{second[1]}.{micro // 1000:03d}+00:00"
 
 
 class TextFormatter(logging.Formatter):
     def __init__(self, service: str) -> None:
         super().__init__("%(asctime)s %(levelname)s " + service + " %(name)s %(message)s")
+        self.service = service
 
     def format(self, record: logging.LogRecord) -> str:
-        text = super().format(record)
-        extra = " ".join(f"{k}={v}" for k, v in getattr(record, "fields", {}).items())
-        return f"{text} [{getattr(record, 'request_id', None) or '-'}] {extra}".rstrip()
+        request_id = getattr(record, "request_id", None)
+        return _with_extras(super().format(record), request_id, getattr(record, "fields", {}))
+
+    def line(
+        self,
+        created: float,
+        level: str,
+        logger: str,
+        request_id: str | None,
+        message: str,
+        fields: dict,
+        exception: str | None = None,
+    ) -> str:
+        """As ``format`` writes a record with these parts (``RequestLog``'s lines)."""
+        when = time.strftime(self.default_time_format, self.converter(created))
+        when = self.default_msec_format % (when, int((created - int(created)) * 1000))
+        text = f"{when} {level} {self.service} {logger} {message}"
+        if exception:
+            text += "\n" + exception
+        return _with_extras(text, request_id, fields)
+
+
+def _with_extras(text: str, request_id: str | None, fields: dict) -> str:
+    extra = " ".join(f"{k}={v}" for k, v in fields.items())
+    return f"{text} [{request_id or '-'}] {extra}".rstrip()
+
+
+#: Set on a request line's record when ``RequestLog`` has written the line itself already.
+_WRITTEN = "jsonlog_written"
 
 
 class StdoutHandler(logging.StreamHandler):
@@ -98,6 +168,21 @@ class StdoutHandler(logging.StreamHandler):
     def stream(self, value) -> None:
         pass
 
+    def filter(self, record: logging.LogRecord) -> bool | logging.LogRecord:
+        # A request line that also went to other handlers: it is on stdout already.
+        return not getattr(record, _WRITTEN, False) and super().filter(record)
+
+    def write_line(self, line: str) -> None:
+        """One finished line, as ``emit`` writes a record's: whole, then flushed."""
+        with self.lock:
+            try:
+                stream = self.stream
+                stream.write(line + self.terminator)
+                stream.flush()
+            except Exception:  # as logging's handlers do: a log line never fails a request
+                if logging.raiseExceptions:
+                    traceback.print_exc(file=sys.stderr)
+
 
 def configure_logging(app: Flask, service: str) -> None:
     """A stdout handler on the app's logger and on gunicorn's error logger, replacing the one a
@@ -108,7 +193,7 @@ def configure_logging(app: Flask, service: str) -> None:
     formatter = JsonFormatter(service) if kind == "json" else TextFormatter(service)
 
     logger = logging.getLogger(app.import_name)  # app.logger, before Flask adds its own handler
-    _install(logger, formatter, replace=lambda h: isinstance(h, StdoutHandler))
+    handler = _install(logger, formatter, replace=lambda h: isinstance(h, StdoutHandler))
     if logger.level == logging.NOTSET:
         logger.setLevel(logging.INFO)
 
@@ -118,18 +203,20 @@ def configure_logging(app: Flask, service: str) -> None:
         _install(gunicorn, formatter, replace=_writes_to_a_terminal_stream)
 
     hops = int(app.config.get("TRUSTED_PROXIES") or 0)
-    app.wsgi_app = RequestLog(app.wsgi_app, logging.getLogger(f"{app.import_name}.requests"), hops)
+    requests = logging.getLogger(f"{app.import_name}.requests")
+    app.wsgi_app = RequestLog(app.wsgi_app, requests, handler, formatter, hops)
 
 
 def _install(
     logger: logging.Logger, formatter: logging.Formatter, replace: Callable[[logging.Handler], bool]
-) -> None:
+) -> StdoutHandler:
     for handler in [h for h in logger.handlers if replace(h)]:
         logger.removeHandler(handler)
     handler = StdoutHandler()
     handler.setFormatter(formatter)
     handler.addFilter(RequestIdFilter())
     logger.addHandler(handler)
+    return handler
 
 
 def _writes_to_a_terminal_stream(handler: logging.Handler) -> bool:
@@ -143,18 +230,31 @@ class RequestLog:
     """WSGI middleware: the request id in and out, and one line per request once it is answered.
 
     It sits inside ProxyFix, so the remote address is the client's as the trusted proxies saw it.
+    The line is formatted and written here, on the app's stdout handler, rather than through
+    ``logging``: a record's making, caller lookup, filters and handler walk cost more than the
+    rest of answering a JWKS request. It still reaches any other handler that listens (pytest's
+    capture, an operator's own), as a record marked as already written.
     """
 
-    def __init__(self, app, log: logging.Logger, trusted_proxies: int) -> None:
+    def __init__(
+        self,
+        app,
+        log: logging.Logger,
+        handler: StdoutHandler,
+        formatter: JsonFormatter | TextFormatter,
+        trusted_proxies: int,
+    ) -> None:
         self.app = app
         self.log = log
+        self.handler = handler
+        self.formatter = formatter
         self.trusted_proxies = trusted_proxies
 
     def request_id(self, environ: dict) -> str:
         given = environ.get("HTTP_X_REQUEST_ID", "")
         if self.trusted_proxies > 0 and _SANE_REQUEST_ID.fullmatch(given):
             return given
-        return uuid.uuid4().hex
+        return secrets.token_hex(16)
 
     def __call__(self, environ: dict, start_response) -> Iterable[bytes]:
         started = time.perf_counter()
@@ -176,12 +276,19 @@ class RequestLog:
             answered[:] = [500]
             raise
         finally:
-            self._write(environ, answered[0] if answered else 500, started, notes)
+            self._write(environ, request_id, answered[0] if answered else 500, started, notes)
             _request_id.reset(token)
 
-    def _write(self, environ: dict, status: int, started: float, notes: dict) -> None:
+    def _write(
+        self, environ: dict, request_id: str, status: int, started: float, notes: dict
+    ) -> None:
+        level = logging.ERROR if status >= 500 else logging.INFO
+        if not self.log.isEnabledFor(level):
+            return
         path = environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", "")
-        path = path.encode("latin-1", "replace").decode("utf-8", "replace")[:_MAX_PATH]
+        if not path.isascii():  # WSGI's latin-1 reading of the bytes sent, as UTF-8
+            path = path.encode("latin-1", "replace").decode("utf-8", "replace")
+        path = path[:_MAX_PATH]
         method = environ.get("REQUEST_METHOD", "")[:16]
         fields = {
             "method": method,
@@ -191,5 +298,26 @@ class RequestLog:
             "remote_addr": environ.get("REMOTE_ADDR"),
             **notes,
         }
-        level = logging.ERROR if status >= 500 else logging.INFO
-        self.log.log(level, "%s %s %s", method, path, status, extra={"fields": fields})
+        line = self.formatter.line(
+            time.time(),
+            logging.getLevelName(level),
+            self.log.name,
+            request_id,
+            f"{method} {path} {status}",
+            fields,
+        )
+        self.handler.write_line(line)
+        if not _heard_elsewhere(self.log):
+            return
+        extra = {"fields": fields, "request_id": request_id, _WRITTEN: True}
+        self.log.log(level, "%s %s %s", method, path, status, extra=extra)
+
+
+def _heard_elsewhere(logger: logging.Logger) -> bool:
+    """Whether a record of ``logger`` would reach a handler other than ours."""
+    current: logging.Logger | None = logger
+    while current is not None:
+        if any(not isinstance(h, StdoutHandler) for h in current.handlers):
+            return True
+        current = current.parent if current.propagate else None
+    return False

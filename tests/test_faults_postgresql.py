@@ -129,7 +129,7 @@ def test_unreachable_database_answers_503_and_the_server_comes_back_by_itself(ap
     http = app.test_client()
     assert_unavailable_json(exchange_code(http, app_client, code))
     assert_unavailable_json(refresh(http, app_client, issued["refresh_token"]))
-    assert_unavailable_json(http.get("/oauth/jwks"))
+    assert http.get("/oauth/jwks").status_code == 200  # from memory (the next test)
     bearer = {"Authorization": f"Bearer {issued['access_token']}"}
     assert_unavailable_json(http.get("/oauth/userinfo", headers=bearer))
     client_auth = basic_auth(app_client.client_id, app_client.secret)
@@ -150,6 +150,52 @@ def test_unreachable_database_answers_503_and_the_server_comes_back_by_itself(ap
     response = exchange_code(http, app_client, code)
     assert response.status_code == 200, response.data
     assert_consistent(app)
+
+
+def test_the_jwks_answers_with_the_keys_it_has_while_the_database_is_away(
+    app, tcp, fake_clock, caplog
+):
+    """Resource servers fetch the JWKS to verify tokens already issued: an outage of the
+    database must not stop them. Only the stamps' read is tried (and fails), once an interval."""
+    http = app.test_client()
+    warm = http.get("/oauth/jwks")
+    assert warm.status_code == 200
+    tcp.refuse()
+    tcp.drop_all()
+    fake_clock.advance(app.config["CACHE_CHECK_INTERVAL"])  # the version stamps are due
+
+    for _ in range(3):
+        during = http.get("/oauth/jwks")
+        assert during.status_code == 200, during.data
+        assert (during.data, during.headers["ETag"]) == (warm.data, warm.headers["ETag"])
+    tried = [r for r in caplog.records if r.name == "authserver.caches"]
+    assert [r.getMessage().startswith("cache versions unreadable") for r in tried] == [True]
+    assert http.get("/readyz").status_code == 503  # take the node out of the balancer still
+
+    tcp.accept()
+    fake_clock.advance(app.config["CACHE_CHECK_INTERVAL"])
+    assert http.get("/oauth/jwks").data == warm.data
+    assert http.get("/readyz").status_code == 200
+
+
+def test_a_process_that_never_read_the_keys_says_503_for_the_jwks(app, tcp, proxy, tmp_path):
+    _, url, schema = proxy
+    options = schema_options(schema)
+    options["connect_args"] = {**options["connect_args"], "connect_timeout": 2}
+    cold = create_app(
+        {
+            "TESTING": True,
+            "INSTANCE_PATH": str(tmp_path / "cold"),
+            "DATABASE_URL": url,
+            "SQLALCHEMY_ENGINE_OPTIONS": options,
+            "SECRET_KEY": "test-secret-key-" + "x" * 32,
+        }
+    )
+    tcp.refuse()
+    tcp.drop_all()
+    assert_unavailable_json(cold.test_client().get("/oauth/jwks"))
+    with cold.app_context():
+        db.engine.dispose()
 
 
 def test_connections_dropped_between_requests_are_replaced_unnoticed(app, tcp, signed_in):

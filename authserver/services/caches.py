@@ -1,19 +1,31 @@
-"""Per-process caches that stay right on every worker and node.
+"""Per-process caches that stay right on every worker and node, within a bound.
 
 Each cache is stamped with a version row in ``cache_versions``; whatever changes what a cache
-holds bumps its version in the same transaction. A request reads the versions once, and a
-cache whose version moved is dropped before it answers: no stale key or client survives a
-``keys rotate`` or a console edit on another node, and no timer decides when.
+holds bumps its version in the same transaction. Each process reads the versions at most once
+per ``CACHE_CHECK_INTERVAL`` seconds (1 by default; 0: once per request), on a connection of its
+own, and drops a cache whose version moved before answering from it. So a ``keys rotate``, a
+``clients disable`` or a console edit made on another node or by the command line shows on
+every worker within that interval (plus the read's own time), and a request between two reads
+does no database work for its freshness. A change made in this process drops its caches when
+it commits (and when it rolls back: what was read meanwhile may never have been committed), so
+it shows here at once.
+
+When the versions cannot be read (the database is away), the process keeps what it read last
+and tries again an interval later: what it has cached stays in use (the JWKS goes on answering
+resource servers), and whatever needs the database fails as it would anyway.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Hashable
 from typing import TypeVar
 
-from flask import current_app, g
-from sqlalchemy import select
+from flask import Flask, current_app, g
+from sqlalchemy import event, select
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session, SessionTransaction
 
 from ..extensions import db
 from ..models import CacheVersion
@@ -25,13 +37,74 @@ MAX_ENTRIES = 10_000
 
 T = TypeVar("T")
 
+log = logging.getLogger("authserver.caches")
+
+#: Where a session keeps what its transaction bumped, to drop again when it ends.
+_BUMPED = "authserver.caches.bumped"
+_EXTENSION = "authserver.caches"
+
+
+class _Store:
+    """One app's caches in this process, and the versions it last read."""
+
+    def __init__(self) -> None:
+        self.entries: dict[str, tuple[int, dict]] = {}
+        self.versions: dict[str, int] = {}
+        self.read_at: float | None = None  # when it last tried, in seconds of the app's clock
+        self.read_ok = False  # read once at least
+        self.unreadable = False  # the last attempt failed
+
+    def drop(self, name: str) -> None:
+        self.entries.pop(name, None)
+
+
+def _store(app: Flask) -> _Store:
+    store = app.extensions.get(_EXTENSION)
+    if store is None:
+        store = app.extensions[_EXTENSION] = _Store()
+    return store
+
 
 def current_versions() -> dict[str, int]:
-    """Every cache's version, read once per request (or CLI command)."""
-    if "cache_versions" not in g:
-        rows = db.session.execute(select(CacheVersion.name, CacheVersion.version))
-        g.cache_versions = {name: version for name, version in rows}
-    return g.cache_versions
+    """Every cache's version as this process last read it, read again once it is older than
+    ``CACHE_CHECK_INTERVAL`` (with 0, once per request or command)."""
+    app = current_app._get_current_object()  # once, not through the proxy at every use
+    return _versions(app, _store(app))
+
+
+def _versions(app: Flask, store: _Store) -> dict[str, int]:
+    interval = app.config["CACHE_CHECK_INTERVAL"]
+    now = app.config["CLOCK"]().timestamp()  # clock.now(), in an app context as here
+    if interval > 0:
+        # Also when the clock went back (a wall clock set back, a test's clock).
+        if store.read_at is None or not 0 <= now - store.read_at < interval:
+            _read_versions(store, now)
+    elif "cache_versions_read" not in g:
+        _read_versions(store, now)
+        g.cache_versions_read = True
+    return store.versions
+
+
+def _read_versions(store: _Store, now: float) -> None:
+    try:
+        # A connection of its own: the request's transaction is not begun (or spoilt) by it.
+        with db.engine.connect() as connection:
+            rows = connection.execute(select(CacheVersion.name, CacheVersion.version)).all()
+    except SQLAlchemyError as error:
+        if not store.read_ok:
+            raise  # nothing read yet, so nothing cached to go on with
+        store.read_at = now  # the next attempt waits an interval
+        if not store.unreadable:
+            reason = getattr(error, "orig", None) or error
+            log.warning("cache versions unreadable, keeping those read last: %s", reason)
+        store.unreadable = True
+        return
+    if store.unreadable:
+        log.info("cache versions readable again")
+    store.unreadable = False
+    store.read_ok = True
+    store.read_at = now
+    store.versions = {name: version for name, version in rows}
 
 
 def bump(name: str) -> None:
@@ -43,7 +116,26 @@ def bump(name: str) -> None:
         index_elements=[table.c.name], set_={"version": table.c.version + 1}
     )
     db.session.execute(statement)
-    g.pop("cache_versions", None)
+    store = _store(current_app._get_current_object())
+    store.drop(name)  # the rest of this transaction reads the change it makes
+    db.session.info.setdefault(_BUMPED, set()).add((store, name))
+
+
+@event.listens_for(Session, "after_commit")
+def _drop_committed(session: Session) -> None:
+    # Dropped again: another thread may have cached the old rows since the bump.
+    for store, name in session.info.pop(_BUMPED, ()):
+        store.drop(name)
+
+
+@event.listens_for(Session, "after_soft_rollback")
+def _drop_rolled_back(session: Session, previous_transaction: SessionTransaction) -> None:
+    # What was cached after the bump may have come from the rows now rolled back.
+    bumped = session.info.get(_BUMPED, ())
+    for store, name in bumped:
+        store.drop(name)
+    if previous_transaction.parent is None:  # the whole transaction, not a savepoint
+        session.info.pop(_BUMPED, None)
 
 
 def cached(name: str, key: Hashable, load: Callable[[], T | None]) -> T | None:
@@ -51,11 +143,12 @@ def cached(name: str, key: Hashable, load: Callable[[], T | None]) -> T | None:
 
     None is not kept: an unknown id asked again is looked up again.
     """
-    caches = current_app.extensions.setdefault("authserver.caches", {})
-    version = current_versions().get(name, 0)
-    entry = caches.get(name)
+    app = current_app._get_current_object()
+    store = _store(app)
+    version = _versions(app, store).get(name, 0)
+    entry = store.entries.get(name)
     if entry is None or entry[0] != version:
-        entry = caches[name] = (version, {})
+        entry = store.entries[name] = (version, {})
     values = entry[1]
     if key in values:
         return values[key]

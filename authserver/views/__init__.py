@@ -1,23 +1,80 @@
-"""HTTP glue: blueprints, the login manager's loader, and headers every response carries."""
+"""HTTP glue: blueprints, the request hooks each needs, the login manager's loader, and headers
+every response carries.
+
+Each extension's request hooks run only on the blueprints they apply to, not on every request
+(JWKS, discovery and the probes run none of them):
+
+=======================================  ======================================================
+hook                                     where
+=======================================  ======================================================
+CSRF check (Flask-WTF), before the view  ``FORM_BLUEPRINTS``, on POST/PUT/PATCH/DELETE
+remember-cookie upkeep (Flask-Login)     ``PERSON_BLUEPRINTS``, after the view
+throttling counts (Flask-Limiter)        each throttled view, after it answers
+                                         (``throttling.counted_after_answer``)
+CORS headers (``cors.py``)               ``CROSS_ORIGIN_BLUEPRINTS``, after the view
+=======================================  ======================================================
+
+Flask-Limiter's own before-request check is for default and application-wide limits; this
+server names every limit on its view (the decorators check them), so that hook is kept only if
+an operator configures such limits. Its teardown clears state kept on the request context,
+which goes with the request anyway.
+"""
 
 from __future__ import annotations
 
-from flask import Flask, Response, g, request, session
+from collections.abc import Callable
 
-from ..extensions import limiter, login_manager
+from flask import Blueprint, Flask, Response, g, request, session
+
+from .. import throttling
+from ..extensions import RequestHooks, login_manager
 from ..models import User
 from ..services import sessions
 from . import account, auth, authorize, console, cors, errors, health, oauth2, oidc
 
-#: Public documents and probes: no throttling, no session.
-UNTHROTTLED_PATHS = ("/.well-known/", "/oauth/jwks", "/healthz", "/readyz", "/static/")
+#: Headers every response carries, unless its view set them.
+EVERY_RESPONSE = (("X-Content-Type-Options", "nosniff"), ("Referrer-Policy", "no-referrer"))
+#: ...and every HTML page. No framing: the consent page must not be clickjacked (RFC 9700
+#: §4.16); no caching of pages that show personal data, CSRF tokens and once-only secrets.
+EVERY_PAGE = EVERY_RESPONSE + (
+    ("X-Frame-Options", "DENY"),
+    (
+        "Content-Security-Policy",
+        "default-src 'self'; frame-ancestors 'none'; form-action 'self' *; "
+        "base-uri 'none'; object-src 'none'",
+    ),
+    ("Cache-Control", "no-store"),
+)
+#: Blueprints with forms a browser posts: the CSRF check before their views (the consent form
+#: posts back to /oauth/authorize, in ``authorize``; ``oauth2`` holds only machine endpoints,
+#: which take no cookie and are exempt).
+FORM_BLUEPRINTS = (auth.bp, authorize.bp, console.bp, account.bp)
+#: Blueprints whose pages a logged-in person uses, and where login and logout happen.
+PERSON_BLUEPRINTS = (auth.bp, console.bp, account.bp)
+#: Blueprints holding the answers other origins may read (``cors.py`` says which).
+CROSS_ORIGIN_BLUEPRINTS = (oauth2.bp, oidc.bp)
 
 
-def register_views(app: Flask) -> None:
+def register_views(
+    app: Flask, csrf: RequestHooks, limiter: RequestHooks, login: RequestHooks
+) -> None:
     for module in (auth, authorize, oauth2, oidc, console, account, health):
         app.register_blueprint(module.bp)
     errors.register(app)
-    cors.register(app)
+    if csrf.after or csrf.teardown or login.before or login.teardown:
+        # A hook placed nowhere would be lost: an extension's upgrade must not do that quietly.
+        raise RuntimeError("Flask-WTF or Flask-Login registered request hooks of a new kind")
+    for blueprint in FORM_BLUEPRINTS:
+        for hook in reversed(csrf.before):
+            # First, as before any of the blueprint's own checks (the console's login).
+            _hooks(app.before_request_funcs, blueprint).insert(0, _on_unsafe_methods(app, hook))
+    for blueprint in PERSON_BLUEPRINTS:
+        _hooks(app.after_request_funcs, blueprint).extend(login.after)
+    for blueprint in CROSS_ORIGIN_BLUEPRINTS:
+        _hooks(app.after_request_funcs, blueprint).append(cors.cors_headers)
+    throttling.count_after_answers_with(app, limiter.after)
+    if app.config.get("RATELIMIT_DEFAULT") or app.config.get("RATELIMIT_APPLICATION"):
+        app.before_request_funcs.setdefault(None, []).extend(limiter.before)
 
     login_manager.login_view = "auth.login"
     login_manager.login_message = "Please log in to continue."
@@ -37,24 +94,32 @@ def register_views(app: Flask) -> None:
         g.login_session = login
         return login.user
 
-    @limiter.request_filter
-    def public_documents_are_never_throttled() -> bool:
-        # Fetched by every resource server and app, and served from memory: the limiter's own
-        # bookkeeping would cost more than answering.
-        return request.path.startswith(UNTHROTTLED_PATHS)
-
     @app.after_request
     def security_headers(response: Response) -> Response:
         headers = response.headers
-        headers.setdefault("X-Content-Type-Options", "nosniff")
-        headers.setdefault("Referrer-Policy", "no-referrer")
-        if response.mimetype == "text/html":
-            # No framing: the consent page must not be clickjacked (RFC 9700 §4.16).
-            headers.setdefault("X-Frame-Options", "DENY")
-            headers.setdefault(
-                "Content-Security-Policy",
-                "default-src 'self'; frame-ancestors 'none'; form-action 'self' *; "
-                "base-uri 'none'; object-src 'none'",
-            )
-            headers.setdefault("Cache-Control", "no-store")
+        # One pass over what the view set (each ``setdefault`` would be a pass of its own).
+        present = {name.lower(): value for name, value in headers.items()}
+        wanted = EVERY_RESPONSE
+        if present.get("content-type", "").startswith("text/html"):
+            wanted = EVERY_PAGE
+        for name, value in wanted:
+            if name.lower() not in present:
+                headers.add(name, value)
         return response
+
+
+def _hooks(registry: dict, blueprint: Blueprint) -> list[Callable]:
+    """The list of hooks run for ``blueprint``'s requests (Flask keeps them by its name)."""
+    return registry.setdefault(blueprint.name, [])
+
+
+def _on_unsafe_methods(app: Flask, check: Callable[[], None]) -> Callable[[], None]:
+    """``check`` for the methods Flask-WTF protects only: a GET skips its exemption lookups."""
+    config = app.config
+
+    def on_unsafe_methods() -> None:
+        if request.method in config["WTF_CSRF_METHODS"]:
+            return check()
+        return None
+
+    return on_unsafe_methods

@@ -9,7 +9,7 @@ request then decides (node-oidc-provider does the same). Credentials (cookies) a
 
 from __future__ import annotations
 
-from flask import Flask, g, request
+from flask import g, request
 from werkzeug.wrappers import Response
 
 from .. import throttling
@@ -28,10 +28,6 @@ ALLOWED_HEADERS = "Authorization, Content-Type"
 PREFLIGHT_MAX_AGE = "600"
 
 
-def register(app: Flask) -> None:
-    app.after_request(cors_headers)
-
-
 def note_client(client: Client | None) -> None:
     """Name the client a UserInfo request comes from: its access token's."""
     g.cors_client = client
@@ -42,6 +38,8 @@ def is_public_path(path: str) -> bool:
 
 
 def cors_headers(response: Response) -> Response:
+    """After each request of the blueprints holding these answers (``views.register_views``);
+    a request no route matched (a 404, a 405) gets no CORS headers, as no answer is there."""
     path = request.path
     preflight = request.method == "OPTIONS" and "Access-Control-Request-Method" in request.headers
     headers = response.headers

@@ -37,7 +37,10 @@ def _issue() -> Response:
 @bp.get("/oauth/jwks")
 def jwks() -> Response:
     published = keys.jwks()
-    db.session.commit()  # keeps the first key, if a fresh install just made it
+    # A cold process read the keys (or a fresh install just made its first, to keep); a warm
+    # one answered from memory without so much as making a session.
+    if db.session.registry.has() and db.session().in_transaction():
+        db.session.commit()
     # Short, so a rotation reaches resource servers quickly; they refetch on unknown kid anyway.
     return cacheable_json(published.body, published.etag, max_age=300)
 

@@ -37,12 +37,12 @@ def with_issuer(response: Response) -> Response:
 
 def cacheable_json(body: bytes, etag: str, max_age: int) -> Response:
     """A public JSON document from memory, with an ETag so a client that has it gets 304."""
-    headers = {"Cache-Control": f"public, max-age={max_age}", "ETag": etag}
+    headers = [("Cache-Control", f"public, max-age={max_age}"), ("ETag", etag)]
     # RFC 9110 §13.1.2: weak comparison; a list of tags or "*" may be sent.
     presented = request.headers.get("If-None-Match", "")
     if presented and (presented.strip() == "*" or etag in presented.replace("W/", "").split(", ")):
         return Response(status=304, headers=headers)
-    return Response(body, mimetype="application/json", headers=headers)
+    return Response(body, headers=headers, content_type="application/json")
 
 
 def uncached(response: Response) -> Response:

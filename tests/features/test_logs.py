@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from flask import Flask, current_app
@@ -150,6 +151,47 @@ def test_pytest_still_captures_the_records(app: Flask, caplog) -> None:
     with caplog.at_level(logging.INFO):
         app.test_client().get("/healthz")
     assert any(r.name == "authserver.requests" for r in caplog.records)
+
+
+def test_with_nobody_else_listening_the_line_is_written_without_a_log_record(
+    app: Flask, capsys, monkeypatch
+) -> None:
+    """As under gunicorn, where only our stdout handler listens: the request line skips
+    ``logging``'s per-record work (a record, its caller, the handler walk) and is still
+    written, once, in the same shape as every other line."""
+    monkeypatch.setattr(logging.getLogger(), "handlers", [])  # pytest's own capture, gone
+    made = []
+    make_record = logging.Logger.makeRecord
+
+    def counted(self, *args, **kwargs):
+        made.append(self.name)
+        return make_record(self, *args, **kwargs)
+
+    monkeypatch.setattr(logging.Logger, "makeRecord", counted)
+    http = app.test_client()
+    capsys.readouterr()
+    response = http.get("/healthz")
+    (line,) = request_lines(capsys)
+    assert made == []
+    assert REQUEST_FIELDS <= set(line)
+    assert (line["logger"], line["level"], line["message"]) == (
+        "authserver.requests",
+        "INFO",
+        "GET /healthz 200",
+    )
+    assert line["request_id"] == response.headers["X-Request-ID"]
+    assert datetime.fromisoformat(line["time"]).utcoffset() == timedelta(0)
+
+
+@pytest.mark.parametrize(
+    "created", [0.0, 1234567890.001, 1700000000.5004, 1700000000.9999996, 1264566383.9319994]
+)
+def test_request_line_times_are_written_as_datetime_writes_them(created: float) -> None:
+    from jsonlog import iso_time  # the request line's own clock formatting
+
+    assert iso_time(created) == datetime.fromtimestamp(created, UTC).isoformat(
+        timespec="milliseconds"
+    )
 
 
 @pytest.mark.parametrize("app_config", [{"LOG_FORMAT": "text"}])

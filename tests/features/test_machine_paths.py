@@ -3,6 +3,7 @@ stay right across workers (two apps on one database stand for two processes)."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -43,8 +44,50 @@ def service(app: Flask) -> factories.ClientInfo:
         return factories.make_service_client()
 
 
-def test_a_client_credentials_token_is_one_insert_and_one_commit(app, service):
-    """Once warm, a token costs one small read (the cache versions), one INSERT, one COMMIT."""
+def test_a_client_credentials_token_is_one_insert_and_one_commit(app, service, fake_clock):
+    """Once warm, a token costs one INSERT and one COMMIT: the caches' version stamps were read
+    less than CACHE_CHECK_INTERVAL ago (the clock stands still here)."""
+    http = app.test_client()
+    client_credentials_token(http, service)
+    with statements(app) as sent:
+        client_credentials_token(http, service)
+    assert sent == ["INSERT", "COMMIT"]
+
+
+@pytest.mark.parametrize("path", ["/oauth/jwks", "/.well-known/openid-configuration", "/healthz"])
+def test_public_documents_and_liveness_do_no_database_work_once_warm(app, client, fake_clock, path):
+    client.get(path)
+    with statements(app) as sent:
+        assert client.get(path).status_code == 200
+        assert client.get(path).status_code == 200
+    assert sent == []
+
+
+def test_the_version_stamps_are_read_once_an_interval_by_whichever_request_comes(
+    app, client, service, fake_clock
+):
+    interval = app.config["CACHE_CHECK_INTERVAL"]
+    assert interval == 1.0  # the default
+    http = app.test_client()
+    client_credentials_token(http, service)
+    fake_clock.advance(interval)
+    with statements(app) as sent:
+        client.get("/oauth/jwks")  # reads them, on a connection of its own
+        client_credentials_token(http, service)
+        client.get("/oauth/jwks")
+    assert sent == ["SELECT", "INSERT", "COMMIT"]
+    fake_clock.advance(interval - 0.001)
+    with statements(app) as sent:
+        client.get("/oauth/jwks")
+    assert sent == []
+    fake_clock.advance(0.001)
+    with statements(app) as sent:
+        client.get("/oauth/jwks")
+    assert sent == ["SELECT"]
+
+
+@pytest.mark.parametrize("app_config", [{"CACHE_CHECK_INTERVAL": 0}])
+def test_with_no_interval_every_request_reads_the_version_stamps_once(app, service):
     http = app.test_client()
     client_credentials_token(http, service)
     with statements(app) as sent:
@@ -89,10 +132,10 @@ def test_machine_endpoints_neither_read_nor_set_a_session(logged_in, method, pat
 
 
 def test_a_key_rotated_on_one_worker_is_used_and_published_by_every_worker(
-    app, test_database, tmp_path, service
+    app, test_database, tmp_path, service, fake_clock
 ):
-    """SPEC: after `keys rotate` the new key is active at once — in every process, not after a
-    cache timer runs out."""
+    """After `keys rotate` the new key is active in every process within CACHE_CHECK_INTERVAL
+    (the next read of the version stamps), not after its cached copy happens to expire."""
     from tests.conftest import _make_app
 
     other = _make_app(test_database, tmp_path / "other")
@@ -102,6 +145,7 @@ def test_a_key_rotated_on_one_worker_is_used_and_published_by_every_worker(
 
     result = other.test_cli_runner().invoke(args=["keys", "rotate", "--json"])
     assert result.exit_code == 0, result.output
+    fake_clock.advance(app.config["CACHE_CHECK_INTERVAL"])
 
     published = [k["kid"] for k in http.get("/oauth/jwks").get_json()["keys"]]
     token = client_credentials_token(http, service)
@@ -114,7 +158,7 @@ def test_a_key_rotated_on_one_worker_is_used_and_published_by_every_worker(
 
 
 def test_a_secret_rotated_on_one_worker_is_refused_by_every_worker(
-    app, test_database, tmp_path, service
+    app, test_database, tmp_path, service, fake_clock
 ):
     from authserver.services import clients
     from tests.conftest import _make_app
@@ -126,6 +170,7 @@ def test_a_secret_rotated_on_one_worker_is_refused_by_every_worker(
         new_secret = clients.rotate_secret(clients.find_client(service.client_id))
         db.session.commit()
         db.engine.dispose()
+    fake_clock.advance(app.config["CACHE_CHECK_INTERVAL"])
 
     stale = http.post(
         "/oauth/token",
@@ -139,6 +184,60 @@ def test_a_secret_rotated_on_one_worker_is_refused_by_every_worker(
     )
     assert stale.status_code == 401
     assert fresh.status_code == 200
+
+
+def test_a_key_rotated_by_this_process_is_used_and_published_at_once(app, service, fake_clock):
+    """A change made here drops this process's caches as it commits: no interval to wait."""
+    http = app.test_client()
+    old_kid = http.get("/oauth/jwks").get_json()["keys"][0]["kid"]
+    client_credentials_token(http, service)
+
+    result = app.test_cli_runner().invoke(args=["keys", "rotate", "--json"])
+    assert result.exit_code == 0, result.output
+    new_kid = json.loads(result.output)["kid"]
+
+    published = [k["kid"] for k in http.get("/oauth/jwks").get_json()["keys"]]
+    token = client_credentials_token(http, service)
+    from joserfc import jws
+
+    assert new_kid != old_kid and {new_kid, old_kid} <= set(published)
+    assert jws.extract_compact(token.encode()).headers()["kid"] == new_kid
+
+
+def test_a_client_disabled_by_this_process_is_refused_at_once(app, service, fake_clock):
+    http = app.test_client()
+    client_credentials_token(http, service)
+    result = app.test_cli_runner().invoke(args=["clients", "disable", service.client_id])
+    assert result.exit_code == 0, result.output
+    refused = http.post(
+        "/oauth/token",
+        data={"grant_type": "client_credentials"},
+        headers=basic_auth(service.client_id, service.secret),
+    )
+    assert refused.status_code == 401
+
+
+def test_a_change_rolled_back_leaves_no_trace_in_the_cache(app, service, fake_clock):
+    """What a transaction read after its bump may never be committed: dropped on rollback."""
+    from authserver.services import clients
+
+    http = app.test_client()
+    client_credentials_token(http, service)
+    with app.app_context():
+        client = clients.find_client(service.client_id)
+        clients.rotate_secret(client)
+        from authserver.oauth2.storage import query_client
+
+        query_client(service.client_id)  # caches the uncommitted secret in this process
+        db.session.rollback()
+    assert (
+        http.post(
+            "/oauth/token",
+            data={"grant_type": "client_credentials"},
+            headers=basic_auth(service.client_id, service.secret),
+        ).status_code
+        == 200
+    )
 
 
 def test_a_fresh_install_makes_its_first_key_once(app, client):
