@@ -41,7 +41,10 @@ def create_app(test_config: dict | None = None) -> Flask:
         # The client's address and scheme as the proxies saw them; only as many hops as the
         # operator vouches for, since anyone can send X-Forwarded-For.
         hops = int(app.config["TRUSTED_PROXIES"])
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
+        # (Flask's documented way to add WSGI middleware; its types call wsgi_app a method.)
+        app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
+            app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops
+        )
 
     db.init_app(app)
     # Batch mode, so later ALTERs work on SQLite too.

@@ -256,7 +256,7 @@ def cache_check_interval(value: object) -> float:
     number = None
     if not isinstance(value, bool):
         try:
-            number = float(value)  # a number, or a string of one
+            number = float(cast(str, value))  # a number, or a string of one: float() decides
         except (TypeError, ValueError):
             number = None
     if number is None or not 0 <= number <= MAX_CACHE_CHECK_INTERVAL:  # NaN fails both

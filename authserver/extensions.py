@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from flask import Flask
 from flask_limiter import Limiter
@@ -36,7 +37,11 @@ def init_taking_back_hooks(app: Flask, init_app: Callable[[Flask], None]) -> Req
     whole app: the app registers them again only where they apply (``views.register_views``),
     so a JWKS or token request does not pay for CSRF, login or throttling work it never needs.
     """
-    registries = (app.before_request_funcs, app.after_request_funcs, app.teardown_request_funcs)
+    registries: tuple[dict[Any, list[Any]], ...] = (
+        app.before_request_funcs,
+        app.after_request_funcs,
+        app.teardown_request_funcs,
+    )
     had = [list(registry.get(None, ())) for registry in registries]
     init_app(app)
     taken = []

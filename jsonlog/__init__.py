@@ -138,7 +138,7 @@ class TextFormatter(logging.Formatter):
     ) -> str:
         """As ``format`` writes a record with these parts (``RequestLog``'s lines)."""
         when = time.strftime(self.default_time_format, self.converter(created))
-        when = self.default_msec_format % (when, int((created - int(created)) * 1000))
+        when = f"{when},{int((created - int(created)) * 1000):03d}"  # logging's default_msec_format
         text = f"{when} {level} {self.service} {logger} {message}"
         if exception:
             text += "\n" + exception
@@ -168,20 +168,23 @@ class StdoutHandler(logging.StreamHandler):
     def stream(self, value) -> None:
         pass
 
-    def filter(self, record: logging.LogRecord) -> bool | logging.LogRecord:
+    def filter(self, record: logging.LogRecord) -> bool | logging.LogRecord:  # type: ignore[override]
+        # (typeshed's Filterer.filter says bool; logging's own returns a record too, since 3.12.)
         # A request line that also went to other handlers: it is on stdout already.
         return not getattr(record, _WRITTEN, False) and super().filter(record)
 
     def write_line(self, line: str) -> None:
         """One finished line, as ``emit`` writes a record's: whole, then flushed."""
-        with self.lock:
-            try:
-                stream = self.stream
-                stream.write(line + self.terminator)
-                stream.flush()
-            except Exception:  # as logging's handlers do: a log line never fails a request
-                if logging.raiseExceptions:
-                    traceback.print_exc(file=sys.stderr)
+        self.acquire()
+        try:
+            stream = self.stream
+            stream.write(line + self.terminator)
+            stream.flush()
+        except Exception:  # as logging's handlers do: a log line never fails a request
+            if logging.raiseExceptions:
+                traceback.print_exc(file=sys.stderr)
+        finally:
+            self.release()
 
 
 def configure_logging(app: Flask, service: str) -> None:
@@ -204,7 +207,10 @@ def configure_logging(app: Flask, service: str) -> None:
 
     hops = int(app.config.get("TRUSTED_PROXIES") or 0)
     requests = logging.getLogger(f"{app.import_name}.requests")
-    app.wsgi_app = RequestLog(app.wsgi_app, requests, handler, formatter, hops)
+    # Flask's documented way to add WSGI middleware; its types declare wsgi_app a plain method.
+    app.wsgi_app = RequestLog(  # type: ignore[method-assign]
+        app.wsgi_app, requests, handler, formatter, hops
+    )
 
 
 def _install(

@@ -68,7 +68,7 @@ def _store(app: Flask) -> _Store:
 def current_versions() -> dict[str, int]:
     """Every cache's version as this process last read it, read again once it is older than
     ``CACHE_CHECK_INTERVAL`` (with 0, once per request or command)."""
-    app = current_app._get_current_object()  # once, not through the proxy at every use
+    app = _the_app()  # once, not through the proxy at every use
     return _versions(app, _store(app))
 
 
@@ -116,7 +116,7 @@ def bump(name: str) -> None:
         index_elements=[table.c.name], set_={"version": table.c.version + 1}
     )
     db.session.execute(statement)
-    store = _store(current_app._get_current_object())
+    store = _store(_the_app())
     store.drop(name)  # the rest of this transaction reads the change it makes
     db.session.info.setdefault(_BUMPED, set()).add((store, name))
 
@@ -138,12 +138,17 @@ def _drop_rolled_back(session: Session, previous_transaction: SessionTransaction
         session.info.pop(_BUMPED, None)
 
 
-def cached(name: str, key: Hashable, load: Callable[[], T | None]) -> T | None:
+def _the_app() -> Flask:
+    """The app behind ``current_app``, read once instead of through the proxy at every use."""
+    return current_app._get_current_object()  # type: ignore[attr-defined]  # a LocalProxy's
+
+
+def cached(name: str, key: Hashable, load: Callable[[], T]) -> T:
     """``load()``'s value for ``key``, kept in this process while ``name``'s version holds.
 
     None is not kept: an unknown id asked again is looked up again.
     """
-    app = current_app._get_current_object()
+    app = _the_app()
     store = _store(app)
     version = _versions(app, store).get(name, 0)
     entry = store.entries.get(name)

@@ -20,6 +20,7 @@ import json
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import cast
 
 from flask import current_app
 from joserfc.jwk import RSAKey
@@ -95,7 +96,7 @@ def _key_set() -> tuple[KeyPair, ...]:
 
 def _newest_active(key_set: tuple[KeyPair, ...]) -> KeyPair | None:
     live = [k for k in key_set if k.activated_at is not None and k.retired_at is None]
-    return max(live, key=lambda k: k.activated_at, default=None)
+    return max(live, key=lambda k: cast(datetime, k.activated_at), default=None)  # all activated
 
 
 def active_key() -> KeyPair:

@@ -99,7 +99,7 @@ def register_views(
         headers = response.headers
         # One pass over what the view set (each ``setdefault`` would be a pass of its own).
         present = {name.lower(): value for name, value in headers.items()}
-        wanted = EVERY_RESPONSE
+        wanted: tuple[tuple[str, str], ...] = EVERY_RESPONSE
         if present.get("content-type", "").startswith("text/html"):
             wanted = EVERY_PAGE
         for name, value in wanted:
