@@ -58,6 +58,6 @@ format: install
 bench: install
 	$(BIN)/python -m bench $(BENCH_ARGS)
 
-## Regenerate docs/configuration.md from the DefaultConfig classes (tests/test_docs.py checks it).
+## Regenerate docs/configuration.md from the DefaultConfig classes (tests/project/test_docs.py checks it).
 docs: install
 	$(BIN)/python -m scripts.config_docs

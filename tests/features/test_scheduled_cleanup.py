@@ -3,7 +3,7 @@
 A thread per process, started by the process's first request (never before: gunicorn's master
 forks after making the app), every interval with jitter, in an app context of its own; errors
 are logged and it carries on. Unset, nothing runs. Under gunicorn on several nodes:
-``tests/test_nodes_postgresql.py``.
+``tests/operations/test_nodes_postgresql.py``.
 """
 
 from __future__ import annotations

@@ -12,7 +12,7 @@ import pytest
 
 from scripts import config_docs
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_configuration_reference_matches_the_config_classes():

@@ -65,7 +65,7 @@ from tests.processes import ServerProcess, free_port
 
 pytestmark = pytest.mark.postgresql
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 STARTUP_SECONDS = 30
 TIMEOUT = 10
 SECRET_KEY = "nodes-test-secret-" + "n" * 32

@@ -23,7 +23,7 @@ import requests
 
 from tests.processes import free_port, stop_process_group
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 #: What setuptools says when a folder with files to ship is not a listed package.
 PACKAGE_WARNING = re.compile(r"absent from the `packages` configuration|Warning:.*\bpackages?\b")
