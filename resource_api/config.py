@@ -14,6 +14,8 @@ from urllib.parse import urlsplit
 
 from flask import Flask
 
+from .database import engine_options
+
 
 class ConfigError(RuntimeError):
     """A setting that would make the API unsafe or unable to start."""
@@ -86,7 +88,7 @@ def load_config(app: Flask, test_config: dict | None) -> None:
             Path(app.instance_path) / "resource_api.sqlite3"
         )
     app.config["SQLALCHEMY_DATABASE_URI"] = app.config["DATABASE_URL"]
-    app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {"pool_pre_ping": True})
+    app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", engine_options(app.config["DATABASE_URL"]))
 
     # The authorization server drops a trailing slash from its issuer; do the same so the
     # exact string comparison of ``iss`` (RFC 9068 §4) does not fail on a typing habit.

@@ -14,12 +14,15 @@ import json
 import re
 import threading
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, ParamSpec, TypeVar
+from types import MappingProxyType
+from typing import Any, NamedTuple, ParamSpec, TypeVar
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.padding import PKCS1v15
+from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
 from cryptography.hazmat.primitives.hashes import SHA256
 from flask import Flask, Request, current_app, g, request
 from joserfc.errors import (
@@ -44,6 +47,8 @@ MAX_TOKEN_LENGTH = 8192
 MAX_HEADER_SEGMENT_LENGTH = 1024
 #: Introspection answers kept at once; the oldest go first when more tokens are in use.
 INTROSPECTION_CACHE_SIZE = 10_000
+#: Tokens whose signature was verified, kept at once (a few KiB each); the oldest go first.
+VERIFIED_TOKENS_CACHE_SIZE = 4096
 #: RFC 9110 §9.2.1: methods that change nothing (what INTROSPECT_WRITES leaves to local checks).
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
 #: RFC 6750 §3: error_description is limited to these characters.
@@ -126,13 +131,15 @@ def extract_bearer_token(req: Request, *, allow_query: bool) -> str | None:
     """
     found: list[str] = []
 
-    headers = req.headers.getlist("Authorization")
-    if len(headers) > 1:
-        raise InvalidRequest("The request has more than one Authorization header.")
-    if headers:
-        scheme, _, credentials = headers[0].strip().partition(" ")
+    # One environ entry however often the header was sent: WSGI servers join repeated
+    # headers with commas, which no bearer token contains.
+    header = req.headers.get("Authorization")
+    if header is not None:
+        scheme, _, credentials = header.strip().partition(" ")
         # Another scheme (Basic, ...) is simply not a bearer token: the request has none.
         if scheme.lower() == "bearer":
+            if "," in credentials:
+                raise InvalidRequest("The Authorization header is repeated or holds a list.")
             found.append(_single_token([credentials.strip()], "The Authorization header"))
 
     query_tokens = req.args.getlist("access_token")
@@ -181,16 +188,33 @@ class AccessToken:
     sub: str
     client_id: str
     scopes: frozenset[str]
-    claims: dict[str, Any] = field(repr=False)
+    claims: Mapping[str, Any] = field(repr=False)
 
     def has_scope(self, scope: str) -> bool:
         return scope in self.scopes
 
 
+class _Verified(NamedTuple):
+    """A token that passed every check once: the key its signature held under, and what it
+    grants."""
+
+    kid: str
+    key: RSAPublicKey
+    access: AccessToken
+
+
 class TokenValidator:
     """Checks RFC 9068 JWT access tokens against the issuer's keys, and optionally asks the
     issuer (RFC 7662) whether each one is still active: on every request, or only on those
-    that change something (``introspect_writes``)."""
+    that change something (``introspect_writes``).
+
+    A client sends the same token many times while it lives, so a token that passed every
+    check is remembered (by its SHA-256) with the key object that verified it. Later requests
+    with it skip the decoding, the RSA verification and the checks of claims that cannot
+    change, for as long as the issuer's key set still holds that very object under that kid (a
+    key withdrawn, or any refetch of the JWKS, means a full verification again); the time
+    claims (exp, nbf, iat) are checked against the clock on every request.
+    """
 
     def __init__(
         self,
@@ -224,8 +248,10 @@ class TokenValidator:
             client_id={"essential": True},
         )
         self._lock = threading.Lock()
-        # sha256(token) -> (active, reuse until); hashes, so a memory dump holds no tokens.
-        self._introspection_cache: OrderedDict[str, tuple[bool, float]] = OrderedDict()
+        # Keyed by sha256(token), so a memory dump holds no tokens.
+        self._verified: dict[bytes, _Verified] = {}
+        # sha256(token) -> (active, reuse until).
+        self._introspection_cache: OrderedDict[bytes, tuple[bool, float]] = OrderedDict()
 
     def validate(self, token: str, *, writing: bool = False) -> AccessToken:
         """The token's content if it is valid now; raises InvalidToken otherwise.
@@ -233,21 +259,32 @@ class TokenValidator:
         ``writing``: the request changes something, which with ``introspect_writes`` the
         issuer is asked about even when reads are checked locally.
         """
-        claims = self._verified_claims(token)
-        access = self._check_claims(claims)
-        if self.introspection or (writing and self.introspect_writes):
-            self._check_active(token, claims["exp"])
-        return access
-
-    def _verified_claims(self, token: str) -> dict[str, Any]:
-        # Each segment is decoded once, and the key is a ready public key from the cached
-        # JWKS: per request this is two base64 decodes, one small JSON header, one RSA verify
-        # and the claims' JSON, with no JOSE object model built around them.
         if len(token) > MAX_TOKEN_LENGTH:
             raise InvalidToken("The access token is too long.")
         segments = token.split(".")
         if len(segments) != 3:
             raise InvalidToken("The access token is not a signed JWT.")
+        try:
+            digest = hashlib.sha256(token.encode("ascii")).digest()
+        except UnicodeEncodeError as error:
+            raise InvalidToken("The access token is malformed.") from error
+        remembered = self._verified.get(digest)
+        if remembered is not None and self.issuer.signing_key(remembered.kid) is remembered.key:
+            access = remembered.access
+            self._check_times(access.claims)
+        else:
+            kid, key, claims = self._verify(token, segments)
+            access = self._check_claims(claims)
+            self._remember_verified(digest, _Verified(kid, key, access))
+        if self.introspection or (writing and self.introspect_writes):
+            self._check_active(token, digest, access.claims["exp"])
+        return access
+
+    def _verify(self, token: str, segments: list[str]) -> tuple[str, RSAPublicKey, dict[str, Any]]:
+        """The kid, the key that verified the signature, and the claims."""
+        # Each segment is decoded once, and the key is a ready public key from the cached
+        # JWKS: two base64 decodes, one small JSON header, one RSA verify and the claims'
+        # JSON, with no JOSE object model built around them.
         header_segment, payload_segment, signature_segment = segments
         if len(header_segment) > MAX_HEADER_SEGMENT_LENGTH:
             raise InvalidToken("The access token is malformed.")
@@ -291,17 +328,18 @@ class TokenValidator:
             raise InvalidToken("The access token's claims are not JSON.") from error
         if not isinstance(claims, dict):
             raise InvalidToken("The access token's claims are not a JSON object.")
-        return claims
+        return kid, key, claims
+
+    def _remember_verified(self, digest: bytes, verified: _Verified) -> None:
+        # Reads take no lock (a dict lookup is atomic); only writers evict, one at a time.
+        with self._lock:
+            self._verified[digest] = verified
+            while len(self._verified) > VERIFIED_TOKENS_CACHE_SIZE:
+                del self._verified[next(iter(self._verified))]  # the oldest entry
 
     def _check_claims(self, claims: dict[str, Any]) -> AccessToken:
-        try:
+        with _claim_errors():
             self._claims_registry.validate(claims)
-        except ExpiredTokenError as error:
-            raise InvalidToken("The access token expired.") from error
-        except MissingClaimError as error:
-            raise InvalidToken(f"The access token lacks the claim(s) {error.claim}.") from error
-        except ClaimError as error:
-            raise InvalidToken(_claim_fault(error.claim)) from error
 
         sub, client_id, scope = claims["sub"], claims["client_id"], claims.get("scope", "")
         if len(sub) > SUB_MAX_LENGTH:
@@ -315,11 +353,19 @@ class TokenValidator:
         if not isinstance(scope, str):
             # RFC 9068 §2.2.3: scope is a space-separated string (RFC 8693 §4.2).
             raise InvalidToken(_claim_fault("scope"))
-        return AccessToken(sub, client_id, frozenset(scope.split()), claims)
+        return AccessToken(sub, client_id, frozenset(scope.split()), MappingProxyType(claims))
 
-    def _check_active(self, token: str, expires_at: float) -> None:
+    def _check_times(self, claims: Mapping[str, Any]) -> None:
+        """The checks of a token that passed them all before and that time can undo."""
+        registry = self._claims_registry
+        with _claim_errors():
+            registry.validate_exp(claims["exp"])
+            registry.validate_iat(claims["iat"])
+            if "nbf" in claims:
+                registry.validate_nbf(claims["nbf"])
+
+    def _check_active(self, token: str, digest: bytes, expires_at: float) -> None:
         # An answer is reused for at most the cache TTL, and never past the token's expiry.
-        digest = hashlib.sha256(token.encode("ascii")).hexdigest()
         now = self.clock()
         with self._lock:
             cached = self._introspection_cache.get(digest)
@@ -333,7 +379,7 @@ class TokenValidator:
         if not active:
             raise InvalidToken("The access token has been revoked or is no longer active.")
 
-    def _remember(self, digest: str, active: bool, until: float) -> None:
+    def _remember(self, digest: bytes, active: bool, until: float) -> None:
         now = self.clock()
         with self._lock:
             cache = self._introspection_cache
@@ -344,6 +390,19 @@ class TokenValidator:
                     del cache[stale]
             while len(cache) > INTROSPECTION_CACHE_SIZE:
                 cache.popitem(last=False)
+
+
+@contextmanager
+def _claim_errors() -> Iterator[None]:
+    """joserfc's claim errors as RFC 6750 invalid_token answers."""
+    try:
+        yield
+    except ExpiredTokenError as error:
+        raise InvalidToken("The access token expired.") from error
+    except MissingClaimError as error:
+        raise InvalidToken(f"The access token lacks the claim(s) {error.claim}.") from error
+    except ClaimError as error:
+        raise InvalidToken(_claim_fault(error.claim)) from error
 
 
 def _b64url(segment: str) -> bytes:

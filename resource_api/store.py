@@ -6,11 +6,12 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, and_, bindparam, or_, select
+from sqlalchemy import and_, bindparam, or_, select
 
 from .events import EventLike
 from .extensions import db
 from .models import Event
+from .reads import Read
 
 _EVENTS = Event.__table__
 _STARTS_AT, _ID = _EVENTS.c.starts_at, _EVENTS.c.id
@@ -22,13 +23,17 @@ _FIRST_PAGE = (
     .order_by(_STARTS_AT, _ID)
     .limit(bindparam("rows"))
 )
+_LIST_FIRST_PAGE = Read(_FIRST_PAGE, "EventRow")
 # After a cursor position. Spelled out rather than a row-value comparison, which not every
 # SQLite has.
-_PAGE_AFTER = _FIRST_PAGE.where(
-    or_(
-        _STARTS_AT > _AFTER_STARTS_AT,
-        and_(_STARTS_AT == _AFTER_STARTS_AT, _ID > bindparam("after_id")),
-    )
+_LIST_AFTER = Read(
+    _FIRST_PAGE.where(
+        or_(
+            _STARTS_AT > _AFTER_STARTS_AT,
+            and_(_STARTS_AT == _AFTER_STARTS_AT, _ID > bindparam("after_id")),
+        )
+    ),
+    "EventRow",
 )
 
 
@@ -38,19 +43,12 @@ def list_events(
     """Up to ``limit`` of the owner's events in (starts_at, id) order after the cursor position,
     and whether more follow. Rows, not ORM objects: the page is only read, never changed."""
     params: dict[str, Any] = {"owner_sub": owner_sub, "rows": limit + 1}
-    if after is not None:
+    if after is None:
+        rows = _LIST_FIRST_PAGE.rows(db.engine, params)
+    else:
         params["after_starts_at"], params["after_id"] = after
-    with _reading() as connection:
-        rows: list[Any] = connection.execute(
-            _FIRST_PAGE if after is None else _PAGE_AFTER, params
-        ).all()
+        rows = _LIST_AFTER.rows(db.engine, params)
     return rows[:limit], len(rows) > limit
-
-
-def _reading() -> Connection:
-    """A connection for one statement that changes nothing: no transaction around it, so on
-    PostgreSQL the statement is the only round trip (no BEGIN before it, no ROLLBACK after)."""
-    return db.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
 
 
 def get_event(owner_sub: str, event_id: int) -> Event | None:
