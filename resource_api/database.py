@@ -40,11 +40,12 @@ def engine_options(url: str) -> dict[str, Any]:
     }
 
 
-def ping_after_idle(engine: Engine, idle_seconds: float = PING_AFTER_IDLE) -> None:
-    """Before a connection that waited longer than ``idle_seconds`` is handed out, check it
+def ping_after_idle(engine: Engine) -> None:
+    """Before a connection that waited longer than ``PING_AFTER_IDLE`` is handed out, check it
     with ``SELECT 1``; a dead one is replaced (the pool retries with a fresh connection)."""
     if engine.dialect.name == "sqlite":
         return
+    idle_seconds = PING_AFTER_IDLE
     engine_pool = engine.pool
 
     @event.listens_for(engine_pool, "checkin")
