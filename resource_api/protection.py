@@ -47,7 +47,7 @@ MAX_TOKEN_LENGTH = 8192
 MAX_HEADER_SEGMENT_LENGTH = 1024
 #: Introspection answers kept at once; the oldest go first when more tokens are in use.
 INTROSPECTION_CACHE_SIZE = 10_000
-#: Tokens whose signature was verified, kept at once (a few KiB each); the oldest go first.
+#: Tokens that passed every check, remembered at once (a few KiB each); the oldest go first.
 VERIFIED_TOKENS_CACHE_SIZE = 4096
 #: RFC 9110 §9.2.1: methods that change nothing (what INTROSPECT_WRITES leaves to local checks).
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
