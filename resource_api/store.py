@@ -44,11 +44,9 @@ def list_events(
     and whether more follow. Rows, not ORM objects: the page is only read, never changed."""
     params: dict[str, Any] = {"owner_sub": owner_sub, "rows": limit + 1}
     if after is None:
-        rows = _LIST_FIRST_PAGE.rows(db.engine, params)
-    else:
-        params["after_starts_at"], params["after_id"] = after
-        rows = _LIST_AFTER.rows(db.engine, params)
-    return rows[:limit], len(rows) > limit
+        return _LIST_FIRST_PAGE.page(db.engine, params, limit)
+    params["after_starts_at"], params["after_id"] = after
+    return _LIST_AFTER.page(db.engine, params, limit)
 
 
 def get_event(owner_sub: str, event_id: int) -> Event | None:
