@@ -46,13 +46,12 @@ def ping_after_idle(engine: Engine) -> None:
     if engine.dialect.name == "sqlite":
         return
     idle_seconds = PING_AFTER_IDLE
-    engine_pool = engine.pool
 
-    @event.listens_for(engine_pool, "checkin")
+    @event.listens_for(engine, "checkin")
     def _idle_from_now(dbapi_connection: Any, record: ConnectionPoolEntry) -> None:
         record.info[_IDLE_SINCE] = time.monotonic()
 
-    @event.listens_for(engine_pool, "checkout")
+    @event.listens_for(engine, "checkout")
     def _ping_if_idle(
         dbapi_connection: Any, record: ConnectionPoolEntry, proxy: PoolProxiedConnection
     ) -> None:
