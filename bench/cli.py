@@ -3,8 +3,9 @@
 One run makes a temporary instance (SQLite files, or fresh PostgreSQL databases with
 ``--db postgresql``), migrates and seeds it through the CLI, starts the authorization server,
 the resource API and a bare Flask baseline under gunicorn with the settings ``make serve`` uses
-(scripts/gunicorn.conf.py), measures each endpoint for ``--duration`` with ``--connections``,
-prints one table and removes everything again. ``--in-process`` runs the older in-process benchmark.
+(scripts/gunicorn.conf.py), measures each endpoint for ``--duration`` with ``--connections``
+in ``--repeat`` rounds, prints one table of medians with each target's verdict (bench/targets.py)
+and removes everything again. ``--in-process`` runs the older in-process benchmark.
 """
 
 from __future__ import annotations
@@ -27,24 +28,11 @@ from . import loadgen, wrk
 from .endpoints import Endpoint, form_encode
 from .material import Browser, create_events
 from .report import Result, Row, format_table, write_json
+from .targets import DEFAULT_ENDPOINTS, ENDPOINTS
 
 SCOPES = "openid profile email offline_access events:read events:write"
 REDIRECT_URI = "http://127.0.0.1:9/callback"
 FORM = {"Content-Type": "application/x-www-form-urlencoded"}
-
-#: key -> (table name, baseline key); the order is the order of the runs and of the table.
-ENDPOINTS: dict[str, tuple[str, str | None]] = {
-    "hello": ("GET /hello (bare Flask)", None),
-    "insert": ("POST /insert (bare Flask + 1 row)", None),
-    "client_credentials": ("POST /oauth/token client_credentials", "insert"),
-    "introspect": ("POST /oauth/introspect", "insert"),
-    "refresh_token": ("POST /oauth/token refresh_token", "insert"),
-    "authorization_code": ("POST /oauth/token authorization_code", "insert"),
-    "jwks": ("GET /oauth/jwks", "hello"),
-    "discovery": ("GET /.well-known/openid-configuration", "hello"),
-    "api_me": ("GET /api/me (resource API)", "hello"),
-    "api_events": ("GET /api/events (resource API)", "hello"),
-}
 
 
 def parse_duration(text: str) -> float:
@@ -79,7 +67,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m bench",
         description=__doc__.splitlines()[0],
-        epilog="Endpoints: " + ", ".join(ENDPOINTS),
+        epilog=f"Endpoints: {', '.join(ENDPOINTS)} (default: {', '.join(DEFAULT_ENDPOINTS)}).",
     )
     parser.add_argument("--in-process", action="store_true", help="the older in-process bench")
     parser.add_argument("--db", choices=("sqlite", "postgresql"), default="sqlite")
@@ -99,6 +87,13 @@ def build_parser() -> argparse.ArgumentParser:
         "(to compare one setting's cost; the environment's own are not passed on)",
     )
     parser.add_argument("--duration", type=parse_duration, default=parse_duration("10s"))
+    parser.add_argument(
+        "--repeat",
+        type=_positive,
+        default=3,
+        help="rounds; each round runs every endpoint once, the table shows medians "
+        "(default: %(default)s)",
+    )
     parser.add_argument("--connections", type=_positive, default=16)
     parser.add_argument(
         "--threads", type=_positive, default=None, help="wrk threads (default: cores, max 4)"
@@ -110,7 +105,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="authorization codes to prepare (default: sized from the client_credentials run)",
     )
     parser.add_argument("--driver", choices=("auto", "wrk", "asyncio"), default="auto")
-    parser.add_argument("--only", type=_endpoint_list, help="comma-separated endpoint keys")
+    selection = parser.add_mutually_exclusive_group()
+    selection.add_argument("--only", type=_endpoint_list, help="comma-separated endpoint keys")
+    selection.add_argument(
+        "--all", action="store_true", help="every endpoint, not only those with a target"
+    )
     parser.add_argument("--json", type=Path, metavar="FILE", help="also write results as JSON")
     return parser
 
@@ -120,9 +119,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     if args.threads is None:
         args.threads = max(1, min(os.cpu_count() or 1, 4))
     args.threads = min(args.threads, args.connections)
-    selected = args.only or list(ENDPOINTS)
-    # Ratios need their baseline measured in the same run.
-    needed = {ENDPOINTS[key][1] for key in selected} - {None}
+    selected = args.only or (list(ENDPOINTS) if args.all else DEFAULT_ENDPOINTS)
+    # Ratios need their baseline measured in the same round.
+    needed = {ENDPOINTS[key].baseline for key in selected} - {None}
     args.endpoints = [key for key in ENDPOINTS if key in selected or key in needed]
     return args
 
@@ -156,8 +155,8 @@ def make_endpoint(
     key: str, ctx: Context, args: argparse.Namespace, measured: dict[str, Result]
 ) -> Endpoint:
     """The request for ``key``, with fresh single-use material (made right before its run)."""
-    name, baseline = ENDPOINTS[key]
-    baseline_name = ENDPOINTS[baseline][0] if baseline else None
+    name, baseline = ENDPOINTS[key].name, ENDPOINTS[key].baseline
+    baseline_name = ENDPOINTS[baseline].name if baseline else None
     auth = {"Authorization": ctx.basic, **FORM}
     redirect = form_encode(ctx.credentials["redirect_uri"])
 
@@ -218,7 +217,8 @@ def make_endpoint(
     if key == "discovery":
         return endpoint("auth", "GET", "/.well-known/openid-configuration")
     if key in ("api_me", "api_events"):
-        path = "/api/me" if key == "api_me" else "/api/events"
+        # One event: the list's fixed costs (token, query), not the JSON of a long page.
+        path = "/api/me" if key == "api_me" else "/api/events?limit=1"
         return endpoint(
             "api",
             "GET",
@@ -230,6 +230,32 @@ def make_endpoint(
     raise KeyError(key)
 
 
+def measure_in_rounds(
+    keys: list[str], repeat: int, run_once: Callable[[str, int], tuple[Result, str]]
+) -> dict[str, Row]:
+    """Each endpoint's runs: ``repeat`` rounds, each running every endpoint once in table order.
+
+    Rounds rather than N runs in a row, so that a busy moment of the machine (other work on its
+    cores) falls on an endpoint and on its baseline alike.
+    """
+    rows = {
+        key: Row(
+            ENDPOINTS[key].name,
+            baseline=ENDPOINTS[baseline].name if (baseline := ENDPOINTS[key].baseline) else None,
+            target=ENDPOINTS[key].target,
+        )
+        for key in keys
+    }
+    for round_number in range(1, repeat + 1):
+        for key in keys:
+            result, note = run_once(key, round_number)
+            row = rows[key]
+            row.runs.append(result)
+            if note:
+                row.note = "; ".join(filter(None, [row.note, f"round {round_number}: {note}"]))
+    return rows
+
+
 def settings_line(args: argparse.Namespace, driver: str, gunicorn: dict) -> str:
     from importlib.metadata import version
 
@@ -239,7 +265,7 @@ def settings_line(args: argparse.Namespace, driver: str, gunicorn: dict) -> str:
         f"gunicorn {version('gunicorn')}: {gunicorn['workers']} {gunicorn['worker_class']} "
         f"workers per service (scripts/gunicorn.conf.py, as make serve), no access log | "
         f"load: {driver}, {args.threads} threads, {args.connections} connections, "
-        f"{args.duration:g}s per endpoint, all on this machine"
+        f"{args.duration:g}s per run, {args.repeat} round(s), all on this machine"
     )
 
 
@@ -267,8 +293,8 @@ def run(args: argparse.Namespace) -> int:
     stack = Stack(
         db_kind=args.db, postgresql_url=args.postgresql_url, log=_log, settings=dict(args.set)
     )
-    rows: list[Row] = []
-    measured: dict[str, Result] = {}
+    rows: dict[str, Row] = {}
+    measured: dict[str, Result] = {}  # each endpoint's latest run
     try:
         stack.configure()
         _log(f"migrating and seeding ({args.db}) in {stack.workdir}")
@@ -285,9 +311,12 @@ def run(args: argparse.Namespace) -> int:
         )
         create_events(stack.urls["api"], browser.tokens(1)[0]["access_token"], 20)
 
-        for key in args.endpoints:
+        def run_once(key: str, round_number: int) -> tuple[Result, str]:
             endpoint = make_endpoint(key, ctx, args, measured)
-            _log(f"{endpoint.name}: {args.duration:g}s, {args.connections} connections")
+            _log(
+                f"round {round_number}/{args.repeat}: {endpoint.name}: {args.duration:g}s, "
+                f"{args.connections} connections"
+            )
             base_url = stack.urls[endpoint.service]
             if driver_path:
                 result = wrk.run(
@@ -302,7 +331,9 @@ def run(args: argparse.Namespace) -> int:
             else:
                 result = loadgen.run(endpoint, base_url, args.duration, args.connections)
             measured[key] = result
-            rows.append(Row(endpoint.name, result, endpoint.baseline, _note(result, endpoint)))
+            return result, _note(result, endpoint)
+
+        rows = measure_in_rounds(args.endpoints, args.repeat, run_once)
     finally:
         # A second Ctrl-C must not leave half of the cleanup undone.
         previous = {sig: signal.signal(sig, signal.SIG_IGN) for sig in _STOP_SIGNALS}
@@ -313,9 +344,13 @@ def run(args: argparse.Namespace) -> int:
                 signal.signal(sig, handler)
 
     header = settings_line(args, driver, gunicorn)
-    print(format_table(rows, header))
+    table = list(rows.values())
+    print(format_table(table, header))
     elapsed = time.monotonic() - started
-    print(f"\nwhole run: {elapsed:.0f}s (setup, material, {len(rows)} endpoints, teardown)")
+    print(
+        f"\nwhole run: {elapsed:.0f}s (setup, material, {len(table)} endpoints x "
+        f"{args.repeat} round(s), teardown)"
+    )
     if args.json:
         settings = {
             "line": header,
@@ -326,9 +361,10 @@ def run(args: argparse.Namespace) -> int:
             "threads": args.threads,
             "connections": args.connections,
             "duration_s": args.duration,
+            "repeat": args.repeat,
             "elapsed_s": elapsed,
         }
-        write_json(args.json, rows, settings)
+        write_json(args.json, table, settings)
         _log(f"wrote {args.json}")
     return 0
 

@@ -1,15 +1,23 @@
-"""Results, the one table, and the JSON file."""
+"""Results, the medians over repeated runs, the targets' verdicts, the one table, the JSON file."""
 
 from __future__ import annotations
 
 import json
 import math
-from dataclasses import asdict, dataclass
+import statistics
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
+
+from .targets import Target
+
+MET = "met"
+SHORT = "SHORT"
 
 
 @dataclass
 class Result:
+    """One run of one endpoint."""
+
     requests: int
     seconds: float
     rps: float
@@ -31,17 +39,87 @@ class Result:
 
 @dataclass
 class Row:
+    """One endpoint: its runs, one per round, in round order."""
+
     endpoint: str
-    result: Result | None
-    baseline: str | None = None
+    runs: list[Result] = field(default_factory=list)
+    baseline: str | None = None  # the name of the row it is compared with
+    target: Target | None = None
     note: str = ""
+
+    @property
+    def ok_rps(self) -> float | None:
+        return _median([run.ok_rps for run in self.runs])
+
+    @property
+    def p50_ms(self) -> float | None:
+        return _median([run.p50_ms for run in self.runs])
+
+    @property
+    def p99_ms(self) -> float | None:
+        return _median([run.p99_ms for run in self.runs])
+
+    @property
+    def failures(self) -> int:
+        """Non-2xx answers and socket errors over all runs."""
+        return sum(run.non2xx + run.errors for run in self.runs)
+
+    @property
+    def exhausted(self) -> bool:
+        return any(run.exhausted for run in self.runs)
+
+
+def _median(values: list[float]) -> float | None:
+    values = [value for value in values if not math.isnan(value)]
+    return statistics.median(values) if values else None
 
 
 def ratio(row: Row, by_name: dict[str, Row]) -> float | None:
+    """The median over rounds of this run's req/s divided by its baseline's in the same round.
+
+    Pairing runs by round keeps a slow moment of the machine (other work on the cores) from
+    counting against one side only.
+    """
     base = by_name.get(row.baseline or "")
-    if row.result is None or base is None or base.result is None or not base.result.ok_rps:
+    if base is None:
         return None
-    return row.result.ok_rps / base.result.ok_rps
+    return _median(
+        [
+            run.ok_rps / base_run.ok_rps
+            for run, base_run in zip(row.runs, base.runs, strict=False)
+            if base_run.ok_rps
+        ]
+    )
+
+
+def verdict(row: Row, by_name: dict[str, Row]) -> str | None:
+    """``met`` or ``SHORT`` for a row with a target; None for one without (or unmeasured)."""
+    if row.target is None:
+        return None
+    factor, p99 = ratio(row, by_name), row.p99_ms
+    if factor is None or p99 is None:
+        return None
+    fast_enough = row.target.p99_ms is None or p99 < row.target.p99_ms
+    return MET if factor >= row.target.ratio and fast_enough else SHORT
+
+
+def shortfalls(rows: list[Row]) -> list[str]:
+    """One sentence per row short of its target, saying by how much."""
+    by_name = {row.endpoint: row for row in rows}
+    found = []
+    for row in rows:
+        factor, p99 = ratio(row, by_name), row.p99_ms
+        if verdict(row, by_name) != SHORT or row.target is None or factor is None or p99 is None:
+            continue
+        reasons = []
+        if factor < row.target.ratio:
+            reasons.append(
+                f"{factor:.2f} x {_short(row.baseline)}, target >= {row.target.ratio:.2f} x"
+            )
+        if row.target.p99_ms is not None and p99 >= row.target.p99_ms:
+            reasons.append(f"p99 {_ms(p99)}, target < {row.target.p99_ms:g}ms")
+        found.append(f"{row.endpoint}: {'; '.join(reasons)}")
+    return found
 
 
 def _short(name: str | None) -> str:
@@ -50,52 +128,74 @@ def _short(name: str | None) -> str:
     return parts[1] if len(parts) > 1 else (name or "")
 
 
-def _ms(value: float) -> str:
-    if math.isnan(value):
+def _ms(value: float | None) -> str:
+    if value is None or math.isnan(value):
         return "-"
     return f"{value:.1f}ms" if value < 100 else f"{value:.0f}ms"
 
 
 def format_table(rows: list[Row], header: str) -> str:
-    """One table: endpoint, req/s (2xx only), p50, p99, non-2xx, ratio to its baseline."""
+    """One table: endpoint, req/s (2xx only), p50, p99, failures, ratio, target and verdict;
+    each number the median of the row's runs."""
     by_name = {row.endpoint: row for row in rows}
     width = max([len("endpoint")] + [len(row.endpoint) for row in rows])
+    ratios = {row.endpoint: _ratio_cell(row, by_name) for row in rows}
+    ratio_width = max([len("ratio")] + [len(cell) for cell in ratios.values()])
+    targets = {row.endpoint: row.target.describe() if row.target else "" for row in rows}
+    target_width = max([len("target")] + [len(cell) for cell in targets.values()])
     lines = [header, ""]
     lines.append(
         f"{'endpoint':<{width}}  {'req/s':>8}  {'p50':>8}  {'p99':>8}  {'non-2xx':>8}  "
-        "vs baseline req/s"
+        f"{'ratio':<{ratio_width}}  {'target':<{target_width}}  status"
     )
     lines.append("-" * len(lines[-1]))
     notes = []
     for row in rows:
-        result = row.result
-        if result is None:
+        rps = row.ok_rps
+        if rps is None:
             cells = f"{'-':>8}  {'-':>8}  {'-':>8}  {'-':>8}"
         else:
-            bad = result.non2xx + result.errors
-            flag = "!" if (bad or result.exhausted) else ""
+            flag = "!" if (row.failures or row.exhausted) else ""
             cells = (
-                f"{result.ok_rps:>8.1f}  {_ms(result.p50_ms):>8}  {_ms(result.p99_ms):>8}  "
-                f"{str(bad) + flag:>8}"
+                f"{rps:>8.1f}  {_ms(row.p50_ms):>8}  {_ms(row.p99_ms):>8}  "
+                f"{str(row.failures) + flag:>8}"
             )
-        factor = ratio(row, by_name)
-        versus = f"{factor:.2f} x {_short(row.baseline)}" if factor is not None else ""
-        if row.baseline is None:
-            versus = "(baseline)"
-        elif factor is None:
-            versus = "-"
-        lines.append(f"{row.endpoint:<{width}}  {cells}  {versus}")
+        status = verdict(row, by_name) or ("-" if row.target else "")
+        lines.append(
+            f"{row.endpoint:<{width}}  {cells}  {ratios[row.endpoint]:<{ratio_width}}  "
+            f"{targets[row.endpoint]:<{target_width}}  {status}".rstrip()
+        )
         if row.note:
             notes.append(f"  {row.endpoint}: {row.note}")
+    runs = sorted({len(row.runs) for row in rows if row.runs})
     lines.append("")
     lines.append(
-        "req/s counts 2xx answers only, over the whole run; non-2xx includes socket errors "
+        f"Medians of {'/'.join(map(str, runs)) or 0} run(s) per endpoint, taken in rounds; "
+        "ratio = median over the rounds of req/s over the baseline's req/s in the same round."
+    )
+    lines.append(
+        "req/s counts 2xx answers only; non-2xx (summed over the runs) includes socket errors "
         "(! = some requests failed, or single-use material ran out)."
     )
+    targeted = [row for row in rows if row.target is not None]
+    if targeted:
+        met = [row for row in targeted if verdict(row, by_name) == MET]
+        lines.append(f"Targets (issue 15): {len(met)} of {len(targeted)} met.")
+        short = shortfalls(rows)
+        if short:
+            lines.append("Short of target:")
+            lines.extend(f"  {sentence}" for sentence in short)
     if notes:
         lines.append("Notes:")
         lines.extend(notes)
     return "\n".join(lines)
+
+
+def _ratio_cell(row: Row, by_name: dict[str, Row]) -> str:
+    if row.baseline is None:
+        return "(baseline)"
+    factor = ratio(row, by_name)
+    return f"{factor:.2f} x {_short(row.baseline)}" if factor is not None else "-"
 
 
 def write_json(path: Path, rows: list[Row], settings: dict) -> None:
@@ -106,13 +206,14 @@ def write_json(path: Path, rows: list[Row], settings: dict) -> None:
             {
                 "endpoint": row.endpoint,
                 "baseline": row.baseline,
+                "ok_rps": row.ok_rps,
+                "p50_ms": row.p50_ms,
+                "p99_ms": row.p99_ms,
                 "ratio": ratio(row, by_name),
+                "target": asdict(row.target) if row.target else None,
+                "status": verdict(row, by_name),
                 "note": row.note or None,
-                **(
-                    {**asdict(row.result), "ok_rps": row.result.ok_rps}
-                    if row.result
-                    else {"error": "not measured"}
-                ),
+                "runs": [{**asdict(run), "ok_rps": run.ok_rps} for run in row.runs],
             }
             for row in rows
         ],

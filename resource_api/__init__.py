@@ -11,6 +11,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from .config import load_config
 from .cors import init_cors
+from .database import ping_after_idle
 from .errors import register_error_handlers
 from .extensions import db, migrate
 from .logs import configure_logging
@@ -31,6 +32,9 @@ def create_app(test_config: dict | None = None) -> Flask:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=app.config["TRUSTED_PROXIES"])
 
     db.init_app(app)
+    if not app.config["SQLALCHEMY_ENGINE_OPTIONS"].get("pool_pre_ping"):
+        with app.app_context():
+            ping_after_idle(db.engine)
     migrate.init_app(app, db)
     init_protection(app)
     register_error_handlers(app)

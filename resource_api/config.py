@@ -14,6 +14,8 @@ from urllib.parse import urlsplit
 
 from flask import Flask
 
+from .database import engine_options
+
 
 class ConfigError(RuntimeError):
     """A setting that would make the API unsafe or unable to start."""
@@ -91,7 +93,7 @@ def load_config(app: Flask, test_config: dict | None) -> None:
     app.config["SQLALCHEMY_DATABASE_URI"] = app.config["DATABASE_URL"]
     options = app.config.get("SQLALCHEMY_ENGINE_OPTIONS")
     if options is None:
-        options = {"pool_pre_ping": True}
+        options = engine_options(app.config["DATABASE_URL"])
     # A failed statement's error (and so its log line) shows the SQL, never its parameters
     # (events' text, people's subjects), unless the options say otherwise.
     app.config["SQLALCHEMY_ENGINE_OPTIONS"] = {"hide_parameters": True, **options}

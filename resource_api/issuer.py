@@ -16,8 +16,9 @@ from typing import Any
 from urllib.parse import quote_plus, urlsplit
 
 import requests
+from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
 from joserfc.errors import JoseError
-from joserfc.jwk import JWKRegistry, Key, RSAKey
+from joserfc.jwk import JWKRegistry, RSAKey
 
 from .config import is_loopback_url
 from .metrics import counted_jwks_fetch
@@ -65,7 +66,7 @@ class IssuerClient:
         self._metadata: dict[str, Any] | None = None
         self._metadata_fetched_at = 0.0
         self._last_metadata_attempt: float | None = None
-        self._keys: dict[str, Key] | None = None
+        self._keys: dict[str, RSAPublicKey] | None = None
         self._keys_fetched_at = 0.0
         self._last_jwks_attempt: float | None = None
 
@@ -117,8 +118,10 @@ class IssuerClient:
 
     # -- keys ------------------------------------------------------------------------------
 
-    def signing_key(self, kid: str) -> Key | None:
+    def signing_key(self, kid: str) -> RSAPublicKey | None:
         """The issuer's RS256 public key with this ``kid``, or None if it has none.
+
+        Keys are parsed from the JWKS once per fetch, into objects ready to verify with.
 
         The JWKS is fetched again when it is older than ``jwks_max_age`` and, once, when a kid
         is unknown (a key rotation), but never more often than ``min_refetch_interval``.
@@ -163,11 +166,12 @@ class IssuerClient:
         entries = document.get("keys")
         if not isinstance(entries, list):
             raise IssuerUnavailable("the issuer's JWKS has no keys array")
-        keys: dict[str, Key] = {}
+        keys: dict[str, RSAPublicKey] = {}
         for entry in entries:
-            key = _rs256_verification_key(entry)
-            if key is not None:
-                keys[key.kid] = key  # type: ignore[index]  # _rs256_verification_key checks kid
+            usable = _rs256_verification_key(entry)
+            if usable is not None:
+                kid, key = usable
+                keys[kid] = key
         self._keys_fetched_at = now
         self._keys = keys
 
@@ -229,7 +233,8 @@ def _json_object(response: requests.Response, url: str) -> dict[str, Any]:
     return document
 
 
-def _rs256_verification_key(entry: object) -> Key | None:
+def _rs256_verification_key(entry: object) -> tuple[str, RSAPublicKey] | None:
+    """The entry's kid and public key, if it is an RS256 signing key we may trust."""
     # RFC 7517 §5: skip keys we cannot or must not use rather than refusing the whole set.
     if not isinstance(entry, dict) or entry.get("kty") != "RSA":
         return None
@@ -245,7 +250,10 @@ def _rs256_verification_key(entry: object) -> Key | None:
         key = JWKRegistry.import_key(entry)
     except (JoseError, ValueError, TypeError):
         return None
-    return key if isinstance(key, RSAKey) else None
+    if not isinstance(key, RSAKey):
+        return None
+    public_key = key.public_key
+    return (entry["kid"], public_key) if isinstance(public_key, RSAPublicKey) else None
 
 
 def _modulus_bits(n: object) -> int:

@@ -7,25 +7,31 @@ when no token was sent at all), 403 ``insufficient_scope``; each with a ``WWW-Au
 
 from __future__ import annotations
 
+import binascii
 import functools
 import hashlib
 import json
 import re
 import threading
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, ParamSpec, TypeVar
+from types import MappingProxyType
+from typing import Any, NamedTuple, ParamSpec, TypeVar
 
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.padding import PKCS1v15
+from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
+from cryptography.hazmat.primitives.hashes import SHA256
 from flask import Flask, Request, current_app, g, request
-from joserfc import jws
 from joserfc.errors import (
     ClaimError,
     ExpiredTokenError,
-    JoseError,
     MissingClaimError,
 )
 from joserfc.jwt import JWTClaimsRegistry
+from joserfc.util import urlsafe_b64decode
 
 from .errors import ApiError
 from .issuer import IssuerClient
@@ -37,8 +43,12 @@ _B64TOKEN = re.compile(r"[A-Za-z0-9\-._~+/]+=*")
 _ACCESS_TOKEN_TYPES = frozenset({"at+jwt", "application/at+jwt"})
 #: Far above any token the issuer mints; parsing megabytes of base64 is work for nothing.
 MAX_TOKEN_LENGTH = 8192
+#: A header is a few short members (alg, typ, kid); joserfc's own limit is 512 bytes decoded.
+MAX_HEADER_SEGMENT_LENGTH = 1024
 #: Introspection answers kept at once; the oldest go first when more tokens are in use.
 INTROSPECTION_CACHE_SIZE = 10_000
+#: Tokens that passed every check, remembered at once (a few KiB each); the oldest go first.
+VERIFIED_TOKENS_CACHE_SIZE = 4096
 #: RFC 9110 §9.2.1: methods that change nothing (what INTROSPECT_WRITES leaves to local checks).
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
 #: RFC 6750 §3: error_description is limited to these characters.
@@ -121,13 +131,15 @@ def extract_bearer_token(req: Request, *, allow_query: bool) -> str | None:
     """
     found: list[str] = []
 
-    headers = req.headers.getlist("Authorization")
-    if len(headers) > 1:
-        raise InvalidRequest("The request has more than one Authorization header.")
-    if headers:
-        scheme, _, credentials = headers[0].strip().partition(" ")
+    # One environ entry however often the header was sent: WSGI servers join repeated
+    # headers with commas, which no bearer token contains.
+    header = req.headers.get("Authorization")
+    if header is not None:
+        scheme, _, credentials = header.strip().partition(" ")
         # Another scheme (Basic, ...) is simply not a bearer token: the request has none.
         if scheme.lower() == "bearer":
+            if "," in credentials:
+                raise InvalidRequest("The Authorization header is repeated or holds a list.")
             found.append(_single_token([credentials.strip()], "The Authorization header"))
 
     query_tokens = req.args.getlist("access_token")
@@ -176,16 +188,33 @@ class AccessToken:
     sub: str
     client_id: str
     scopes: frozenset[str]
-    claims: dict[str, Any] = field(repr=False)
+    claims: Mapping[str, Any] = field(repr=False)
 
     def has_scope(self, scope: str) -> bool:
         return scope in self.scopes
 
 
+class _Verified(NamedTuple):
+    """A token that passed every check once: the key its signature held under, and what it
+    grants."""
+
+    kid: str
+    key: RSAPublicKey
+    access: AccessToken
+
+
 class TokenValidator:
     """Checks RFC 9068 JWT access tokens against the issuer's keys, and optionally asks the
     issuer (RFC 7662) whether each one is still active: on every request, or only on those
-    that change something (``introspect_writes``)."""
+    that change something (``introspect_writes``).
+
+    A client sends the same token many times while it lives, so a token that passed every
+    check is remembered (by its SHA-256) with the key object that verified it. Later requests
+    with it skip the decoding, the RSA verification and the checks of claims that cannot
+    change, for as long as the issuer's key set still holds that very object under that kid (a
+    key withdrawn, or any refetch of the JWKS, means a full verification again); the time
+    claims (exp, nbf, iat) are checked against the clock on every request.
+    """
 
     def __init__(
         self,
@@ -205,9 +234,24 @@ class TokenValidator:
         self.introspection = introspection
         self.introspect_writes = introspect_writes
         self.introspection_cache_ttl = introspection_cache_ttl
+        # RFC 9068 §2.2 makes these claims REQUIRED; §4 says how to check iss, aud and exp.
+        # Built once: it reads the clock itself on each validation.
+        self._claims_registry = JWTClaimsRegistry(
+            now=lambda: int(self.clock()),
+            leeway=int(leeway),
+            iss={"essential": True, "value": issuer.issuer},
+            aud={"essential": True, "value": audience},
+            exp={"essential": True},
+            iat={"essential": True},
+            sub={"essential": True},
+            jti={"essential": True},
+            client_id={"essential": True},
+        )
         self._lock = threading.Lock()
-        # sha256(token) -> (active, reuse until); hashes, so a memory dump holds no tokens.
-        self._introspection_cache: OrderedDict[str, tuple[bool, float]] = OrderedDict()
+        # Keyed by sha256(token), so a memory dump holds no tokens.
+        self._verified: dict[bytes, _Verified] = {}
+        # sha256(token) -> (active, reuse until).
+        self._introspection_cache: OrderedDict[bytes, tuple[bool, float]] = OrderedDict()
 
     def validate(self, token: str, *, writing: bool = False) -> AccessToken:
         """The token's content if it is valid now; raises InvalidToken otherwise.
@@ -215,23 +259,42 @@ class TokenValidator:
         ``writing``: the request changes something, which with ``introspect_writes`` the
         issuer is asked about even when reads are checked locally.
         """
-        claims = self._verified_claims(token)
-        access = self._check_claims(claims)
-        if self.introspection or (writing and self.introspect_writes):
-            self._check_active(token, claims["exp"])
-        return access
-
-    def _verified_claims(self, token: str) -> dict[str, Any]:
         if len(token) > MAX_TOKEN_LENGTH:
             raise InvalidToken("The access token is too long.")
-        if token.count(".") != 2:
+        segments = token.split(".")
+        if len(segments) != 3:
             raise InvalidToken("The access token is not a signed JWT.")
         try:
-            signed = jws.extract_compact(token.encode("ascii"))
-        except (JoseError, ValueError, TypeError, KeyError) as error:
+            digest = hashlib.sha256(token.encode("ascii")).digest()
+        except UnicodeEncodeError as error:
             raise InvalidToken("The access token is malformed.") from error
-        header = signed.headers()
-        if not isinstance(header, dict):  # '["alg"]' passes joserfc's own "alg in header" test
+        remembered = self._verified.get(digest)
+        if remembered is not None and self.issuer.signing_key(remembered.kid) is remembered.key:
+            access = remembered.access
+            self._check_times(access.claims)
+        else:
+            kid, key, claims = self._verify(token, segments)
+            access = self._check_claims(claims)
+            self._remember_verified(digest, _Verified(kid, key, access))
+        if self.introspection or (writing and self.introspect_writes):
+            self._check_active(token, digest, access.claims["exp"])
+        return access
+
+    def _verify(self, token: str, segments: list[str]) -> tuple[str, RSAPublicKey, dict[str, Any]]:
+        """The kid, the key that verified the signature, and the claims."""
+        # Each segment is decoded once, and the key is a ready public key from the cached
+        # JWKS: two base64 decodes, one small JSON header, one RSA verify and the claims'
+        # JSON, with no JOSE object model built around them.
+        header_segment, payload_segment, signature_segment = segments
+        if len(header_segment) > MAX_HEADER_SEGMENT_LENGTH:
+            raise InvalidToken("The access token is malformed.")
+        try:
+            header = json.loads(_b64url(header_segment))
+            payload = _b64url(payload_segment)
+            signature = _b64url(signature_segment)
+        except (binascii.Error, ValueError, RecursionError) as error:
+            raise InvalidToken("The access token is malformed.") from error
+        if not isinstance(header, dict):  # '["alg"]' is JSON, but no JOSE header
             raise InvalidToken("The access token is malformed.")
 
         # Decide on the algorithm before touching any key: "none", or HS256 keyed with the
@@ -252,42 +315,31 @@ class TokenValidator:
         key = self.issuer.signing_key(kid)
         if key is None:
             raise InvalidToken("The access token is signed with a key the issuer does not publish.")
+        # RFC 7515 §5.2: the signature covers the segments exactly as they were sent.
+        signing_input = token[: len(header_segment) + 1 + len(payload_segment)].encode("ascii")
         try:
-            valid = jws.validate_compact(signed, key, algorithms=["RS256"])
-        except (JoseError, ValueError, TypeError):
-            valid = False
-        if not valid:
-            raise InvalidToken("The access token's signature is invalid.")
+            key.verify(signature, signing_input, PKCS1v15(), SHA256())
+        except InvalidSignature as error:
+            raise InvalidToken("The access token's signature is invalid.") from error
 
         try:
-            claims = json.loads(signed.payload)
+            claims = json.loads(payload)
         except (ValueError, RecursionError) as error:
             raise InvalidToken("The access token's claims are not JSON.") from error
         if not isinstance(claims, dict):
             raise InvalidToken("The access token's claims are not a JSON object.")
-        return claims
+        return kid, key, claims
+
+    def _remember_verified(self, digest: bytes, verified: _Verified) -> None:
+        # Reads take no lock (a dict lookup is atomic); only writers evict, one at a time.
+        with self._lock:
+            self._verified[digest] = verified
+            while len(self._verified) > VERIFIED_TOKENS_CACHE_SIZE:
+                del self._verified[next(iter(self._verified))]  # the oldest entry
 
     def _check_claims(self, claims: dict[str, Any]) -> AccessToken:
-        # RFC 9068 §2.2 makes these claims REQUIRED; §4 says how to check iss, aud and exp.
-        registry = JWTClaimsRegistry(
-            now=int(self.clock()),
-            leeway=int(self.leeway),
-            iss={"essential": True, "value": self.issuer.issuer},
-            aud={"essential": True, "value": self.audience},
-            exp={"essential": True},
-            iat={"essential": True},
-            sub={"essential": True},
-            jti={"essential": True},
-            client_id={"essential": True},
-        )
-        try:
-            registry.validate(claims)
-        except ExpiredTokenError as error:
-            raise InvalidToken("The access token expired.") from error
-        except MissingClaimError as error:
-            raise InvalidToken(f"The access token lacks the claim(s) {error.claim}.") from error
-        except ClaimError as error:
-            raise InvalidToken(_claim_fault(error.claim)) from error
+        with _claim_errors():
+            self._claims_registry.validate(claims)
 
         sub, client_id, scope = claims["sub"], claims["client_id"], claims.get("scope", "")
         if len(sub) > SUB_MAX_LENGTH:
@@ -301,11 +353,19 @@ class TokenValidator:
         if not isinstance(scope, str):
             # RFC 9068 §2.2.3: scope is a space-separated string (RFC 8693 §4.2).
             raise InvalidToken(_claim_fault("scope"))
-        return AccessToken(sub, client_id, frozenset(scope.split()), claims)
+        return AccessToken(sub, client_id, frozenset(scope.split()), MappingProxyType(claims))
 
-    def _check_active(self, token: str, expires_at: float) -> None:
+    def _check_times(self, claims: Mapping[str, Any]) -> None:
+        """The checks of a token that passed them all before and that time can undo."""
+        registry = self._claims_registry
+        with _claim_errors():
+            registry.validate_exp(claims["exp"])
+            registry.validate_iat(claims["iat"])
+            if "nbf" in claims:
+                registry.validate_nbf(claims["nbf"])
+
+    def _check_active(self, token: str, digest: bytes, expires_at: float) -> None:
         # An answer is reused for at most the cache TTL, and never past the token's expiry.
-        digest = hashlib.sha256(token.encode("ascii")).hexdigest()
         now = self.clock()
         with self._lock:
             cached = self._introspection_cache.get(digest)
@@ -319,7 +379,7 @@ class TokenValidator:
         if not active:
             raise InvalidToken("The access token has been revoked or is no longer active.")
 
-    def _remember(self, digest: str, active: bool, until: float) -> None:
+    def _remember(self, digest: bytes, active: bool, until: float) -> None:
         now = self.clock()
         with self._lock:
             cache = self._introspection_cache
@@ -330,6 +390,25 @@ class TokenValidator:
                     del cache[stale]
             while len(cache) > INTROSPECTION_CACHE_SIZE:
                 cache.popitem(last=False)
+
+
+@contextmanager
+def _claim_errors() -> Iterator[None]:
+    """joserfc's claim errors as RFC 6750 invalid_token answers."""
+    try:
+        yield
+    except ExpiredTokenError as error:
+        raise InvalidToken("The access token expired.") from error
+    except MissingClaimError as error:
+        raise InvalidToken(f"The access token lacks the claim(s) {error.claim}.") from error
+    except ClaimError as error:
+        raise InvalidToken(_claim_fault(error.claim)) from error
+
+
+def _b64url(segment: str) -> bytes:
+    # joserfc's decoder is the strict one: unpadded base64url only, so that one token has
+    # exactly one spelling (binascii.Error, a ValueError, otherwise).
+    return urlsafe_b64decode(segment.encode("ascii"))
 
 
 def _storable_text(value: str) -> bool:

@@ -6,30 +6,47 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import and_, bindparam, or_, select
 
+from .events import EventLike
 from .extensions import db
 from .models import Event
+from .reads import Read
+
+_EVENTS = Event.__table__
+_STARTS_AT, _ID = _EVENTS.c.starts_at, _EVENTS.c.id
+_AFTER_STARTS_AT = bindparam("after_starts_at", type_=_STARTS_AT.type)
+#: The list query, built once: putting a statement together costs more than running it.
+_FIRST_PAGE = (
+    select(*(column for column in _EVENTS.c if column.name != "owner_sub"))
+    .where(_EVENTS.c.owner_sub == bindparam("owner_sub"))
+    .order_by(_STARTS_AT, _ID)
+    .limit(bindparam("rows"))
+)
+_LIST_FIRST_PAGE = Read(_FIRST_PAGE, "EventRow")
+# After a cursor position. Spelled out rather than a row-value comparison, which not every
+# SQLite has.
+_LIST_AFTER = Read(
+    _FIRST_PAGE.where(
+        or_(
+            _STARTS_AT > _AFTER_STARTS_AT,
+            and_(_STARTS_AT == _AFTER_STARTS_AT, _ID > bindparam("after_id")),
+        )
+    ),
+    "EventRow",
+)
 
 
 def list_events(
     owner_sub: str, *, limit: int, after: tuple[datetime, int] | None
-) -> tuple[list[Event], bool]:
+) -> tuple[list[EventLike], bool]:
     """Up to ``limit`` of the owner's events in (starts_at, id) order after the cursor position,
-    and whether more follow."""
-    query = select(Event).where(Event.owner_sub == owner_sub)
-    if after is not None:
-        starts_at, event_id = after
-        # Spelled out rather than a row-value comparison, which not every SQLite has.
-        query = query.where(
-            or_(
-                Event.starts_at > starts_at,
-                and_(Event.starts_at == starts_at, Event.id > event_id),
-            )
-        )
-    query = query.order_by(Event.starts_at, Event.id).limit(limit + 1)
-    rows = list(db.session.scalars(query))
-    return rows[:limit], len(rows) > limit
+    and whether more follow. Rows, not ORM objects: the page is only read, never changed."""
+    params: dict[str, Any] = {"owner_sub": owner_sub, "rows": limit + 1}
+    if after is None:
+        return _LIST_FIRST_PAGE.page(db.engine, params, limit)
+    params["after_starts_at"], params["after_id"] = after
+    return _LIST_AFTER.page(db.engine, params, limit)
 
 
 def get_event(owner_sub: str, event_id: int) -> Event | None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import shutil
 import subprocess
@@ -12,7 +13,8 @@ import pytest
 from bench import cli, loadgen, wrk
 from bench.baseline import create_app
 from bench.endpoints import Endpoint, form_encode
-from bench.report import Result, Row, format_table
+from bench.report import MET, SHORT, Result, Row, format_table, ratio, verdict, write_json
+from bench.targets import DEFAULT_ENDPOINTS, ENDPOINTS, Target
 
 WRK_OUTPUT = """\
 Running 10s test @ http://127.0.0.1:40001/oauth/token
@@ -43,7 +45,10 @@ def test_defaults_and_options() -> None:
     assert args.db == "sqlite"
     assert args.duration == 10
     assert args.connections == 16
-    assert args.endpoints == list(cli.ENDPOINTS)
+    assert args.repeat == 3
+    assert args.endpoints == DEFAULT_ENDPOINTS
+    assert cli.parse_args(["--all"]).endpoints == list(ENDPOINTS)
+    assert cli.parse_args(["--repeat", "1"]).repeat == 1
 
     args = cli.parse_args(
         ["--db", "postgresql", "--duration", "500ms", "--connections", "4", "--threads", "8"]
@@ -55,13 +60,78 @@ def test_defaults_and_options() -> None:
 
 def test_only_adds_the_baselines_its_ratios_need() -> None:
     args = cli.parse_args(["--only", "jwks,refresh_token"])
-    assert args.endpoints == ["hello", "insert", "refresh_token", "jwks"]
+    assert args.endpoints == ["hello", "insert", "jwks", "refresh_token"]
+    assert cli.parse_args(["--only", "api_me"]).endpoints == ["hello", "api_me"]
 
 
-@pytest.mark.parametrize("bad", ["--duration=0", "--duration=ten", "--only=nope", "--db=mysql"])
-def test_bad_arguments_exit(bad: str, capsys: pytest.CaptureFixture[str]) -> None:
+def test_the_default_table_is_the_issues_with_its_targets() -> None:
+    """Issue 15's table: the two baselines, then four endpoints each held to a ratio."""
+    assert DEFAULT_ENDPOINTS == [
+        "hello",
+        "insert",
+        "client_credentials",
+        "introspect",
+        "jwks",
+        "api_events",
+    ]
+    targets = {key: (ENDPOINTS[key].baseline, ENDPOINTS[key].target) for key in DEFAULT_ENDPOINTS}
+    assert targets == {
+        "hello": (None, None),
+        "insert": (None, None),
+        "client_credentials": ("insert", Target(0.7, p99_ms=25)),
+        "introspect": ("hello", Target(0.5)),
+        "jwks": ("hello", Target(0.85)),
+        "api_events": ("hello", Target(0.5)),
+    }
+
+
+class _Tokens:
+    """Stands in for the logged-in browser: access tokens without a server."""
+
+    def tokens(self, count: int) -> list[dict]:
+        return [{"access_token": f"token-{n}", "refresh_token": f"r-{n}"} for n in range(count)]
+
+
+def test_the_resource_api_row_measures_one_event_per_page() -> None:
+    ctx = cli.Context(
+        urls={}, credentials={"redirect_uri": "x"}, browser=_Tokens(), basic="", rs_basic=""
+    )  # type: ignore[arg-type]
+    args = cli.parse_args([])
+    endpoint = cli.make_endpoint("api_events", ctx, args, {})
+    assert (endpoint.service, endpoint.method, endpoint.path) == (
+        "api",
+        "GET",
+        "/api/events?limit=1",
+    )
+    assert endpoint.headers == {"Authorization": "Bearer {item}"}
+    assert endpoint.items == [f"token-{n}" for n in range(16)]
+    assert endpoint.baseline == ENDPOINTS["hello"].name
+    introspect = cli.make_endpoint("introspect", ctx, args, {})
+    assert introspect.baseline == ENDPOINTS["hello"].name
+    assert "token_type_hint=access_token" in introspect.body
+
+
+def test_set_passes_settings_of_the_services_only() -> None:
+    args = cli.parse_args(["--set", "RESOURCE_API_LEEWAY=5", "--set", "AUTHSERVER_X=a=b"])
+    assert args.set == [("RESOURCE_API_LEEWAY", "5"), ("AUTHSERVER_X", "a=b")]
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        ["--duration=0"],
+        ["--duration=ten"],
+        ["--only=nope"],
+        ["--db=mysql"],
+        ["--repeat=0"],
+        ["--all", "--only=jwks"],
+        ["--set", "PATH=/tmp"],
+        ["--set", "AUTHSERVER_X"],
+    ],
+)
+def test_bad_arguments_exit(bad: list[str], capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit):
-        cli.parse_args([bad])
+        cli.parse_args(bad)
     capsys.readouterr()
 
 
@@ -199,29 +269,122 @@ def test_asyncio_feed_matches_the_lua_semantics() -> None:
     assert cycle.render("t1")[1] == {"Authorization": "Bearer t1"}
 
 
+HELLO = ENDPOINTS["hello"].name
+INSERT = ENDPOINTS["insert"].name
+
+
+def _run(rps: float, p99_ms: float = 10.0, non2xx: int = 0) -> Result:
+    # 10 s runs: requests = 2xx answers plus failures.
+    return Result(int(rps * 10) + non2xx, 10.0, rps + non2xx / 10, p99_ms / 2, p99_ms, non2xx)
+
+
+def _row(key: str, *rps: float, p99_ms: float = 10.0) -> Row:
+    measured = ENDPOINTS[key]
+    baseline = ENDPOINTS[measured.baseline].name if measured.baseline else None
+    return Row(
+        measured.name, [_run(r, p99_ms) for r in rps], baseline=baseline, target=measured.target
+    )
+
+
+def test_rounds_run_every_endpoint_once_each_in_table_order() -> None:
+    order = []
+
+    def run_once(key: str, round_number: int) -> tuple[Result, str]:
+        order.append((round_number, key))
+        return _run(100.0 * round_number), "ran short" if key == "jwks" else ""
+
+    rows = cli.measure_in_rounds(["hello", "jwks"], 2, run_once)
+    assert order == [(1, "hello"), (1, "jwks"), (2, "hello"), (2, "jwks")]
+    assert [run.ok_rps for run in rows["jwks"].runs] == [100.0, 200.0]
+    assert rows["jwks"].baseline == HELLO and rows["jwks"].target == Target(0.85)
+    assert rows["jwks"].note == "round 1: ran short; round 2: ran short"
+
+
+def test_ratio_is_the_median_over_rounds_of_each_rounds_ratio() -> None:
+    hello = _row("hello", 1000, 4000, 2000)
+    jwks = _row("jwks", 900, 1000, 1900)  # 0.9, 0.25, 0.95 of the same rounds' hello
+    by_name = {row.endpoint: row for row in (hello, jwks)}
+    assert ratio(jwks, by_name) == pytest.approx(0.9)
+    assert jwks.ok_rps == 1000  # the medians shown are each column's own
+    assert ratio(hello, by_name) is None
+    assert ratio(_row("api_me", 500), {}) is None  # its baseline was not measured
+
+
+@pytest.mark.parametrize(
+    ("token_rps", "p99_ms", "expected"),
+    [
+        (700, 24.9, MET),  # 0.70 x insert, p99 under 25 ms
+        (699, 10.0, SHORT),  # just below the ratio
+        (900, 25.0, SHORT),  # fast enough in throughput, but the p99 is not under 25 ms
+    ],
+)
+def test_verdict_needs_the_ratio_and_the_p99(token_rps: float, p99_ms: float, expected) -> None:
+    insert = _row("insert", 1000)
+    token = _row("client_credentials", token_rps, p99_ms=p99_ms)
+    assert verdict(token, {row.endpoint: row for row in (insert, token)}) == expected
+
+
+def test_rows_without_a_target_or_a_measurement_have_no_verdict() -> None:
+    hello = _row("hello", 1000)
+    assert verdict(_row("api_me", 900), {HELLO: hello}) is None  # no target
+    assert verdict(_row("jwks"), {HELLO: hello}) is None  # never measured
+
+
 def test_table() -> None:
     rows = [
-        Row("GET /hello (bare Flask)", Result(30000, 10.0, 3000.0, 5.0, 12.0)),
-        Row("POST /insert (bare Flask)", Result(2000, 10.0, 200.0, 70.0, 130.0)),
+        _row("hello", 3000, 3000, 3000),
+        Row(INSERT, [Result(2000, 10.0, 200.0, 70.0, 130.0)] * 3),
         Row(
-            "POST /oauth/token client_credentials",
-            Result(1100, 10.0, 110.0, 140.0, 200.0, non2xx=100),
-            baseline="POST /insert (bare Flask)",
+            ENDPOINTS["client_credentials"].name,
+            [Result(1100, 10.0, 110.0, 140.0, 200.0, non2xx=100)] * 3,
+            baseline=INSERT,
+            target=ENDPOINTS["client_credentials"].target,
         ),
-        Row("GET /oauth/jwks", Result(9000, 10.0, 900.0, 15.0, 40.0), "GET /hello (bare Flask)"),
-        Row("GET /api/me", None, "GET /hello (bare Flask)", note="failed"),
+        _row("jwks", 2700, 2600, 2550, p99_ms=40.0),
+        _row("api_events", 1400, 1600, 1500),
+        Row(ENDPOINTS["api_me"].name, [], HELLO, note="failed"),
     ]
     table = format_table(rows, "machine: 2 cores")
     lines = table.splitlines()
     assert lines[0] == "machine: 2 cores"
-    assert "endpoint" in lines[2] and "req/s" in lines[2] and "non-2xx" in lines[2]
+    header = lines[2].split()
+    assert header == ["endpoint", "req/s", "p50", "p99", "non-2xx", "ratio", "target", "status"]
+
     token = next(line for line in lines if "client_credentials" in line)
     # 1000 good answers in 10 s against the baseline's 200 req/s; failures are not throughput.
-    assert "100.0" in token and "0.50 x /insert" in token and "100!" in token
+    assert "100.0" in token and "0.50 x /insert" in token and "300!" in token
+    assert token.endswith(">= 0.70 x, p99 < 25ms  SHORT")
     jwks = next(line for line in lines if line.startswith("GET /oauth/jwks"))
-    assert "0.30 x /hello" in jwks and "15.0ms" in jwks
-    assert "GET /api/me: failed" in table
-    assert not math.isnan(rows[0].result.ok_rps)
+    assert "0.87 x /hello" in jwks and "40.0ms" in jwks and jwks.endswith(" met")
+    events = next(line for line in lines if line.startswith("GET /api/events?limit=1"))
+    assert "0.50 x /hello" in events and ">= 0.50 x " in events and events.endswith(" met")
+    hello = next(line for line in lines if line.startswith("GET /hello"))
+    assert "(baseline)" in hello and not hello.endswith(("met", "SHORT"))
+
+    assert "Medians of 0/3 run(s) per endpoint" not in table
+    assert "Medians of 3 run(s) per endpoint" in table
+    assert "Targets (issue 15): 2 of 3 met." in table
+    short = table.split("Short of target:\n", 1)[1].splitlines()[0]
+    assert short == (
+        "  POST /oauth/token client_credentials: 0.50 x /insert, target >= 0.70 x; "
+        "p99 200ms, target < 25ms"
+    )
+    assert "GET /api/me (resource API): failed" in table
+    assert not math.isnan(rows[0].runs[0].ok_rps)
+
+
+def test_json_has_each_row_with_its_runs_target_and_verdict(tmp_path) -> None:
+    rows = [_row("hello", 1000, 1000), _row("jwks", 800, 900)]
+    path = tmp_path / "bench.json"
+    write_json(path, rows, {"db": "sqlite"})
+    data = json.loads(path.read_text())
+    assert data["settings"] == {"db": "sqlite"}
+    jwks = data["results"][1]
+    assert jwks["ratio"] == pytest.approx(0.85)
+    assert jwks["target"] == {"ratio": 0.85, "p99_ms": None}
+    assert jwks["status"] == MET
+    assert [run["ok_rps"] for run in jwks["runs"]] == [800, 900]
+    assert data["results"][0]["status"] is None
 
 
 def test_baseline_app(tmp_path) -> None:

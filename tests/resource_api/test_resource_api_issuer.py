@@ -200,3 +200,29 @@ def test_simultaneous_requests_with_a_new_kid_cause_one_fetch(
         subjects = list(pool.map(lambda _: validator.validate(rotated).sub, range(16)))
     assert subjects == ["alice"] * 16
     assert len(transport.calls_to(JWKS)) == 2
+
+
+# -- tokens remembered after a full check ------------------------------------------------------
+
+
+def test_an_accepted_token_is_refused_once_its_key_is_withdrawn(
+    client, make_token, issuer, signing_keys, clock
+):
+    """A token that passed every check is remembered, so the next request with it skips the
+    RSA verification; that must never outlive the key in the issuer's JWKS."""
+    issuer.published = [signing_keys[0], signing_keys[1]]
+    token = make_token(key=signing_keys[0])
+    assert client.get("/api/me", headers=bearer(token)).status_code == 200
+    assert client.get("/api/me", headers=bearer(token)).status_code == 200
+    issuer.published = [signing_keys[1]]
+    clock.advance(600)  # JWKS_MAX_AGE: the key set is fetched again, without key-1
+    assert_invalid_token(client.get("/api/me", headers=bearer(token)), "does not publish")
+
+
+def test_an_accepted_token_still_works_after_the_keys_are_fetched_again(
+    client, token, transport, clock
+):
+    assert client.get("/api/me", headers=bearer(token)).status_code == 200
+    clock.advance(600)  # a fresh fetch makes new key objects: the token is verified again
+    assert client.get("/api/me", headers=bearer(token)).status_code == 200
+    assert len(transport.calls_to(JWKS)) == 2

@@ -258,3 +258,35 @@ def test_every_scope_is_checked_per_route(client, make_token):
         "insufficient_scope",
         scope="events:write",
     )
+
+
+def _noncanonical_last_character(segment: str) -> str:
+    # 256 signature bytes take 342 base64url characters, the last one carrying 2 bits and 4
+    # unused ones; flipping an unused bit leaves the bytes a lenient decoder finds unchanged.
+    alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+    return segment[:-1] + alphabet[alphabet.index(segment[-1]) ^ 1]
+
+
+@pytest.mark.parametrize(
+    "respell",
+    [
+        lambda token: token + "==",
+        lambda token: (
+            token.rsplit(".", 1)[0] + "." + _noncanonical_last_character(token.split(".")[2])
+        ),
+    ],
+    ids=["padded-signature", "noncanonical-signature"],
+)
+def test_other_spellings_of_an_accepted_token_are_refused(client, token, respell):
+    """RFC 7515 §2: base64url "with all trailing '=' characters omitted"; one token has one
+    spelling, so that a remembered token cannot be replayed under another."""
+    assert client.get("/api/me", headers=bearer(token)).status_code == 200
+    respelled = respell(token)
+    assert respelled != token
+    assert_bearer_error(client.get("/api/me", headers=bearer(respelled)), 401, "invalid_token")
+
+
+def test_a_header_far_longer_than_any_issued_is_refused(client, token, signing_keys):
+    header = {"alg": "RS256", "typ": "at+jwt", "kid": signing_keys[0].kid, "x": "y" * 2000}
+    token = sign_by_hand(header, claims_of(token), signing_keys[0])
+    assert_invalid_token(client.get("/api/me", headers=bearer(token)), "malformed")

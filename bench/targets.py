@@ -1,0 +1,57 @@
+"""The one table of what is measured: each endpoint's row name, the baseline it is compared
+with, and the target its ratio must reach (issue 15's table).
+
+Ratios, not absolute numbers, are what count: the baseline runs on the same machine in the same
+round, so a busy machine slows both. ``hello`` (a bare Flask app answering a constant) is the
+limit for endpoints that only read; ``insert`` (the same app writing one row) for those that
+write.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Target:
+    """At least ``ratio`` times the baseline's req/s, and (when given) a p99 under ``p99_ms``."""
+
+    ratio: float
+    p99_ms: float | None = None
+
+    def describe(self) -> str:
+        text = f">= {self.ratio:.2f} x"
+        return f"{text}, p99 < {self.p99_ms:g}ms" if self.p99_ms is not None else text
+
+
+@dataclass(frozen=True)
+class Measured:
+    name: str
+    baseline: str | None = None  # the key of the row it is compared with
+    target: Target | None = None
+
+
+#: key -> what the row is; the order is the order of each round and of the table.
+ENDPOINTS: dict[str, Measured] = {
+    "hello": Measured("GET /hello (bare Flask: the limit)"),
+    "insert": Measured("POST /insert (bare Flask + 1 row)"),
+    "client_credentials": Measured(
+        "POST /oauth/token client_credentials", "insert", Target(0.7, p99_ms=25)
+    ),
+    "introspect": Measured("POST /oauth/introspect (access token)", "hello", Target(0.5)),
+    "jwks": Measured("GET /oauth/jwks", "hello", Target(0.85)),
+    "api_events": Measured("GET /api/events?limit=1 (resource API)", "hello", Target(0.5)),
+    # Measured on request (--all, --only), without a target of their own.
+    "refresh_token": Measured("POST /oauth/token refresh_token", "insert"),
+    "authorization_code": Measured("POST /oauth/token authorization_code", "insert"),
+    "discovery": Measured("GET /.well-known/openid-configuration", "hello"),
+    "api_me": Measured("GET /api/me (resource API)", "hello"),
+}
+
+#: What ``make bench`` measures: the rows with a target, and the baselines they are held to.
+DEFAULT_ENDPOINTS = [
+    key
+    for key in ENDPOINTS
+    if ENDPOINTS[key].target is not None
+    or any(row.target is not None and row.baseline == key for row in ENDPOINTS.values())
+]
