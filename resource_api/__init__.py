@@ -6,7 +6,10 @@ introspection, when enabled); it never imports ``authserver`` nor reads its data
 
 from __future__ import annotations
 
+from typing import cast
+
 from flask import Flask
+from flask.json.provider import DefaultJSONProvider
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from .config import load_config
@@ -23,13 +26,17 @@ from .views import bp as api_blueprint  # importing it registers the models' tab
 def create_app(test_config: dict | None = None) -> Flask:
     app = Flask(__name__, instance_relative_config=True, static_folder=None)
     load_config(app, test_config)
-    # Keys in the order the SPEC lists them (id, title, ...), not alphabetical.
-    app.json.sort_keys = False
+    # Keys in the order the SPEC lists them (id, title, ...), not alphabetical. (Flask types
+    # app.json as the base JSONProvider; sort_keys is its default provider's.)
+    cast(DefaultJSONProvider, app.json).sort_keys = False
     # Inside ProxyFix (wrapped first), so a request's line names the client's address.
     configure_logging(app, "resource_api")
     if app.config["TRUSTED_PROXIES"]:
         # Only the client's address (for the logs); as many hops as the operator vouches for.
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=app.config["TRUSTED_PROXIES"])
+        # (Flask's documented way to add WSGI middleware; its types call wsgi_app a method.)
+        app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
+            app.wsgi_app, x_for=app.config["TRUSTED_PROXIES"]
+        )
 
     db.init_app(app)
     if not app.config["SQLALCHEMY_ENGINE_OPTIONS"].get("pool_pre_ping"):

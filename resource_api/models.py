@@ -8,7 +8,7 @@ from sqlalchemy import CheckConstraint, DateTime, Index, Integer, String, Text, 
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Mapped, mapped_column
 
-from .extensions import db
+from .extensions import Base
 
 #: Longest ``sub`` stored; tokens with a longer one are refused before they reach the database.
 SUB_MAX_LENGTH = 255
@@ -39,7 +39,7 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.astimezone(UTC)
 
 
-class Event(db.Model):
+class Event(Base):
     __tablename__ = "events"
     __table_args__ = (
         CheckConstraint("ends_at > starts_at", name="ends_after_starts"),

@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any, NamedTuple, ParamSpec, TypeVar
+from typing import Any, NamedTuple, ParamSpec, TypedDict, TypeVar
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.padding import PKCS1v15
@@ -116,7 +116,11 @@ def _quoted(name: str, value: str) -> str:
     return value.replace("\\", "\\\\").replace('"', '\\"')
 
 
-def _scope_extra(scope: str | None) -> dict[str, str]:
+class _ScopeExtra(TypedDict, total=False):
+    scope: str  # an extra member of the error answer, not ApiError's status or error
+
+
+def _scope_extra(scope: str | None) -> _ScopeExtra:
     return {"scope": scope} if scope is not None else {}
 
 

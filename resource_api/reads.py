@@ -17,12 +17,12 @@ from __future__ import annotations
 
 import weakref
 from collections import namedtuple
-from collections.abc import Callable
+from collections.abc import Callable, MutableMapping, Sequence
 from typing import Any, cast
 
 from sqlalchemy import Select
 from sqlalchemy.engine import Dialect, Engine
-from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.engine.interfaces import DBAPIConnection
 
 
 class Read:
@@ -31,7 +31,7 @@ class Read:
 
     def __init__(self, statement: Select[Any], row_name: str) -> None:
         self.statement = statement
-        self.row_type = namedtuple(  # type: ignore[misc]  # fields known only at run time
+        self.row_type: Any = namedtuple(  # type: ignore[misc]  # fields known only at run time
             row_name, [column.name for column in statement.selected_columns]
         )
         self._compiled: weakref.WeakKeyDictionary[Dialect, _Compiled] = weakref.WeakKeyDictionary()
@@ -46,14 +46,15 @@ class Read:
         make_row, convert = self.row_type._make, compiled.convert
         return [make_row(convert(raw)) for raw in fetched[:size]], len(fetched) > size
 
-    def _fetch(self, engine: Engine, compiled: _Compiled, params: dict[str, Any]) -> list[Any]:
+    def _fetch(self, engine: Engine, compiled: _Compiled, params: dict[str, Any]) -> Sequence[Any]:
         dialect = engine.dialect
         parameters = compiled.parameters(params)
         # pysqlite begins no transaction for a SELECT (and switching its isolation level would
         # cost a PRAGMA each way); psycopg would begin one.
         outside_transaction = dialect.name != "sqlite"
         connection = engine.raw_connection()
-        dbapi_connection = connection.dbapi_connection
+        # A pooled connection always holds its DBAPI connection (None only once detached).
+        dbapi_connection = cast(DBAPIConnection, connection.dbapi_connection)
         try:
             if outside_transaction:
                 dialect.set_isolation_level(dbapi_connection, "AUTOCOMMIT")
@@ -81,10 +82,10 @@ class _Compiled:
 
     def __init__(self, statement: Select[Any], dialect: Dialect) -> None:
         # A Select compiles to SQL (an SQLCompiler, with binds and parameter positions).
-        compiled = cast(SQLCompiler, statement.compile(dialect=dialect))
+        compiled = statement.compile(dialect=dialect)
         self.compiled = compiled
         self.sql = compiled.string
-        self.positions = tuple(compiled.positiontup) if compiled.positional else None
+        self.positions = tuple(compiled.positiontup or ()) if compiled.positional else None
         self.bind_conversions: dict[str, Callable[[Any], Any]] = {}
         for name, bind in compiled.binds.items():
             conversion = bind.type.dialect_impl(dialect).bind_processor(dialect)
@@ -95,7 +96,7 @@ class _Compiled:
             for column in statement.selected_columns
         ]
 
-    def parameters(self, params: dict[str, Any]) -> tuple[Any, ...] | dict[str, Any]:
+    def parameters(self, params: dict[str, Any]) -> tuple[Any, ...] | MutableMapping[str, Any]:
         # construct_params adds the statement's own values (a literal OFFSET 0, ...) and fails
         # on a parameter left out.
         values = self.compiled.construct_params(params)
