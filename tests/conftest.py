@@ -18,7 +18,7 @@ from flask.testing import FlaskClient
 from authserver import create_app
 from authserver.extensions import db
 from authserver.models import Base
-from authserver.security.keys import generate_private_key
+from authserver.security.signing import generate_private_key
 from authserver.services.keys import new_signing_key
 
 from . import factories

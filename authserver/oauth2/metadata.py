@@ -6,8 +6,8 @@ from flask import current_app
 
 from .. import policy
 from ..scopes import CATALOGUE
+from ..services.claims import supported_claims
 from ..services.clients import GRANT_TYPES
-from ..services.oidc import supported_claims
 
 
 def server_metadata() -> dict:

@@ -10,11 +10,11 @@ from joserfc.jwk import RSAKey
 from .. import clock, policy
 from ..models import Client
 from ..scopes import scope_list
-from ..security.keys import ALGORITHM
+from ..security.signing import ALGORITHM
 from ..services import codes
+from ..services.claims import user_claims
 from ..services.clients import find_client
 from ..services.keys import active_key, private_key
-from ..services.oidc import user_claims
 from .storage import Grantor
 
 

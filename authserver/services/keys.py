@@ -1,7 +1,7 @@
 """The signing key set kept in the database, shared by every process and machine.
 
 Each process keeps the set in memory (``caches``), reloaded when ``keys rotate`` on any node
-bumps its version; a key is decrypted and parsed once per process (``security.keys``).
+bumps its version; a key is decrypted and parsed once per process (``security.signing``).
 
 Private keys are stored encrypted under the key-encryption key (``security.key_wrapping``):
 every key written here is wrapped under the current KEK, every key used is unwrapped by
@@ -31,7 +31,7 @@ from ..extensions import db
 from ..models import SigningKey
 from ..security import key_wrapping
 from ..security.key_wrapping import KeyRing, KeyUnavailable
-from ..security.keys import generate_private_key, load_private_key, public_jwk
+from ..security.signing import generate_private_key, load_private_key, public_jwk
 from . import ServiceError, caches
 
 log = logging.getLogger("authserver.keys")

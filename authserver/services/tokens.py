@@ -18,12 +18,12 @@ from ..extensions import db
 from ..models import AccessToken, AuthorizationCode, Client, RefreshToken, TokenFamily, User
 from ..policy import Lifetimes
 from ..scopes import scope_list
-from ..security.keys import ALGORITHM, sign_jwt
 from ..security.secrets import hash_secret, new_secret, seal, unseal
+from ..security.signing import ALGORITHM, sign_jwt
 from . import audit, locks, rows_matched
+from .claims import user_claims
 from .clients import find_client
 from .keys import active_key, find_published_key, private_key
-from .oidc import user_claims
 
 
 def start_family(

@@ -12,7 +12,7 @@ from ..extensions import csrf
 from ..oauth2.metadata import server_metadata
 from ..scopes import scope_list
 from ..services import tokens
-from ..services.oidc import user_claims
+from ..services.claims import user_claims
 from . import cors
 from .responses import cacheable_json
 

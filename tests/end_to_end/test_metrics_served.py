@@ -96,7 +96,7 @@ def test_each_service_serves_its_own_metrics_summed_over_its_workers(
     log = tmp_path / "serve.log"
     with log.open("wb") as output:
         server = subprocess.Popen(  # noqa: S603 - this interpreter, the console script's main
-            [sys.executable, "-c", "from authserver.console import main; main()", "serve"]
+            [sys.executable, "-c", "from authserver.launcher import main; main()", "serve"]
             + ["--bind", f"127.0.0.1:{auth_port}", "--api"],
             cwd=tmp_path,
             env=env,

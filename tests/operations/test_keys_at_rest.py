@@ -26,7 +26,7 @@ from authserver.extensions import db
 from authserver.models import AccessToken, SigningKey
 from authserver.security import key_wrapping
 from authserver.security.key_wrapping import KeyUnavailable, derive_kek
-from authserver.security.keys import generate_private_key
+from authserver.security.signing import generate_private_key
 from authserver.services import caches, checks, keys
 from tests.databases import (
     drop_postgres_schema,

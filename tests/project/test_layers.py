@@ -38,7 +38,7 @@ ALLOWED: dict[str, set[str]] = {
     "scheduled": BOTTOM | {"extensions", "services", "ratelimit"},
     "migrations": set(),
     "gunicorn_settings": set(),
-    "console": {"__init__", "gunicorn_settings"},
+    "launcher": {"__init__", "gunicorn_settings"},
     "__init__": BOTTOM
     | {
         "extensions",

@@ -7,7 +7,7 @@ from urllib.parse import urlencode
 
 import pytest
 
-from authserver.security.keys import sign_jwt
+from authserver.security.signing import sign_jwt
 from authserver.services.keys import active_key, private_key
 from tests import factories
 from tests.helpers import (
