@@ -184,12 +184,15 @@ def reread_refresh_token(token: RefreshToken) -> RefreshToken | None:
 
 
 def _load_refresh_token(condition, fresh: bool = False) -> RefreshToken | None:
-    # One query for what every refresh reads: the token, its grant, the person, the successor.
+    # One query for what a refresh or an introspection reads: the token, its grant, the person,
+    # the client, the successor.
+    family = joinedload(RefreshToken.family)
     statement = (
         select(RefreshToken)
         .where(condition)
         .options(
-            joinedload(RefreshToken.family).joinedload(TokenFamily.user),
+            family.joinedload(TokenFamily.user),
+            family.joinedload(TokenFamily.client),
             joinedload(RefreshToken.successor),
         )
     )

@@ -54,6 +54,24 @@ def test_a_client_credentials_token_is_one_insert_and_one_commit(app, service, f
     assert sent == ["INSERT", "COMMIT"]
 
 
+@pytest.mark.parametrize("kind", ["access_token", "refresh_token"])
+def test_introspection_is_one_query_picked_by_the_tokens_shape(
+    app, logged_in, confidential_client, fake_clock, kind
+):
+    """Issue 15, item 3: a warm introspection reads the token with its grant, client and person
+    in one SELECT, and a JWT is never looked up as a refresh token first."""
+    from tests.helpers import introspect
+    from tests.helpers import user_tokens as tokens
+
+    token = tokens(logged_in, confidential_client)[kind]
+    http = app.test_client()
+    introspect(http, confidential_client, token)
+    with statements(app) as sent:
+        answer = introspect(http, confidential_client, token).get_json()
+    assert answer["active"] is True
+    assert sent == ["SELECT"]
+
+
 @pytest.mark.parametrize("path", ["/oauth/jwks", "/.well-known/openid-configuration", "/healthz"])
 def test_public_documents_and_liveness_do_no_database_work_once_warm(app, client, fake_clock, path):
     client.get(path)
