@@ -224,7 +224,9 @@ def test_lua_scripts() -> None:
     assert 'string.match(body, "\\"refresh_token\\"%s*:%s*\\"([^\\"]+)\\"")' in script
     assert "table.insert(items, encode(successor))" in script
 
-    assert "cursor % #items + 1" in wrk.generate_lua(cycle, "items/z.%d.items")
+    script = wrk.generate_lua(cycle, "items/z.%d.items")
+    assert "cursor % #items + 1" in script
+    assert "built[cursor] = ready" in script  # each token's request is formatted once
     with pytest.raises(ValueError, match="needs items"):
         wrk.generate_lua(pop, None)
 
