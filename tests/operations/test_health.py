@@ -80,3 +80,45 @@ def test_only_connection_failures_count_as_the_database_being_away():
     assert not database_unavailable(OperationalError("SELECT 1", {}, missing_table))
     duplicate = psycopg.errors.UniqueViolation("duplicate key")
     assert not database_unavailable(IntegrityError("INSERT", {}, duplicate))
+
+
+def _set_revision(app, revision: str | None) -> None:
+    from sqlalchemy import text
+
+    from authserver.extensions import db
+
+    with app.app_context(), db.engine.begin() as connection:
+        connection.execute(text("DELETE FROM alembic_version"))
+        if revision is not None:
+            connection.execute(
+                text("INSERT INTO alembic_version (version_num) VALUES (:v)"), {"v": revision}
+            )
+
+
+def _head(app) -> str:
+    from authserver.services.schema import shipped_revisions
+
+    with app.app_context():
+        (head,) = shipped_revisions(app.extensions["migrate"].directory).heads
+    return head
+
+
+def test_readyz_is_503_while_the_schema_is_behind_the_code(app, client):
+    """Issue 19, item 4: a node whose database is a revision behind answers 500 where the code
+    reads what the migration adds, so it is not ready until `authserver db upgrade` ran."""
+    head = _head(app)
+    try:
+        _set_revision(app, "0009_email_key")
+        response = client.get("/readyz")
+        assert response.status_code == 503
+        assert "0009_email_key" in response.get_json()["reason"]
+        assert "db upgrade" in response.get_json()["reason"]
+        _set_revision(app, None)
+        assert client.get("/readyz").status_code == 503
+        # A revision this code does not know is a newer one: another node already upgraded,
+        # and migrations add before they take away, so this one keeps serving.
+        _set_revision(app, "9999_from_a_newer_release")
+        assert client.get("/readyz").status_code == 200
+    finally:
+        _set_revision(app, head)
+    assert client.get("/readyz").get_json() == {"status": "ok"}
