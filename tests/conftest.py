@@ -173,17 +173,7 @@ def pg_app(postgres_url, test_database: TestDatabase, tmp_path: Path) -> Iterato
     """An app on PostgreSQL (the run's own schema, or one made for it on a SQLite run), for the
     concurrency tests; throttling off, tables emptied afterwards."""
     url, engine_options = postgres_url
-    app = create_app(
-        {
-            "TESTING": True,
-            "INSTANCE_PATH": str(tmp_path),
-            "DATABASE_URL": url,
-            "SQLALCHEMY_ENGINE_OPTIONS": engine_options,
-            "SECRET_KEY": "test-secret-key-" + "x" * 32,
-            "BCRYPT_ROUNDS": 4,
-            "RATELIMIT_ENABLED": False,
-        }
-    )
+    app = _make_app(TestDatabase(url, engine_options, None), tmp_path, RATELIMIT_ENABLED=False)
     with app.app_context():
         if not test_database.is_postgresql:
             from flask_migrate import upgrade

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from flask import current_app
-from sqlalchemy import ColumnElement, and_, delete, exists, or_, select, update
+from sqlalchemy import ColumnElement, and_, delete, exists, or_, select
 
 from .. import clock, policy
 from ..extensions import db
@@ -24,6 +24,7 @@ from ..models import (
     UserSession,
 )
 from . import rows_matched
+from .tokens import erase_retry_answers
 
 BATCH = 1000
 #: Redeemed codes are kept a while after they expire, so a replay is still recognised and
@@ -58,14 +59,8 @@ def erase_stale_retry_answers(now: datetime, life: policy.Lifetimes) -> int:
     """Erase the sealed answers kept for a refresh retry once their window has passed: each holds
     its successor, so the newest used token of a family plus a database copy must unseal
     nothing for longer than the window (a successor's first use erases it sooner)."""
-    erased = rows_matched(
-        update(RefreshToken)
-        .where(
-            RefreshToken.retry_answer.is_not(None),
-            RefreshToken.rotated_at < now - timedelta(seconds=life.refresh_retry),
-        )
-        .values(retry_answer=None)
-        .execution_options(synchronize_session=False)
+    erased = erase_retry_answers(
+        RefreshToken.rotated_at < now - timedelta(seconds=life.refresh_retry)
     )
     db.session.commit()
     return erased

@@ -10,7 +10,7 @@ from typing import TypedDict
 from flask import current_app
 from joserfc import jws, jwt
 from joserfc.errors import JoseError
-from sqlalchemy import delete, select, update
+from sqlalchemy import ColumnElement, delete, select, update
 from sqlalchemy.orm import joinedload
 
 from .. import clock, policy
@@ -276,13 +276,19 @@ def claim_refresh_token(token: RefreshToken) -> bool:
     )
     if rotated != 1:
         return False
-    db.session.execute(
+    erase_retry_answers(RefreshToken.successor_id == token.id)
+    return True
+
+
+def erase_retry_answers(condition: ColumnElement[bool]) -> int:
+    """Erase the sealed retry answers of the refresh tokens matching ``condition``: each holds
+    its successor, so none may outlive the moment it can no longer be needed. How many."""
+    return rows_matched(
         update(RefreshToken)
-        .where(RefreshToken.successor_id == token.id, RefreshToken.retry_answer.is_not(None))
+        .where(condition, RefreshToken.retry_answer.is_not(None))
         .values(retry_answer=None)
         .execution_options(synchronize_session=False)
     )
-    return True
 
 
 def revoke_family(family: TokenFamily, when: datetime | None = None) -> None:
@@ -290,6 +296,10 @@ def revoke_family(family: TokenFamily, when: datetime | None = None) -> None:
     when = when or clock.now()
     if family.revoked_at is None:
         family.revoked_at = when
+    _revoke_access_tokens(family, when)
+
+
+def _revoke_access_tokens(family: TokenFamily, when: datetime) -> None:
     db.session.execute(
         update(AccessToken)
         .where(AccessToken.family_id == family.id, AccessToken.revoked_at.is_(None))
@@ -410,20 +420,10 @@ def withdraw_scope(user: User, client: Client, scope: str) -> int:
             revoke_family(family)
             continue
         family.scope = remaining
-        db.session.execute(
-            update(AccessToken)
-            .where(AccessToken.family_id == family.id, AccessToken.revoked_at.is_(None))
-            .values(revoked_at=clock.now())
-            .execution_options(synchronize_session=False)
-        )
+        _revoke_access_tokens(family, clock.now())
         # A retry must not replay an answer given before the person's decision: it holds the
         # scope just taken back (``answer_for_retry`` then finds none).
-        db.session.execute(
-            update(RefreshToken)
-            .where(RefreshToken.family_id == family.id, RefreshToken.retry_answer.is_not(None))
-            .values(retry_answer=None)
-            .execution_options(synchronize_session=False)
-        )
+        erase_retry_answers(RefreshToken.family_id == family.id)
     return touched
 
 

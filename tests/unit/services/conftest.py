@@ -15,7 +15,6 @@ from flask import Flask
 from sqlalchemy import event
 from sqlalchemy.orm import scoped_session, sessionmaker
 
-from authserver import create_app
 from authserver.extensions import db
 from tests.databases import TestDatabase
 
@@ -24,16 +23,9 @@ from tests.databases import TestDatabase
 def service_app(
     test_database: TestDatabase, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Flask]:
-    app = create_app(
-        {
-            "TESTING": True,
-            "INSTANCE_PATH": str(tmp_path_factory.mktemp("services")),
-            "DATABASE_URL": test_database.url,
-            "SQLALCHEMY_ENGINE_OPTIONS": test_database.engine_options,
-            "SECRET_KEY": "test-secret-key-" + "x" * 32,
-            "BCRYPT_ROUNDS": 4,
-        }
-    )
+    from tests.conftest import _make_app
+
+    app = _make_app(test_database, tmp_path_factory.mktemp("services"))
     yield app
     with app.app_context():
         db.engine.dispose()
