@@ -415,6 +415,9 @@ def demo(as_json: bool) -> None:
             client_id=DEMO_CLIENT_ID,
             actor="operator",
             post_logout_redirect_uris=[DEMO_POST_LOGOUT_REDIRECT_URI],
+            # The operator's own demo, made by this command: vouched for, so the consent page a
+            # newcomer first sees is the one a real, verified app gets.
+            verified=True,
         )
     else:
         # An older demo client (or one edited in the console) gets the demo app's addresses back.
