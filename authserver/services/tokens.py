@@ -10,7 +10,7 @@ from typing import TypedDict
 from flask import current_app
 from joserfc import jws, jwt
 from joserfc.errors import JoseError
-from sqlalchemy import ColumnElement, delete, select, update
+from sqlalchemy import ColumnElement, bindparam, delete, select, update
 from sqlalchemy.orm import joinedload
 
 from .. import clock, policy
@@ -475,6 +475,80 @@ def find_access_token(token: str) -> AccessToken | None:
             joinedload(AccessToken.user),
             joinedload(AccessToken.family),
         )
+    )
+
+
+@dataclass(frozen=True)
+class AccessTokenFacts:
+    """What introspection tells of an access token, read in one query as plain values: the
+    resource servers' hot path pays for no ORM objects (issue 15)."""
+
+    jti: str
+    scope: str
+    audience: str
+    issued_at: datetime
+    expires_at: datetime
+    client_pk: int
+    client_id: str
+    subject: str  # the person's, or the client's own for a client_credentials token
+    email: str | None  # the person's address; None for a client's own token
+    live: bool  # not revoked, its grant live, its client and person enabled
+
+    def active(self) -> bool:
+        return self.live and self.expires_at > clock.now()
+
+
+#: Built once: a statement made per request costs more than the query it runs.
+_FACTS_BY_JTI = (
+    select(
+        AccessToken.jti,
+        AccessToken.scope,
+        AccessToken.audience,
+        AccessToken.issued_at,
+        AccessToken.expires_at,
+        AccessToken.revoked_at,
+        Client.id,
+        Client.client_id,
+        Client.disabled_at,
+        User.subject,
+        User.email,
+        User.disabled_at,
+        TokenFamily.revoked_at,
+    )
+    .join(Client, Client.id == AccessToken.client_id)
+    .outerjoin(User, User.id == AccessToken.user_id)
+    .outerjoin(TokenFamily, TokenFamily.id == AccessToken.family_id)
+    .where(AccessToken.jti == bindparam("jti"))
+)
+
+
+def access_token_facts(token: str) -> AccessTokenFacts | None:
+    """The facts of an access token we issued (revoked or expired ones included), or None:
+    the same judgement as ``find_access_token`` and ``access_token_active``, in one query
+    on the session's connection (no ORM loading)."""
+    claims = decode_own_jwt(token)
+    jti = claims.get("jti") if claims else None
+    if not isinstance(jti, str) or not jti.isprintable() or len(jti) > 200:
+        return None
+    row = db.session.connection().execute(_FACTS_BY_JTI, {"jti": jti}).first()
+    if row is None:
+        return None
+    (jti, scope, audience, issued_at, expires_at, revoked_at, client_pk, client_id,
+     client_disabled_at, subject, email, user_disabled_at, family_revoked_at) = row  # fmt: skip
+    return AccessTokenFacts(
+        jti=jti,
+        scope=scope,
+        audience=audience,
+        issued_at=issued_at,
+        expires_at=expires_at,
+        client_pk=client_pk,
+        client_id=client_id,
+        subject=subject if subject is not None else client_id,
+        email=email,
+        live=revoked_at is None
+        and family_revoked_at is None
+        and client_disabled_at is None
+        and user_disabled_at is None,
     )
 
 
