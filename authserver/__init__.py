@@ -19,6 +19,7 @@ from .oauth2 import init_oauth2
 from .scheduled import init_cleanup_schedule
 from .sessions_cookie import BrowserOnlySessionInterface
 from .views import register_views
+from .views.public_documents import PublicDocuments
 
 #: The templates, static files and migration scripts ship inside the package (and its wheel).
 PACKAGE_DIR = Path(__file__).resolve().parent
@@ -35,6 +36,8 @@ def create_app(test_config: dict | None = None) -> Flask:
     )
     load_config(app, test_config)
     app.session_interface = BrowserOnlySessionInterface()
+    # Innermost, so the log line and request id still wrap every answer it gives.
+    app.wsgi_app = PublicDocuments(app, app.wsgi_app)  # type: ignore[method-assign]
     # Inside ProxyFix (wrapped first), so a request's line names the client's address.
     configure_logging(app, "authserver")
     if app.config["TRUSTED_PROXIES"]:

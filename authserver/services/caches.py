@@ -53,9 +53,18 @@ class _Store:
         self.read_at: float | None = None  # when it last tried, in seconds of the app's clock
         self.read_ok = False  # read once at least
         self.unreadable = False  # the last attempt failed
+        #: Moves whenever anything cached here may have changed (a drop, new versions read):
+        #: what was built from the caches is stale once it moved (``views/public_documents``).
+        self.generation = 0
 
     def drop(self, name: str) -> None:
         self.entries.pop(name, None)
+        self.generation += 1
+
+
+def store_of(app: Flask) -> _Store:
+    """``app``'s caches in this process (no app context needed)."""
+    return _store(app)
 
 
 def _store(app: Flask) -> _Store:
@@ -104,7 +113,10 @@ def _read_versions(store: _Store, now: float) -> None:
     store.unreadable = False
     store.read_ok = True
     store.read_at = now
-    store.versions = {name: version for name, version in rows}
+    versions = {name: version for name, version in rows}
+    if versions != store.versions:
+        store.generation += 1
+    store.versions = versions
 
 
 def bump(name: str) -> None:
