@@ -68,6 +68,10 @@ def _make_app(database: TestDatabase, instance: Path, **overrides: object) -> Fl
         "SQLALCHEMY_ENGINE_OPTIONS": database.engine_options,
         "SECRET_KEY": "test-secret-key-" + "x" * 32,
         "BCRYPT_ROUNDS": 4,
+        # No mail leaves a test unless it starts an SMTP server and says so (tests/mail_server.py);
+        # port 9 (discard) has nobody listening, so a stray delivery fails and is retried.
+        "OUTBOX_INTERVAL": None,
+        "SMTP_URL": "smtp://127.0.0.1:9",
     }
     config.update(overrides)
     return create_app(config)
