@@ -227,6 +227,30 @@ def set_user_password(email: str, password: str, as_json: bool) -> None:
     _emit({"email": user.email, "password_changed": True}, as_json)
 
 
+@users_cli.command("verify-email")
+@click.argument("email")
+@json_option
+@_one_line_errors
+def verify_user_email(email: str, as_json: bool) -> None:
+    """Mark the account's address verified (email_verified becomes true in its tokens)."""
+    user = operator.get_user(email)
+    changed = operator.verify_email(user)
+    db.session.commit()
+    _emit({"email": user.email, "email_verified": True, "changed": changed}, as_json)
+
+
+@users_cli.command("send-reset")
+@click.argument("email")
+@json_option
+@_one_line_errors
+def send_user_reset(email: str, as_json: bool) -> None:
+    """Mail the person a link to choose a new password (it works once, for 30 minutes)."""
+    user = operator.get_user(email)
+    operator.send_reset(user)
+    db.session.commit()
+    _emit({"email": user.email, "reset_mail_queued": True}, as_json)
+
+
 # --- clients -----------------------------------------------------------------------------------
 
 
