@@ -69,15 +69,16 @@ class ChangePasswordForm(Form):
     password = PasswordField("New password", validators=[DataRequired(), Length(max=1000)])
 
 
+# Each form of /account/security names its password field apart: one page, unique ids.
 class ChangeEmailForm(Form):
     email = EmailField("New email address", validators=[DataRequired(), Length(max=320)])
-    current_password = PasswordField(
+    email_password = PasswordField(
         "Current password", validators=[DataRequired(), Length(max=1000)]
     )
 
 
 class DeleteAccountForm(Form):
-    current_password = PasswordField(
+    delete_password = PasswordField(
         "Current password", validators=[DataRequired(), Length(max=1000)]
     )
 

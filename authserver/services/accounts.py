@@ -209,8 +209,7 @@ def delete_account(user: User, password: str, address: str | None = None) -> Non
     if owned:
         raise ServiceError(
             f"You own {len(owned)} app(s) in the developer console: delete them first, since "
-            "the people who use them would lose them.",
-            "password",
+            "the people who use them would lose them."
         )
     locks.lock_person(user.id)
     tokens.revoke_everything(user=user)

@@ -35,11 +35,21 @@ def security() -> tuple[str, int]:
     return _page()
 
 
+#: Each form's field for the current password (where a wrong one is said).
+PASSWORD_FIELDS = {
+    "password": "current_password",
+    "email": "email_password",
+    "delete": "delete_password",
+}
+
+
 def _refused(form: Form, error: ServiceError, name: str) -> tuple[str, int]:
     db.session.rollback()
+    field_name = error.field
     if isinstance(error, accounts.WrongPassword):
         throttling.account_password_failed()
-    field = getattr(form, error.field or "current_password", None)
+        field_name = PASSWORD_FIELDS[name]
+    field = getattr(form, field_name or "", None)
     (field.errors if field is not None else form.form_errors).append(error.message)
     return _page(400, **{name: form})
 
@@ -77,7 +87,7 @@ def change_email() -> Response | tuple[str, int]:
     try:
         accounts.request_email_change(
             current_user._get_current_object(),
-            form.current_password.data or "",
+            form.email_password.data or "",
             form.email.data or "",
             address=request.remote_addr,
         )
@@ -113,7 +123,7 @@ def delete_account() -> Response | tuple[str, int]:
     try:
         accounts.delete_account(
             current_user._get_current_object(),
-            form.current_password.data or "",
+            form.delete_password.data or "",
             address=request.remote_addr,
         )
     except ServiceError as error:

@@ -356,7 +356,7 @@ def test_a_new_address_takes_effect_only_when_its_link_is_followed(
         "/account/security",
         "/account/security/email",
         email="new-me@example.com",
-        current_password=user.password,
+        email_password=user.password,
     )
     assert asked.status_code == 302
     delivered = mailbox.deliver()
@@ -381,7 +381,7 @@ def test_a_taken_new_address_answers_alike_and_mails_it_nothing(
         "/account/security",
         "/account/security/email",
         email="taken@example.com",
-        current_password=user.password,
+        email_password=user.password,
     )
     assert asked.status_code == 302
     assert [m["To"] for m in mailbox.deliver()] == [user.email]
@@ -393,7 +393,7 @@ def test_changing_the_address_needs_the_password(app, logged_in, mailbox, user) 
         "/account/security",
         "/account/security/email",
         email="new-me@example.com",
-        current_password="nope-nope-nope",
+        email_password="nope-nope-nope",
     )
     assert wrong.status_code == 400
     assert mailbox.deliver() == []
@@ -402,18 +402,18 @@ def test_changing_the_address_needs_the_password(app, logged_in, mailbox, user) 
 def test_deleting_the_account(app, logged_in, mailbox, user, confidential_client) -> None:
     code, _ = get_code(logged_in, confidential_client, scope="openid offline_access")
     tokens = exchange_code(logged_in, confidential_client, code).get_json()
-    wrong = post_form(logged_in, "/account/security", "/account/delete", current_password="x" * 12)
+    wrong = post_form(logged_in, "/account/security", "/account/delete", delete_password="x" * 12)
     assert wrong.status_code == 400 and user_row(app, user.email) is not None
     # The user owns the client fixture's app: that must go first.
     owns = post_form(
-        logged_in, "/account/security", "/account/delete", current_password=user.password
+        logged_in, "/account/security", "/account/delete", delete_password=user.password
     )
     assert owns.status_code == 400 and "delete them first" in text(owns)
     with app.app_context():
         clients.delete_client(clients.find_client(confidential_client.client_id))
         db.session.commit()
     gone = post_form(
-        logged_in, "/account/security", "/account/delete", current_password=user.password
+        logged_in, "/account/security", "/account/delete", delete_password=user.password
     )
     assert gone.status_code == 302
     assert user_row(app, user.email) is None
