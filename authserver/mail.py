@@ -22,6 +22,7 @@ from urllib.parse import unquote, urlsplit
 
 from flask import current_app
 
+from .services import accounts
 from .services.outbox import Deliverer
 
 DEFAULT_PORTS = {"smtp": 25, "smtps": 465}
@@ -108,5 +109,9 @@ def deliver_mail(payload: dict, config: Mapping) -> None:
     send(compose(payload["to"], payload["template"], payload.get("context", {}), config), config)
 
 
-#: The outbox's deliverers, by kind.
-DELIVERERS: dict[str, Deliverer] = {"mail": deliver_mail}
+#: The outbox's deliverers, by kind: mail, and the "forgot password" requests that may lead to
+#: one (looked at in the background, so the form's answer is the same for every address).
+DELIVERERS: dict[str, Deliverer] = {
+    "mail": deliver_mail,
+    accounts.RESET_REQUEST: accounts.handle_reset_request,
+}

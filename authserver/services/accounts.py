@@ -8,6 +8,7 @@ decides something about the person takes the person's lock first (``locks.py``).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import urlencode
 
@@ -110,13 +111,24 @@ def follow_address_link(token: str | None, address: str | None = None) -> Follow
 
 
 def request_password_reset(email: str, address: str | None = None) -> None:
-    """ "Forgot password": a link for the account of ``email``, if there is one it may have.
+    """ "Forgot password": queue the request itself, whatever the address.
 
-    Every address gets the same page and about the same work: the look-up, one audit row, and
-    the link and mail rows only where they go somewhere (a few inserts in one transaction; the
-    mail itself leaves in the background, so SMTP's time is no part of the answer).
+    Every address gets the same page and the very same work (one sealed outbox row): whether
+    it has an account is looked up later, in the background (``handle_reset_request``), so
+    neither the answer nor its timing can tell.
     """
-    user = users.find_by_email(email)
+    outbox.enqueue(RESET_REQUEST, email[:320], {"email": email[:320], "address": address})
+
+
+#: The outbox kind of a "forgot password" waiting to be looked at.
+RESET_REQUEST = "reset_request"
+
+
+def handle_reset_request(payload: dict, config: Mapping) -> None:
+    """The outbox's deliverer for ``RESET_REQUEST``: a link and its mail for the account of the
+    address, if there is one it may have (flushed; committed with the request's outcome)."""
+    address = payload.get("address")
+    user = users.find_by_email(str(payload.get("email", "")))
     if user is None or user.disabled_at is not None:
         audit.record("password.reset_requested", outcome="refused", address=address)
         return

@@ -194,6 +194,8 @@ def _deliver_one(
             raise LookupError(f"no deliverer for outbox messages of kind {kind!r}")
         payload = payload_of(message)
         db.session.commit()  # no transaction stays open while the deliverer talks to the world
+        # What a deliverer writes (a kind that queues more, such as a reset request) commits
+        # with its outcome below, or not at all.
         deliverer(payload, config)
     except Exception as error:
         db.session.rollback()

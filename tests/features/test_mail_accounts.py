@@ -17,7 +17,14 @@ from werkzeug.test import TestResponse
 
 from authserver import mail
 from authserver.extensions import db
-from authserver.models import AuditEvent, OneTimeLink, RefreshToken, User, UserSession
+from authserver.models import (
+    AuditEvent,
+    OneTimeLink,
+    OutboxMessage,
+    RefreshToken,
+    User,
+    UserSession,
+)
 from authserver.services import clients, outbox
 from authserver.services.claims import user_claims
 from tests import factories
@@ -188,6 +195,21 @@ def test_forgot_answers_every_address_alike(app, client, mailbox, user) -> None:
     delivered = mailbox.deliver()
     assert [m["To"] for m in delivered] == [user.email]
     assert delivered[0]["Subject"] == "Choose a new password"
+
+
+def test_forgot_does_the_same_work_for_every_address(app, client, user) -> None:
+    """One sealed outbox row each, looked at in the background: no link, no mail, no audit
+    row differs while the page is answered."""
+    for email in (user.email, "nobody@example.com"):
+        forgot(client, email)
+    with app.app_context():
+        queued = db.session.scalars(select(OutboxMessage).order_by(OutboxMessage.id)).all()
+        assert [(m.kind, m.recipient) for m in queued] == [
+            ("reset_request", user.email),
+            ("reset_request", "nobody@example.com"),
+        ]
+        assert all(user.email not in (m.payload or "") for m in queued)  # sealed
+        assert db.session.scalars(select(OneTimeLink)).all() == []
 
 
 def test_a_disabled_account_gets_no_reset_mail(app, client, mailbox, user) -> None:
