@@ -442,3 +442,40 @@ def test_deleting_the_account(app, logged_in, mailbox, user, confidential_client
     assert not signed_in(logged_in)
     assert mailbox.one_to(user.email)["Subject"] == "Your account was deleted"
     assert tokens["refresh_token"]
+
+
+def test_smtp_down_never_fails_the_page_and_the_mail_goes_later(app, client, fake_clock) -> None:
+    app.config["SMTP_URL"] = "smtp://127.0.0.1:9"  # nobody listens
+    assert signup(client, "patient@example.com").status_code == 302
+    with app.app_context():
+        assert outbox.deliver_due(mail.DELIVERERS).failed["mail"] == 1
+    fake_clock.advance(3600)
+    with smtp_server() as (url, inbox):
+        app.config["SMTP_URL"] = url
+        with app.app_context():
+            assert outbox.deliver_due(mail.DELIVERERS).sent["mail"] == 1
+    [late] = inbox.messages
+    assert late["To"] == "patient@example.com"
+    assert client.get(only_link(late)).status_code == 302  # its link still works (24 h)
+    assert signed_in(client)
+
+
+def test_the_verification_link_goes_on_to_where_sign_up_was_going(app, client, mailbox) -> None:
+    page = client.get("/signup?next=/console/")
+    client.post(
+        "/signup?next=/console/",
+        data={
+            "email": "dev@example.com",
+            "password": PASSWORD,
+            "csrf_token": csrf_token(page.data),
+        },
+    )
+    link = only_link(mailbox.one_to("dev@example.com"))
+    browser = app.test_client()
+    assert browser.get(link).headers["Location"] == "/console/"
+    # ...but never off this server, whatever the link is made to say.
+    signup(app.test_client(), "other@example.com")
+    link = only_link(mailbox.one_to("other@example.com"))
+    evil = link.replace("next=%2Faccount%2Fapps", "next=https%3A%2F%2Fevil.example%2F")
+    assert evil != link
+    assert app.test_client().get(evil).headers["Location"] == "/account/apps"
