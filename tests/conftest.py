@@ -33,6 +33,12 @@ from .databases import (
 )
 from .helpers import login
 
+# Apps the tests make by other means than ``_make_app`` (create_app in a test, a CLI runner)
+# send no mail either: no outbox thread, and an SMTP URL nobody listens on. A test that wants
+# mail starts a server and sets both (tests/mail_server.py); subprocess servers get their own.
+os.environ.setdefault("AUTHSERVER_OUTBOX_INTERVAL", "")
+os.environ.setdefault("AUTHSERVER_SMTP_URL", "smtp://127.0.0.1:9")
+
 
 @pytest.fixture(scope="session")
 def test_database(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestDatabase]:
