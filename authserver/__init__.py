@@ -16,7 +16,7 @@ from .extensions import csrf, db, init_taking_back_hooks, limiter, login_manager
 from .logs import configure_logging
 from .metrics import init_metrics
 from .oauth2 import init_oauth2
-from .scheduled import init_cleanup_schedule
+from .scheduled import init_cleanup_schedule, init_outbox_schedule
 from .sessions_cookie import BrowserOnlySessionInterface
 from .views import register_views
 from .views.public_documents import PublicDocuments
@@ -61,6 +61,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     register_views(app, csrf=csrf_hooks, limiter=limiter_hooks, login=login_hooks)
     register_cli(app)
     init_cleanup_schedule(app)  # AUTHSERVER_CLEANUP_INTERVAL: cleanup in each worker, if set
+    init_outbox_schedule(app)  # AUTHSERVER_OUTBOX_INTERVAL: mail sent from each worker
     init_metrics(app, db)  # off unless AUTHSERVER_METRICS_ADDRESS is set
     return app
 

@@ -12,8 +12,9 @@ from flask import Flask, current_app
 from flask.cli import AppGroup, with_appcontext
 from sqlalchemy.exc import SQLAlchemyError
 
+from . import mail
 from .extensions import db
-from .services import ServiceError, audit, checks, cleanup, clients, keys, operator, users
+from .services import ServiceError, audit, checks, cleanup, clients, keys, operator, outbox, users
 from .services.clients import find_client
 
 users_cli = AppGroup("users", help="Manage user accounts.")
@@ -21,6 +22,7 @@ clients_cli = AppGroup("clients", help="Manage registered clients.")
 keys_cli = AppGroup("keys", help="Manage token signing keys.")
 tokens_cli = AppGroup("tokens", help="Revoke tokens.")
 sessions_cli = AppGroup("sessions", help="End login sessions.")
+outbox_cli = AppGroup("outbox", help="Mail waiting to be sent.")
 
 DEMO_EMAIL = "demo@example.com"
 DEMO_PASSWORD = "demo-password"  # noqa: S105 - published on purpose: a local demo account
@@ -223,6 +225,30 @@ def set_user_password(email: str, password: str, as_json: bool) -> None:
     operator.set_password(user, password)
     db.session.commit()
     _emit({"email": user.email, "password_changed": True}, as_json)
+
+
+@users_cli.command("verify-email")
+@click.argument("email")
+@json_option
+@_one_line_errors
+def verify_user_email(email: str, as_json: bool) -> None:
+    """Mark the account's address verified (email_verified becomes true in its tokens)."""
+    user = operator.get_user(email)
+    changed = operator.verify_email(user)
+    db.session.commit()
+    _emit({"email": user.email, "email_verified": True, "changed": changed}, as_json)
+
+
+@users_cli.command("send-reset")
+@click.argument("email")
+@json_option
+@_one_line_errors
+def send_user_reset(email: str, as_json: bool) -> None:
+    """Mail the person a link to choose a new password (it works once, for 30 minutes)."""
+    user = operator.get_user(email)
+    operator.send_reset(user)
+    db.session.commit()
+    _emit({"email": user.email, "reset_mail_queued": True}, as_json)
 
 
 # --- clients -----------------------------------------------------------------------------------
@@ -477,6 +503,38 @@ def check_command(as_json: bool) -> None:
         raise SystemExit(1)
 
 
+@outbox_cli.command("status")
+@json_option
+def outbox_status(as_json: bool) -> None:
+    """What waits in the outbox, how long the oldest has waited, how many keep failing."""
+    now = outbox.state()
+    oldest = int(now.oldest_age.total_seconds()) if now.oldest_age is not None else None
+    _emit(
+        {
+            "queued": now.queued,
+            "oldest_seconds": oldest,
+            "failing": now.failing,
+            "given_up_last_day": now.given_up,
+        },
+        as_json,
+    )
+
+
+@outbox_cli.command("send")
+@json_option
+def outbox_send(as_json: bool) -> None:
+    """Deliver what is due now (what each server process does every OUTBOX_INTERVAL)."""
+    run = outbox.deliver_due(mail.DELIVERERS)
+    _emit(
+        {
+            "sent": sum(run.sent.values()),
+            "failed": sum(run.failed.values()),
+            "gave_up": sum(run.gave_up.values()),
+        },
+        as_json,
+    )
+
+
 def database_problem(error: SQLAlchemyError) -> str:
     """One line for an operator: what the database said, and the two usual causes."""
     said = str(getattr(error, "orig", None) or error).strip().splitlines()
@@ -520,6 +578,7 @@ def register_cli(app: Flask) -> None:
         keys_cli,
         tokens_cli,
         sessions_cli,
+        outbox_cli,
         demo,
         cleanup_command,
         check_command,

@@ -99,6 +99,34 @@ class DefaultConfig:
     LOGIN_FAILURES_PER_ADDRESS = "100 per hour"
     #: Sign-ups from one address; accounts cost bcrypt time and storage.
     SIGNUP_RATE_LIMIT = "30 per hour"
+    #: "Forgot password" requests from one address (any accounts): each may send a mail.
+    PASSWORD_RESET_PER_ADDRESS = "30 per hour"  # noqa: S105 - a limit, not a password
+    #: "Forgot password" requests for one account (from anywhere): bounds the mail one
+    #: stranger can make a person receive; a reset link lives 30 minutes anyway.
+    PASSWORD_RESET_PER_ACCOUNT = "5 per hour"  # noqa: S105 - a limit, not a password
+    #: Wrong current passwords on /account/security (change password or address, delete the
+    #: account) per account: a stolen session must not become a password-guessing oracle.
+    ACCOUNT_PASSWORD_FAILURES = "10 per 15 minutes"  # noqa: S105 - a limit, not a password
+    #: Where mail goes (SPEC): ``smtp://[user:pass@]host:port`` (STARTTLS when the server offers
+    #: it) or ``smtps://[user:pass@]host:port`` (TLS from the start). The credentials are never
+    #: logged. The default is the local mail catcher that `make serve` starts.
+    SMTP_URL = "smtp://127.0.0.1:1025"
+    #: The sender of every mail (SPEC).
+    MAIL_FROM = "Authserver <no-reply@localhost>"
+    #: Seconds between looks at the outbox (mail queued in the database) in each worker, which
+    #: sends what is due there; several workers and nodes take turns (rows are claimed). None:
+    #: nothing is sent from this server's processes (run `authserver outbox send` instead).
+    OUTBOX_INTERVAL: float | None = 2.0
+    #: Seconds before a failed delivery is tried again, doubled at each failure (with jitter)
+    #: up to OUTBOX_MAX_BACKOFF.
+    OUTBOX_FIRST_BACKOFF = 30
+    #: The longest wait between two tries of one message (seconds).
+    OUTBOX_MAX_BACKOFF = 3600
+    #: A message not delivered this many seconds after it was queued is given up (and counted
+    #: as such in `authserver check` and the metrics): a link in it has expired by then anyway.
+    OUTBOX_GIVE_UP_AFTER = 172_800
+    #: Seconds an SMTP conversation may take before it counts as failed.
+    SMTP_TIMEOUT = 10
     #: Token, introspection and revocation requests one client may make to each of them
     #: (authenticated requests only, so nobody else can spend it). Far above what a well-behaved
     #: client needs: a service caches its 10-minute token, so even 1,000 instances ask for ~2 a
@@ -158,6 +186,9 @@ def load_config(app: Flask, test_config: dict | None) -> None:
     if not callable(app.config["CLOCK"]):
         raise RuntimeError("CLOCK must be a function returning an aware UTC datetime.")
     app.config["CLEANUP_INTERVAL"] = cleanup_interval(app.config.get("CLEANUP_INTERVAL"))
+    app.config["OUTBOX_INTERVAL"] = cleanup_interval(
+        app.config.get("OUTBOX_INTERVAL"), "AUTHSERVER_OUTBOX_INTERVAL"
+    )
     app.config["CACHE_CHECK_INTERVAL"] = cache_check_interval(app.config["CACHE_CHECK_INTERVAL"])
     Path(app.instance_path).mkdir(parents=True, exist_ok=True)
     if not app.config["DATABASE_URL"]:
@@ -195,8 +226,8 @@ def load_config(app: Flask, test_config: dict | None) -> None:
     app.config.setdefault("WTF_CSRF_TIME_LIMIT", None)  # tied to the session instead
 
 
-def cleanup_interval(value: object) -> float | None:
-    """``CLEANUP_INTERVAL`` as seconds, or None when unset; anything else stops the start."""
+def cleanup_interval(value: object, setting: str = "AUTHSERVER_CLEANUP_INTERVAL") -> float | None:
+    """An interval setting as seconds, or None when unset; anything else stops the start."""
     if value is None or value == "":
         return None
     number = None
@@ -208,8 +239,7 @@ def cleanup_interval(value: object) -> float | None:
             number = None
     if number is None or not math.isfinite(number) or number <= 0:
         raise RuntimeError(
-            f"AUTHSERVER_CLEANUP_INTERVAL must be a positive number of seconds (or unset), "
-            f"not {value!r}."
+            f"{setting} must be a positive number of seconds (or unset), not {value!r}."
         )
     return number
 

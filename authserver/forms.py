@@ -8,6 +8,7 @@ from flask_wtf.form import SUBMIT_METHODS
 from wtforms import (
     BooleanField,
     EmailField,
+    HiddenField,
     PasswordField,
     RadioField,
     SelectMultipleField,
@@ -50,6 +51,36 @@ class SignupForm(Form):
     name = StringField("Name", validators=[Length(max=200)])
     email = EmailField("Email", validators=[DataRequired(), Length(max=320)])
     password = PasswordField("Password", validators=[DataRequired(), Length(max=1000)])
+
+
+class ForgotPasswordForm(Form):
+    email = EmailField("Email", validators=[DataRequired(), Length(max=320)])
+
+
+class ResetPasswordForm(Form):
+    token = HiddenField(validators=[DataRequired(), Length(max=200)])
+    password = PasswordField("New password", validators=[DataRequired(), Length(max=1000)])
+
+
+class ChangePasswordForm(Form):
+    current_password = PasswordField(
+        "Current password", validators=[DataRequired(), Length(max=1000)]
+    )
+    password = PasswordField("New password", validators=[DataRequired(), Length(max=1000)])
+
+
+# Each form of /account/security names its password field apart: one page, unique ids.
+class ChangeEmailForm(Form):
+    email = EmailField("New email address", validators=[DataRequired(), Length(max=320)])
+    email_password = PasswordField(
+        "Current password", validators=[DataRequired(), Length(max=1000)]
+    )
+
+
+class DeleteAccountForm(Form):
+    delete_password = PasswordField(
+        "Current password", validators=[DataRequired(), Length(max=1000)]
+    )
 
 
 class LogoutForm(Form):

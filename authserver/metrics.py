@@ -9,6 +9,8 @@ refresh tokens or codes (``reuse_detected``, called where the grant is ended).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from flask import Flask, g
 from flask_sqlalchemy import SQLAlchemy
 
@@ -21,6 +23,8 @@ ISSUING = "/oauth/token"  # the endpoint that issues tokens
 
 #: Counted from anywhere in the process once metrics are on; None while they are off.
 _reuse = None
+_outbox = None
+_outbox_queued = None
 
 
 def init_metrics(app: Flask, db: SQLAlchemy) -> None:
@@ -35,6 +39,18 @@ def init_metrics(app: Flask, db: SQLAlchemy) -> None:
         "Replayed credentials that ended their grant: a rotated refresh token presented again "
         "(outside the retry window), or an authorization code redeemed twice.",
         ["credential"],
+    )
+    global _outbox, _outbox_queued
+    _outbox = instruments.counter(
+        "outbox_messages_total",
+        "Outbox deliveries (mail) by kind and outcome: 'sent', 'failed' (a try that will be "
+        "repeated after a backoff) or 'gave_up' (undelivered past "
+        "AUTHSERVER_OUTBOX_GIVE_UP_AFTER).",
+        ["kind", "outcome"],
+    )
+    _outbox_queued = instruments.gauge(
+        "outbox_queued_messages",
+        "Messages waiting in the outbox, as the last delivery run of any worker counted them.",
     )
     login_failures = instruments.counter(
         "login_failures_total", "Logins refused for a wrong email or password."
@@ -53,6 +69,20 @@ def reuse_detected(credential: str) -> None:
     """A replayed ``refresh_token`` or ``authorization_code`` ended its grant."""
     if _reuse is not None:
         _reuse.labels(credential).inc()
+
+
+def outbox_delivered(sent: Mapping, failed: Mapping, gave_up: Mapping) -> None:
+    """One outbox run's outcomes, each a count by kind."""
+    if _outbox is None:
+        return
+    for outcome, counts in (("sent", sent), ("failed", failed), ("gave_up", gave_up)):
+        for kind, count in counts.items():
+            _outbox.labels(kind, outcome).inc(count)
+
+
+def outbox_queued(count: int) -> None:
+    if _outbox_queued is not None:
+        _outbox_queued.set(count)
 
 
 def _observer(instruments):

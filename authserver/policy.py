@@ -281,3 +281,12 @@ def judge_refresh_token(
     if expires_at <= now or family_started + timedelta(seconds=life.refresh_family) <= now:
         return RefreshVerdict.DEAD
     return RefreshVerdict.ROTATE
+
+
+#: How long a mailed one-time link works, by purpose (SPEC "Mail and accounts": verification
+#: 24 h, reset 30 min; a new address is a verification).
+LINK_LIFETIMES = {
+    "verify": timedelta(hours=24),
+    "change_email": timedelta(hours=24),
+    "reset": timedelta(minutes=30),
+}

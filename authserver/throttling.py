@@ -63,6 +63,7 @@ from flask import (
     make_response,
     render_template,
     request,
+    session,
 )
 from flask_limiter import RequestLimit
 from flask_limiter.util import get_remote_address
@@ -401,5 +402,63 @@ def signups(view: Callable) -> Callable:
         _setting("SIGNUP_RATE_LIMIT"),
         key_func=sender_address,
         methods=["POST"],
+        on_breach=too_many_attempts,
+    )(view)
+
+
+# --- people: mail-sending forms and the password checks of the account page -------------------
+
+
+def _requested_account() -> str:
+    """The account a "forgot password" asks for, from anywhere (its ``email_key``, so every
+    spelling counts alike); an address with no account is counted the same, so a 429 tells
+    nothing about who has one."""
+    return "account|" + email_key(str(request.form.get("email", "")))[:32]
+
+
+def password_resets(view: Callable) -> Callable:
+    """ "Forgot password": ``PASSWORD_RESET_PER_ACCOUNT`` per account (the mail one stranger can
+    make a person receive) and ``PASSWORD_RESET_PER_ADDRESS`` per address."""
+    view = limiter.limit(
+        _setting("PASSWORD_RESET_PER_ACCOUNT"),
+        key_func=_requested_account,
+        methods=["POST"],
+        on_breach=too_many_attempts,
+    )(view)
+    return limiter.limit(
+        _setting("PASSWORD_RESET_PER_ADDRESS"),
+        key_func=sender_address,
+        methods=["POST"],
+        on_breach=too_many_attempts,
+    )(view)
+
+
+def link_forms(view: Callable) -> Callable:
+    """A form posted from a mailed link (the new password): ``PASSWORD_RESET_PER_ADDRESS`` per
+    address. Per account each link is its own limit: it works once, and only 256-bit tokens
+    open it."""
+    return limiter.limit(
+        _setting("PASSWORD_RESET_PER_ADDRESS"),
+        key_func=sender_address,
+        methods=["POST"],
+        on_breach=too_many_attempts,
+    )(view)
+
+
+def account_password_failed() -> None:
+    """The account page's word that the current password given was wrong."""
+    g.account_password_failed = True
+
+
+def _signed_in_account() -> str:
+    return "signed-in|" + str(session.get("_user_id", "-"))[:32]
+
+
+def account_password_attempts(view: Callable) -> Callable:
+    """Forms of /account/security that ask for the current password: ``ACCOUNT_PASSWORD_FAILURES``
+    wrong ones per account (a stolen session must not become a way to guess the password)."""
+    return attempts_limited(
+        ("ACCOUNT_PASSWORD_FAILURES", _signed_in_account),
+        failed=lambda response: bool(g.get("account_password_failed")),
         on_breach=too_many_attempts,
     )(view)

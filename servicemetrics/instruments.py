@@ -105,6 +105,21 @@ class Instruments:
                 )
             return metric  # type: ignore[return-value]
 
+    def gauge(self, name: str, documentation: str) -> Gauge:
+        """A gauge of the service's own, made once per process; under gunicorn the value shown
+        is the one set most recently by any live worker (it is a count of shared state)."""
+        with _lock:
+            metric = self._extra.get(name)
+            if metric is None:
+                metric = self._extra[name] = Gauge(
+                    name,
+                    documentation,
+                    namespace=self.service,
+                    registry=self.registry,
+                    multiprocess_mode="livemostrecent",
+                )
+            return metric  # type: ignore[return-value]
+
     def watch_pool(self, engine: Engine) -> None:
         """Count connections in and out of ``engine``'s pool, and add its size."""
         size = getattr(engine.pool, "size", None)

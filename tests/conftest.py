@@ -33,6 +33,12 @@ from .databases import (
 )
 from .helpers import login
 
+# Apps the tests make by other means than ``_make_app`` (create_app in a test, a CLI runner)
+# send no mail either: no outbox thread, and an SMTP URL nobody listens on. A test that wants
+# mail starts a server and sets both (tests/mail_server.py); subprocess servers get their own.
+os.environ.setdefault("AUTHSERVER_OUTBOX_INTERVAL", "")
+os.environ.setdefault("AUTHSERVER_SMTP_URL", "smtp://127.0.0.1:9")
+
 
 @pytest.fixture(scope="session")
 def test_database(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestDatabase]:
@@ -68,6 +74,10 @@ def _make_app(database: TestDatabase, instance: Path, **overrides: object) -> Fl
         "SQLALCHEMY_ENGINE_OPTIONS": database.engine_options,
         "SECRET_KEY": "test-secret-key-" + "x" * 32,
         "BCRYPT_ROUNDS": 4,
+        # No mail leaves a test unless it starts an SMTP server and says so (tests/mail_server.py);
+        # port 9 (discard) has nobody listening, so a stray delivery fails and is retried.
+        "OUTBOX_INTERVAL": None,
+        "SMTP_URL": "smtp://127.0.0.1:9",
     }
     config.update(overrides)
     return create_app(config)

@@ -3,6 +3,8 @@ from .base import Base
 from .cache_version import CacheVersion
 from .client import Client
 from .grant import AuthorizationCode, Consent
+from .link import OneTimeLink
+from .outbox import OutboxMessage
 from .session import UserSession
 from .signing_key import SigningKey
 from .throttle import RateLimitCounter
@@ -17,6 +19,8 @@ __all__ = [
     "Base",
     "Client",
     "Consent",
+    "OneTimeLink",
+    "OutboxMessage",
     "RateLimitCounter",
     "RefreshToken",
     "SigningKey",

@@ -32,6 +32,9 @@ class User(UserMixin, Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.now, onupdate=clock.now)
     #: Set by the operator (``users disable``): no login, no session, no token while it is set.
     disabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    #: When the person followed a link mailed to ``email`` (``services/accounts.py``); None
+    #: until then, and again after a change of address until the new one is confirmed.
+    email_verified_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     # Flask-Login identity; the row id is fine inside our own signed session.
     def get_id(self) -> str:

@@ -34,6 +34,21 @@ PERSONAL_EVENTS = (
     "consent.changed",
     "consent.revoked",
     "consent.scope_revoked",
+    *("password.changed", "password.reset", "password.reset_requested"),
+    *("email.verified", "email.change_requested", "email.changed"),
+)
+#: What /account/security lists: how the account was signed in to and what changed its keys.
+SECURITY_EVENTS = (
+    "login.succeeded",
+    "login.failed",
+    "signup.duplicate",
+    "sessions.ended",
+    "password.changed",
+    "password.reset",
+    "password.reset_requested",
+    "email.verified",
+    "email.change_requested",
+    "email.changed",
 )
 #: Refused OAuth requests, shown to the client's developer in the console.
 REFUSAL_EVENTS = ("authorize.refused", "token.refused")

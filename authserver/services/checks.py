@@ -15,7 +15,7 @@ from servicemetrics import MetricsConfigError, exposure, parse_address
 
 from .. import clock
 from ..config import is_loopback_url
-from . import keys
+from . import keys, outbox
 
 PASS, WARN, FAIL = "pass", "warn", "fail"
 
@@ -191,6 +191,26 @@ def _metrics(config: Mapping) -> Finding:
     )
 
 
+#: Mail older than this still queued means delivery is not keeping up (or the server is down).
+OUTBOX_STALE = timedelta(minutes=10)
+
+
+def _outbox(config: Mapping) -> Finding:
+    item = "outbox"
+    where = urlsplit(str(config.get("SMTP_URL", "")))
+    smtp = f"{where.scheme}://{where.hostname}:{where.port or ''}".rstrip(":")  # no credentials
+    now = outbox.state()
+    oldest = f", oldest {int(now.oldest_age.total_seconds())} s" if now.oldest_age else ""
+    detail = (
+        f"{now.queued} queued{oldest}, {now.failing} failing, {now.given_up} given up in the "
+        f"last day; mail goes to {smtp}"
+    )
+    if config.get("OUTBOX_INTERVAL") is None:
+        detail += "; AUTHSERVER_OUTBOX_INTERVAL is unset: run `authserver outbox send` yourself"
+    stale = now.oldest_age is not None and now.oldest_age > OUTBOX_STALE
+    return Finding(item, WARN if stale or now.given_up or now.failing else PASS, detail)
+
+
 def run_checks(config: Mapping) -> list[Finding]:
     now = clock.now()
     return [
@@ -205,4 +225,5 @@ def run_checks(config: Mapping) -> list[Finding]:
         _proxies(config),
         _throttling(config),
         _metrics(config),
+        _outbox(config),
     ]

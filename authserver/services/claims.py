@@ -29,6 +29,7 @@ def user_claims(user: User, scopes: list[str] | set[str]) -> dict:
         claims["updated_at"] = int(user.updated_at.timestamp())
     if "email" in scopes:
         claims["email"] = user.email
-        # We never confirm addresses by mail, so we must not claim they are verified.
-        claims["email_verified"] = False
+        # True only once the person followed a link mailed to this very address (a change of
+        # address takes effect only then, so the address shown is always the verified one).
+        claims["email_verified"] = user.email_verified_at is not None
     return claims

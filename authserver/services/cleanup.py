@@ -18,6 +18,8 @@ from ..models import (
     AccessToken,
     AuditEvent,
     AuthorizationCode,
+    OneTimeLink,
+    OutboxMessage,
     RateLimitCounter,
     RefreshToken,
     TokenFamily,
@@ -106,6 +108,16 @@ def cleanup(now: datetime | None = None) -> Removed:
             ),
         ),
         "audit_events": (AuditEvent, AuditEvent.at < now - retention),
+        # Kept a day past expiry, so a late click is told "expired" rather than "not ours".
+        "one_time_links": (OneTimeLink, OneTimeLink.expires_at < now - timedelta(days=1)),
+        # Sent or given-up mail stays a week for `outbox status` and the operator's questions.
+        "outbox_messages": (
+            OutboxMessage,
+            or_(
+                OutboxMessage.sent_at < now - timedelta(days=7),
+                OutboxMessage.gave_up_at < now - timedelta(days=7),
+            ),
+        ),
     }
     for name, (model, condition) in steps.items():
         removed.counts[name] = _delete_in_batches(model, condition)

@@ -17,7 +17,7 @@ from sqlalchemy import func, select
 from .. import clock
 from ..extensions import db
 from ..models import Client, TokenFamily, User
-from . import ServiceError, audit, caches, clients, locks, sessions, tokens, users
+from . import ServiceError, accounts, audit, caches, clients, locks, sessions, tokens, users
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -41,6 +41,7 @@ def describe_user(user: User, detail: bool = False) -> dict:
         "name": user.name,
         "disabled": user.disabled_at is not None,
         "disabled_at": _iso(user.disabled_at),
+        "email_verified": user.email_verified_at is not None,
         "created_at": _iso(user.created_at),
     }
     if detail:
@@ -93,6 +94,19 @@ def set_password(user: User, password: str, actor: str = "operator") -> None:
     users.validate_new_account(user.email, password, "")
     users.set_password(user, password)
     audit.record("password.changed", user=user, actor=actor)
+
+
+def verify_email(user: User, actor: str = "operator") -> bool:
+    """Mark the address verified (the operator knows it is theirs); False if it already was."""
+    return accounts.mark_verified(user, actor=actor)
+
+
+def send_reset(user: User, actor: str = "operator") -> None:
+    """Queue a password-reset mail to the person (30-minute link); refused for a disabled
+    account, which could not log in with it anyway."""
+    if user.disabled_at is not None:
+        raise ServiceError(f"User {user.email} is disabled: enable it first.")
+    accounts.send_reset(user, actor=actor)
 
 
 def delete_user(user: User, with_clients: bool = False, actor: str = "operator") -> list[str]:

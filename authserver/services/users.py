@@ -24,7 +24,8 @@ def has_control_characters(value: str) -> bool:
     return any(ord(ch) < 32 or 127 <= ord(ch) < 160 for ch in value)
 
 
-def validate_new_account(email: str, password: str, name: str) -> str:
+def validate_email(email: str) -> str:
+    """The address normalized, or ServiceError if it cannot be one."""
     email = normalize_email(email)
     if (
         not _EMAIL.match(email)
@@ -34,11 +35,20 @@ def validate_new_account(email: str, password: str, name: str) -> str:
         or any(is_invisible(ch) for ch in email)
     ):
         raise ServiceError("Enter a valid email address.", "email")
+    return email
+
+
+def validate_password(password: str) -> None:
     minimum = current_app.config["PASSWORD_MIN_LENGTH"]
     if len(password) < minimum:
         raise ServiceError(f"Use a password of at least {minimum} characters.", "password")
     if len(password) > 1000:
         raise ServiceError("That password is too long (1000 characters at most).", "password")
+
+
+def validate_new_account(email: str, password: str, name: str) -> str:
+    email = validate_email(email)
+    validate_password(password)
     if len(name) > 200:
         raise ServiceError("Keep the name under 200 characters.", "name")
     if has_control_characters(name):

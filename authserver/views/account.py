@@ -27,6 +27,13 @@ EVENT_TEXT = {
     "consent.changed": "Changed what an app may do",
     "consent.revoked": "Removed an app's access",
     "consent.scope_revoked": "Took a permission back from an app",
+    "sessions.ended": "Signed out everywhere",
+    "password.changed": "Password changed",
+    "password.reset": "Password reset with a mailed link",
+    "password.reset_requested": "A password reset link was asked for",
+    "email.verified": "Email address verified",
+    "email.change_requested": "A new email address was asked for",
+    "email.changed": "Email address changed",
 }
 
 

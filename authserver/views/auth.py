@@ -23,7 +23,7 @@ from ..extensions import csrf, db
 from ..forms import LoginForm, LogoutForm, SignupForm
 from ..models import User
 from ..oauth2 import authorization_server
-from ..services import ServiceError, audit, sessions, users
+from ..services import ServiceError, accounts, audit, sessions, users
 from . import reauthentication
 from .current import current_login
 from .hosts import host_of
@@ -87,12 +87,15 @@ def signup() -> Response | tuple[str, int]:
                 actor="anonymous",
                 address=request.remote_addr,
             )
+            # ...and mailed, with a reset link: the same work as a new account's mail.
+            accounts.tell_owner_of_taken_signup(taken.user)
             db.session.commit()
             return _after_signup(form.email.data, next_url)
         except ServiceError as error:
             getattr(form, error.field or "email").errors.append(error.message)
         else:
             audit.record("signup.succeeded", user=user, address=request.remote_addr)
+            accounts.send_verification(user, next_url)
             db.session.commit()
             return _after_signup(user.email, next_url)
     status = 400 if request.method == "POST" else 200
@@ -102,7 +105,11 @@ def signup() -> Response | tuple[str, int]:
 def _after_signup(email: str, next_url: str) -> Response:
     """New account or not, the same next step: log in (the form remembers the address)."""
     session["login_email"] = users.normalize_email(email)
-    flash("Thanks! Log in with your email and password to continue.", "success")
+    flash(
+        "Thanks! We sent a link to your address: following it confirms the address and signs "
+        "you in. Log in with your email and password to continue now.",
+        "success",
+    )
     return redirect(url_for("auth.login", next=next_url))
 
 

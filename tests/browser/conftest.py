@@ -30,6 +30,7 @@ import pytest
 import requests
 
 from tests.databases import IN_CI, drop_postgres_schema, make_postgres_schema
+from tests.mail_server import Inbox, smtp_server
 from tests.processes import ServerProcess, free_port
 
 HERE = Path(__file__).resolve().parent
@@ -96,6 +97,8 @@ class Stack:
     spa: str
     demo_port: int
     database_urls: dict[str, str]
+    #: What the server mailed (a real SMTP server in this process, AUTHSERVER_SMTP_URL).
+    inbox: Inbox
     services: list[Service] = field(default_factory=list)
 
     @property
@@ -184,6 +187,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     issuer, api = f"http://127.0.0.1:{auth_port}", f"http://127.0.0.1:{api_port}"
     spa = f"http://127.0.0.1:{spa_port}"
     urls, schemas = _database_urls(workdir)
+    mail = contextlib.ExitStack()
+    smtp_url, inbox = mail.enter_context(smtp_server())
     env = {
         **{
             k: v
@@ -198,12 +203,14 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         "AUTHSERVER_SECRET_KEY": "browser-tests-" + "s" * 32,
         "AUTHSERVER_BCRYPT_ROUNDS": "4",
         "AUTHSERVER_RATELIMIT_ENABLED": "false",
+        "AUTHSERVER_SMTP_URL": smtp_url,
+        "AUTHSERVER_OUTBOX_INTERVAL": "0.2",
         "RESOURCE_API_DATABASE_URL": urls["api"],
         "RESOURCE_API_ISSUER": issuer,
         "RESOURCE_API_AUDIENCE": api,
         "RESOURCE_API_CORS_ORIGINS": spa,
     }
-    live = Stack(env, workdir, issuer, api, spa, demo_port, urls)
+    live = Stack(env, workdir, issuer, api, spa, demo_port, urls, inbox)
     spa_server = None
     try:
         live.flask("db", "upgrade")
@@ -249,6 +256,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
             service.stop()
         for url, schema in schemas:
             drop_postgres_schema(url, schema)
+        mail.close()
 
 
 class _SpaHandler(SimpleHTTPRequestHandler):

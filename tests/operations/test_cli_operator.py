@@ -11,8 +11,9 @@ from sqlalchemy import select
 
 from authserver import create_app
 from authserver.extensions import db
-from authserver.models import AuditEvent, Client, SigningKey, User, UserSession
-from authserver.services import clients
+from authserver.models import AuditEvent, Client, OutboxMessage, SigningKey, User, UserSession
+from authserver.services import accounts, clients, outbox
+from authserver.services.links import LinkState
 from tests import factories
 from tests.helpers import (
     assert_oauth_error,
@@ -84,6 +85,7 @@ def test_users_list_and_show(app, user, confidential_client):
                 "name": user.name,
                 "disabled": False,
                 "disabled_at": None,
+                "email_verified": False,
                 "created_at": listed["users"][0]["created_at"],
             }
         ]
@@ -440,3 +442,27 @@ def test_a_database_that_cannot_be_used_is_one_line_not_a_traceback(
         assert "no such table" in line
     else:
         assert "Connection refused" in line or "connection failed" in line
+
+
+def test_users_verify_email(app, user):
+    assert _json(app, "users", "verify-email", user.email)["changed"] is True
+    assert _json(app, "users", "show", user.email)["email_verified"] is True
+    assert _json(app, "users", "verify-email", user.email)["changed"] is False
+    _refused(app, "users", "verify-email", "nobody@example.com", mentions="No user")
+
+
+def test_users_send_reset_queues_a_working_link(app, user):
+    assert _json(app, "users", "send-reset", user.email)["reset_mail_queued"] is True
+    with app.app_context():
+        [message] = db.session.scalars(select(OutboxMessage)).all()
+        assert message.recipient == user.email
+        link = outbox.payload_of(message)["context"]["link"]
+        assert accounts.reset_link_state(link.split("token=")[1]) is LinkState.USABLE
+        assert (
+            db.session.scalar(
+                select(AuditEvent).where(AuditEvent.event == "password.reset_requested")
+            ).actor
+            == "operator"
+        )
+    _json(app, "users", "disable", user.email)
+    _refused(app, "users", "send-reset", user.email, mentions="disabled")

@@ -15,11 +15,14 @@ import requests
 from prometheus_client.parser import text_string_to_metric_families
 
 import servicemetrics
-from authserver import create_app, gunicorn_settings
+from authserver import create_app, gunicorn_settings, scheduled
+from authserver.extensions import db
+from authserver.services import outbox
 from servicemetrics.gunicorn import GunicornHooks
 from servicemetrics.instruments import RequestMetrics, bounded, for_service
 from tests import factories
 from tests.helpers import basic_auth, client_credentials_token, login, refresh, user_tokens
+from tests.mail_server import smtp_server
 from tests.processes import free_port
 
 
@@ -225,6 +228,25 @@ def test_a_replayed_refresh_token_is_counted(app, logged_in, confidential_client
     fake_clock.advance(11)  # past the retry window
     assert refresh(logged_in, confidential_client, first["refresh_token"]).status_code == 400
     assert value(name, credential="refresh_token") == before + 1
+
+
+def test_outbox_outcomes_and_the_queue_are_counted(app, fake_clock):
+    sent = value("authserver_outbox_messages_total", kind="mail", outcome="sent")
+    failed = value("authserver_outbox_messages_total", kind="mail", outcome="failed")
+    with app.app_context():
+        outbox.queue_mail("a@example.com", "account_deleted")
+        outbox.queue_mail("b@example.com", "account_deleted")
+        db.session.commit()
+    scheduled.deliver_outbox(app)  # SMTP_URL points where nobody listens (tests/conftest.py)
+    assert value("authserver_outbox_messages_total", kind="mail", outcome="failed") == failed + 2
+    assert value("authserver_outbox_queued_messages") == 2
+    with smtp_server() as (url, inbox):
+        app.config["SMTP_URL"] = url
+        fake_clock.advance(60)  # past the first backoff
+        scheduled.deliver_outbox(app)
+    assert len(inbox.messages) == 2
+    assert value("authserver_outbox_messages_total", kind="mail", outcome="sent") == sent + 2
+    assert value("authserver_outbox_queued_messages") == 0
 
 
 def test_the_pool_gauge_comes_back_to_where_it_was(app):

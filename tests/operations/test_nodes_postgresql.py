@@ -209,6 +209,7 @@ def cluster(
             "AUTHSERVER_ISSUER": f"http://127.0.0.1:{issuer_port}",
             "AUTHSERVER_SECRET_KEY": SECRET_KEY,
             "AUTHSERVER_BCRYPT_ROUNDS": "4",
+            "AUTHSERVER_SMTP_URL": "smtp://127.0.0.1:9",  # never a real catcher on 1025
             "AUTHSERVER_LOGIN_FAILURES_PER_ACCOUNT": "3 per minute",
             # Each worker cleans up every second or so (and node 2 forks after making the app).
             "AUTHSERVER_CLEANUP_INTERVAL": "1",

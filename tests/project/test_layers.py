@@ -32,10 +32,11 @@ ALLOWED: dict[str, set[str]] = {
     "oauth2": BOTTOM | {"models", "extensions", "services", "metrics", "throttling"},
     "views": BOTTOM
     | {"models", "extensions", "services", "oauth2", "forms", "ratelimit", "throttling"},
-    "cli": BOTTOM | {"models", "extensions", "services"},
+    "cli": BOTTOM | {"models", "extensions", "services", "mail"},
     "sessions_cookie": set(),
     "metrics": set(),
-    "scheduled": BOTTOM | {"extensions", "services", "ratelimit"},
+    "scheduled": BOTTOM | {"extensions", "services", "ratelimit", "mail", "metrics"},
+    "mail": BOTTOM | {"services"},
     "migrations": set(),
     "gunicorn_settings": set(),
     "launcher": {"__init__", "gunicorn_settings"},
