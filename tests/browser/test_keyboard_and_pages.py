@@ -74,3 +74,12 @@ def test_other_server_pages_pass_axe(page: Page, stack: Stack, screenshots):
     email = new_email("pages")
     sign_up(page, stack.issuer, email)
     check_page(page, "server-connected-apps-empty")
+
+
+def test_resource_api_docs_page_is_readable_and_accessible(page: Page, stack: Stack, screenshots):
+    page.goto(f"{stack.api}/docs")
+    one_event = re.compile(re.escape("GET /api/events/{event_id}"))
+    expect(page.get_by_role("heading", name=one_event)).to_be_visible()
+    page.get_by_role("link", name=re.compile("POST /api/events")).click()
+    expect(page).to_have_url(re.compile("#create_event$"))
+    check_page(page, "api-docs")
