@@ -41,6 +41,51 @@ def client_credentials_scope(registered: str, requested: str | None) -> str | No
     return join_scopes(wanted)
 
 
+def scope_refusal(requested: str | None, registered: str) -> str | None:
+    """Why a client may not ask a person for ``requested`` (one sentence naming the scopes and
+    the fix, for ``invalid_scope``), or None when it may. Unknown scopes are refused before this
+    (the server's ``validate_requested_scope``)."""
+    wanted = scope_list(requested)
+    if not wanted:
+        return (
+            "Missing 'scope': ask for at least one scope; this client is registered for: "
+            f"{registered or '(none)'}."
+        )
+    unregistered = [s for s in wanted if s not in set(scope_list(registered))]
+    if unregistered:
+        return (
+            f"Scope not registered for this client: {' '.join(unregistered)}. Add it to the "
+            "client's registration (developer console), or leave it out of the request."
+        )
+    return None
+
+
+def client_credentials_scope_refusal(registered: str, requested: str | None) -> str:
+    """Why ``client_credentials_scope`` refused: which scopes, and why each."""
+    allowed = set(scope_list(registered))
+    wanted = scope_list(requested)
+    unregistered = [s for s in wanted if s not in allowed]
+    if unregistered:
+        return f"Scope not registered for this client: {' '.join(unregistered)}."
+    personal = [s for s in wanted if s in CATALOGUE and CATALOGUE[s].user_only]
+    if personal:
+        return (
+            f"Scope about a person, which a client cannot get for itself: {' '.join(personal)} "
+            "(use the authorization_code grant)."
+        )
+    return (
+        "This client is registered for no scope it can get for itself, only for scopes about "
+        "a person."
+    )
+
+
+def wider_than_granted(granted: str, requested: str | None) -> list[str]:
+    """The scopes a refresh asks for that the grant does not hold (RFC 6749 §6: a refresh may
+    narrow the scope, never widen it)."""
+    held = set(scope_list(granted))
+    return [s for s in scope_list(requested) if s not in held]
+
+
 def refreshed_scope(granted: str, requested: str | None, client_scope: str) -> str | None:
     """The scope of the access token a refresh issues, or None if nothing is left to issue.
 
