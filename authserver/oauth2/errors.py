@@ -73,6 +73,17 @@ def _quoted(value: str) -> str:
     return '"' + value.replace("\\", "").replace('"', "'") + '"'
 
 
+#: What an error says when it came with no description: never just its code again
+#: (the console would read "invalid_grant invalid_grant").
+DEFAULT_REASONS = {
+    "invalid_grant": "the code or refresh token is not valid for this client",
+    "invalid_request": "malformed request: a required parameter missing or one sent twice",
+    "unsupported_grant_type": "grant_type not supported by this server",
+    "unsupported_response_type": "response_type not supported by this server",
+    "access_denied": "the person declined",
+}
+
+
 def refusal_reason(error: OAuth2Error | None, code: str, description: str | None) -> str:
     """The reason of a refusal: the one its error carries, else what Authlib's means."""
     reason = getattr(error, "reason", None)
@@ -88,4 +99,4 @@ def refusal_reason(error: OAuth2Error | None, code: str, description: str | None
         return "grant type not registered for this client"
     if description and "code_challenge" in description:
         return f"PKCE failure: {description}"[:300]
-    return (description or code)[:300]
+    return (description or DEFAULT_REASONS.get(code) or code)[:300]

@@ -23,6 +23,17 @@ from ..services.tokens import Presented
 from .errors import refused
 from .storage import Grantor, access_token_id, record_issued
 
+#: Why a code that was issued cannot buy tokens, as its developer reads it: what the server
+#: knows happened, and nothing it cannot know.
+_VOID_CODE_REASONS = {
+    Redeemed.WITHDRAWN: (
+        "authorization code withdrawn while it was being redeemed (at that moment the person "
+        "removed the app's access or took a scope back)"
+    ),
+    Redeemed.PERSON_DISABLED: "authorization code void because the person's account is disabled",
+    Redeemed.CLIENT_DISABLED: "authorization code void because the operator disabled this client",
+}
+
 
 class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
     TOKEN_ENDPOINT_AUTH_METHODS = policy.auth_methods("authorization_code")
@@ -65,7 +76,8 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
         if found is None:  # Redeemed.UNKNOWN, the one outcome without a code
             raise refused(
                 InvalidGrantError("Invalid 'code' in request."),
-                "unknown authorization code (never issued, or to another client)",
+                "unknown authorization code: never issued, issued to another client, or already "
+                "deleted (expired and cleaned up, or discarded by the person's revocation)",
             )
         if outcome is Redeemed.CLAIMED:
             return found
@@ -74,12 +86,10 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
                 InvalidGrantError("The authorization code has expired."),
                 "authorization code expired",
             )
-        if outcome is Redeemed.WITHDRAWN:
+        if outcome in _VOID_CODE_REASONS:
             raise refused(
-                InvalidGrantError("The authorization code was withdrawn."),
-                "authorization code withdrawn before it was redeemed (the person removed "
-                "access, took a scope back or logged out with disconnect, or the account or "
-                "client was disabled)",
+                InvalidGrantError("The authorization code is no longer valid."),
+                _VOID_CODE_REASONS[outcome],
             )
         metrics.reuse_detected("authorization_code")
         tokens.end_compromised_grant(
@@ -144,7 +154,12 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
         presented = tokens.present_refresh_token(refresh_token, self.request.client, life)
         outcome = presented.outcome
         if outcome is Presented.UNKNOWN:
-            return None
+            # Authlib's answer to None is a bare invalid_grant, which names nothing.
+            raise refused(
+                InvalidGrantError("The refresh token is not valid for this client."),
+                "unknown refresh token: never issued, issued to another client, or deleted "
+                "after it expired",
+            )
         if outcome is Presented.ROTATE:
             return self._within_grant(presented.token)
         if outcome is Presented.RETRY:

@@ -36,7 +36,7 @@ PERSONAL_EVENTS = (
     "consent.scope_revoked",
 )
 #: Refused OAuth requests, shown to the client's developer in the console.
-REFUSAL_EVENTS = ("authorize.refused", "token.refused")
+REFUSAL_EVENTS = ("authorize.refused", "token.refused", "logout.refused")
 #: The actor of a request that proved nothing about who sent it.
 ANONYMOUS = "anonymous"
 #: Identical refusals within this window share one row; it is also the cap's window.
