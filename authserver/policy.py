@@ -41,6 +41,24 @@ def client_credentials_scope(registered: str, requested: str | None) -> str | No
     return join_scopes(wanted)
 
 
+def refresh_tokens_unreachable(grant_types: Collection[str], scope: str) -> bool:
+    """A client holding the ``refresh_token`` grant without the ``offline_access`` scope can
+    never be issued a refresh token (``issue_refresh_token``): its developer should know."""
+    return "refresh_token" in grant_types and "offline_access" not in scope_list(scope)
+
+
+#: How many of a confidential client's latest code exchanges the PKCE hint looks at.
+PKCE_HINT_WINDOW = 20
+
+
+def pkce_hint_due(is_public: bool, recent_exchanges_used_pkce: list[bool]) -> bool:
+    """A confidential client whose recent code exchanges (at least one) never used PKCE gets a
+    hint: RFC 9700 §2.1.1 recommends it for confidential clients too (it stops code injection).
+    Public clients must use it anyway (the server refuses them without)."""
+    exchanges = recent_exchanges_used_pkce
+    return not is_public and bool(exchanges) and not any(exchanges)
+
+
 def scope_refusal(requested: str | None, registered: str) -> str | None:
     """Why a client may not ask a person for ``requested`` (one sentence naming the scopes and
     the fix, for ``invalid_scope``), or None when it may. Unknown scopes are refused before this

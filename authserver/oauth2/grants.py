@@ -136,6 +136,7 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
             scope=token["scope"],
             jti=access_token_id(token),
             refresh_token="refresh_token" in token,
+            pkce=bool(code.code_challenge),  # the console's PKCE hint reads it
         )
 
 
