@@ -1,9 +1,20 @@
 #!/usr/bin/env bash
 # Start the authorization server (:5000), the resource API (:5001) and the demo client app
 # (:5002) on the embedded SQLite databases, with a demo user and client. Stop all with Ctrl-C.
+# Other ports: BIND=127.0.0.1:8000 (make serve BIND=...) puts the API on :8001 and the demo
+# client on :8002; the issuer, audience and demo addresses follow unless set in the environment.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=.venv/bin
+BIND=${BIND:-127.0.0.1:5000}
+
+# The addresses the three must know of each other, derived from the ports by the launcher
+# (`authserver serve --print-settings`); variables already set are kept.
+while IFS= read -r setting; do
+  export "${setting?}"
+done < <("$BIN/authserver" serve --bind "$BIND" --api --demo-client --print-settings)
+API_URL=${RESOURCE_API_AUDIENCE}
+DEMO_URL=${DEMO_CLIENT_POST_LOGOUT_REDIRECT_URI%/}
 
 "$BIN/authserver" db upgrade >/dev/null
 "$BIN/flask" --app resource_api db upgrade >/dev/null
@@ -20,18 +31,18 @@ for key in issuer login console user_email user_password client_id client_secret
   echo "  $key: $(field "$key")"
 done
 
-cat <<'MSG'
+cat <<MSG
 
-Authorization server: http://127.0.0.1:5000  (log in at http://127.0.0.1:5000/login)
-Developer console:    http://127.0.0.1:5000/console/
-Resource API:         http://127.0.0.1:5001/openapi.json
-Demo client app:      http://127.0.0.1:5002
+Authorization server: ${AUTHSERVER_ISSUER}  (log in at ${AUTHSERVER_ISSUER}/login)
+Developer console:    ${AUTHSERVER_ISSUER}/console/
+Resource API:         ${API_URL}/docs
+Demo client app:      ${DEMO_URL}
 
-Try it: open http://127.0.0.1:5002 and click Sign up with Authserver
+Try it: open ${DEMO_URL} and click Sign up with Authserver
 (log in as the demo user above, choose what to allow, and land on the app's dashboard).
 
 MSG
 # The console script runs the three under gunicorn (authserver.gunicorn_settings) and stops the
-# resource API (:5001) and the demo client (:5002) with the server.
+# resource API (one port up) and the demo client (two up) with the server.
 DEMO_CLIENT_CLIENT_SECRET=$(field client_secret) \
-  exec "$BIN/authserver" serve --bind 127.0.0.1:5000 --api --demo-client
+  exec "$BIN/authserver" serve --bind "$BIND" --api --demo-client
