@@ -33,9 +33,11 @@ $(BROWSER_SPA)/node_modules/.installed: $(BROWSER_SPA)/package-lock.json
 
 browser-npm: $(BROWSER_SPA)/node_modules/.installed
 
-## Install, migrate, seed the demo user and client, and start both services on SQLite.
+## Install, migrate, seed the demo user and client, and start the services on SQLite: the server
+## on BIND, the API one port up, the demo client two up (make serve BIND=127.0.0.1:8000).
+BIND ?= 127.0.0.1:5000
 serve: install
-	bash scripts/serve.sh
+	BIND=$(BIND) bash scripts/serve.sh
 
 ## Install and run every test (SQLite by default; set AUTHSERVER_DATABASE_URL for PostgreSQL).
 # Two processes on these two-core machines (pytest-xdist); a file's tests stay in one process, so

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -27,7 +28,9 @@ outbox_cli = AppGroup("outbox", help="Mail waiting to be sent.")
 DEMO_EMAIL = "demo@example.com"
 DEMO_PASSWORD = "demo-password"  # noqa: S105 - published on purpose: a local demo account
 DEMO_CLIENT_ID = "demo-client"
-DEMO_REDIRECT_URI = "http://127.0.0.1:5002/callback"  # the demo client app (examples/demo_client)
+#: Where the demo client app (examples/demo_client) runs by default; its own settings
+#: DEMO_CLIENT_REDIRECT_URI and DEMO_CLIENT_POST_LOGOUT_REDIRECT_URI, when set, say otherwise.
+DEMO_REDIRECT_URI = "http://127.0.0.1:5002/callback"
 DEMO_POST_LOGOUT_REDIRECT_URI = "http://127.0.0.1:5002/"
 DEMO_SCOPE = "openid profile email offline_access events:read events:write"
 DEMO_GRANT_TYPES = ["authorization_code", "refresh_token", "client_credentials"]
@@ -430,32 +433,41 @@ def demo(as_json: bool) -> None:
         user = users.create_user(DEMO_EMAIL, DEMO_PASSWORD, "Demo User")
     else:
         users.set_password(user, DEMO_PASSWORD)
+    # The demo client's own settings (examples/demo_client/config.py), read from the same
+    # environment (`authserver serve --demo-client` derives them from the ports).
+    redirect_uri = os.environ.get("DEMO_CLIENT_REDIRECT_URI") or DEMO_REDIRECT_URI
+    logout_uri = os.environ.get("DEMO_CLIENT_POST_LOGOUT_REDIRECT_URI")
+    logout_uri = logout_uri or DEMO_POST_LOGOUT_REDIRECT_URI
     client = find_client(DEMO_CLIENT_ID)
     if client is None:
         client, secret = clients.create_client(
             name="Demo App",
-            redirect_uris=[DEMO_REDIRECT_URI],
+            redirect_uris=[redirect_uri],
             scope=DEMO_SCOPE,
             grant_types=DEMO_GRANT_TYPES,
             owner=user,
             client_id=DEMO_CLIENT_ID,
             actor="operator",
-            post_logout_redirect_uris=[DEMO_POST_LOGOUT_REDIRECT_URI],
+            post_logout_redirect_uris=[logout_uri],
             # The operator's own demo, made by this command: vouched for, so the consent page a
             # newcomer first sees is the one a real, verified app gets.
             verified=True,
         )
     else:
-        # An older demo client (or one edited in the console) gets the demo app's addresses back.
+        # An older demo client (or one edited in the console) gets the demo app's addresses
+        # back: those its settings name, wherever it runs.
         clients.update_client(
             client,
             name=client.name,
-            redirect_uris=[DEMO_REDIRECT_URI],
+            redirect_uris=[redirect_uri],
             scope=DEMO_SCOPE,
             grant_types=DEMO_GRANT_TYPES,
-            post_logout_redirect_uris=[DEMO_POST_LOGOUT_REDIRECT_URI],
+            post_logout_redirect_uris=[logout_uri],
             actor="operator",
         )
+        if not client.verified:
+            # The operator's own demo, at the addresses the operator's settings name.
+            clients.verify_client(client, actor="operator")
         # No grace: the demo prints the one secret that works.
         secret = clients.rotate_secret(client, actor="operator")
     keys.active_key()
@@ -470,8 +482,8 @@ def demo(as_json: bool) -> None:
             "user_password": DEMO_PASSWORD,
             "client_id": client.client_id,
             "client_secret": secret,
-            "redirect_uri": DEMO_REDIRECT_URI,
-            "post_logout_redirect_uri": DEMO_POST_LOGOUT_REDIRECT_URI,
+            "redirect_uri": redirect_uri,
+            "post_logout_redirect_uri": logout_uri,
         },
         as_json,
     )

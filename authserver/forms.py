@@ -94,7 +94,8 @@ class ActionForm(Form):
 
 GRANT_TYPE_LABELS = {
     "authorization_code": "Authorization code (users sign in through your app)",
-    "refresh_token": "Refresh tokens (stay connected without asking again)",
+    "refresh_token": "Refresh tokens (stay connected without asking again; needs the "
+    "offline_access scope, which people grant on the consent page)",
     "client_credentials": "Client credentials (your server acts for itself)",
 }
 

@@ -13,6 +13,7 @@ import re
 import signal
 import subprocess
 import sys
+from collections.abc import Mapping
 
 import click
 from flask.cli import FlaskGroup
@@ -62,6 +63,49 @@ def _next_port(bind: str, offset: int) -> str:
     return f"{host}:{int(port) + offset}"
 
 
+#: Bound on every interface: the URL others use is unknown, so the derived one names loopback
+#: (http is allowed there only anyway); set AUTHSERVER_ISSUER for anything else.
+_WILDCARD_HOSTS = {"0.0.0.0": "127.0.0.1", "[::]": "[::1]", "": "127.0.0.1"}  # noqa: S104
+
+
+def url_of(bind: str) -> str:
+    """``http://HOST:PORT`` for a gunicorn ``--bind HOST:PORT``."""
+    host, _, port = bind.rpartition(":")
+    return f"http://{_WILDCARD_HOSTS.get(host, host)}:{port}"
+
+
+def derived_settings(
+    bind: str, api: bool, demo_client: bool, environ: Mapping[str, str]
+) -> dict[str, str]:
+    """The addresses each service must know of the others, from the ports they are bound to:
+    the server's issuer, the API's audience (the server's default one too), the demo client's
+    issuer, API and callbacks. A variable already set in ``environ`` is the operator's and is
+    kept; only unset ones are returned."""
+    host, _, port = bind.rpartition(":")
+    if not port.isdigit():  # e.g. gunicorn's unix:PATH: no URL to derive
+        return {}
+    issuer = environ.get("AUTHSERVER_ISSUER") or url_of(bind)
+    api_url = url_of(_next_port(bind, 1))
+    demo_url = url_of(_next_port(bind, 2))
+    wanted = {"AUTHSERVER_ISSUER": issuer}
+    if api:
+        audience = environ.get("RESOURCE_API_AUDIENCE") or api_url
+        wanted |= {
+            "AUTHSERVER_DEFAULT_AUDIENCE": audience,
+            "RESOURCE_API_ISSUER": issuer,
+            "RESOURCE_API_AUDIENCE": audience,
+        }
+    if demo_client:
+        wanted |= {
+            "DEMO_CLIENT_ISSUER": issuer,
+            "DEMO_CLIENT_REDIRECT_URI": f"{demo_url}/callback",
+            "DEMO_CLIENT_POST_LOGOUT_REDIRECT_URI": f"{demo_url}/",
+        }
+        if api:
+            wanted["DEMO_CLIENT_API_URL"] = api_url
+    return {name: value for name, value in wanted.items() if not environ.get(name)}
+
+
 @click.command("serve")
 @click.option(
     "--bind", default="127.0.0.1:5000", show_default=True, help="HOST:PORT of the server."
@@ -73,8 +117,17 @@ def _next_port(bind: str, offset: int) -> str:
     help="Also run the demo client app (a checkout's examples/) two ports up; it needs "
     "DEMO_CLIENT_CLIENT_SECRET.",
 )
-def serve(bind: str, api: bool, demo_client: bool) -> None:
-    """Run the authorization server under gunicorn (Ctrl-C stops every service started)."""
+@click.option(
+    "--print-settings",
+    is_flag=True,
+    help="Print the NAME=value settings derived from the ports (one a line) and exit.",
+)
+def serve(bind: str, api: bool, demo_client: bool, print_settings: bool) -> None:
+    """Run the authorization server under gunicorn (Ctrl-C stops every service started).
+
+    Unless set, the issuer, the API's audience and the demo client's addresses follow --bind:
+    the API runs one port up, the demo client two.
+    """
     others = []
     if api:
         others.append(_service(_next_port(bind, 1), API_APP))
@@ -82,6 +135,12 @@ def serve(bind: str, api: bool, demo_client: bool) -> None:
         others.append(
             _gunicorn(_next_port(bind, 2), DEMO_CLIENT_APP, "--workers", "1", "--threads", "4")
         )
+    settings = derived_settings(bind, api, demo_client, os.environ)
+    if print_settings:
+        for name, value in settings.items():
+            click.echo(f"{name}={value}")
+        return
+    os.environ.update(settings)  # inherited by every gunicorn started below
     main_command = _service(bind, AUTH_APP)
     if not others:
         os.execv(sys.executable, main_command)  # noqa: S606 - gunicorn in this interpreter

@@ -41,6 +41,69 @@ def client_credentials_scope(registered: str, requested: str | None) -> str | No
     return join_scopes(wanted)
 
 
+def refresh_tokens_unreachable(grant_types: Collection[str], scope: str) -> bool:
+    """A client holding the ``refresh_token`` grant without the ``offline_access`` scope can
+    never be issued a refresh token (``issue_refresh_token``): its developer should know."""
+    return "refresh_token" in grant_types and "offline_access" not in scope_list(scope)
+
+
+#: How many of a confidential client's latest code exchanges the PKCE hint looks at.
+PKCE_HINT_WINDOW = 20
+
+
+def pkce_hint_due(is_public: bool, recent_exchanges_used_pkce: list[bool]) -> bool:
+    """A confidential client whose recent code exchanges (at least one) never used PKCE gets a
+    hint: RFC 9700 §2.1.1 recommends it for confidential clients too (it stops code injection).
+    Public clients must use it anyway (the server refuses them without)."""
+    exchanges = recent_exchanges_used_pkce
+    return not is_public and bool(exchanges) and not any(exchanges)
+
+
+def scope_refusal(requested: str | None, registered: str) -> str | None:
+    """Why a client may not ask a person for ``requested`` (one sentence naming the scopes and
+    the fix, for ``invalid_scope``), or None when it may. Unknown scopes are refused before this
+    (the server's ``validate_requested_scope``)."""
+    wanted = scope_list(requested)
+    if not wanted:
+        return (
+            "Missing 'scope': ask for at least one scope; this client is registered for: "
+            f"{registered or '(none)'}."
+        )
+    unregistered = [s for s in wanted if s not in set(scope_list(registered))]
+    if unregistered:
+        return (
+            f"Scope not registered for this client: {' '.join(unregistered)}. Add it to the "
+            "client's registration (developer console), or leave it out of the request."
+        )
+    return None
+
+
+def client_credentials_scope_refusal(registered: str, requested: str | None) -> str:
+    """Why ``client_credentials_scope`` refused: which scopes, and why each."""
+    allowed = set(scope_list(registered))
+    wanted = scope_list(requested)
+    unregistered = [s for s in wanted if s not in allowed]
+    if unregistered:
+        return f"Scope not registered for this client: {' '.join(unregistered)}."
+    personal = [s for s in wanted if s in CATALOGUE and CATALOGUE[s].user_only]
+    if personal:
+        return (
+            f"Scope about a person, which a client cannot get for itself: {' '.join(personal)} "
+            "(use the authorization_code grant)."
+        )
+    return (
+        "This client is registered for no scope it can get for itself, only for scopes about "
+        "a person."
+    )
+
+
+def wider_than_granted(granted: str, requested: str | None) -> list[str]:
+    """The scopes a refresh asks for that the grant does not hold (RFC 6749 §6: a refresh may
+    narrow the scope, never widen it)."""
+    held = set(scope_list(granted))
+    return [s for s in scope_list(requested) if s not in held]
+
+
 def refreshed_scope(granted: str, requested: str | None, client_scope: str) -> str | None:
     """The scope of the access token a refresh issues, or None if nothing is left to issue.
 

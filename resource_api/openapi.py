@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from typing import Any
+from urllib.parse import urlsplit
 
 from flask import Flask
 
@@ -241,7 +242,19 @@ _SCHEMAS: dict[str, Any] = {
 _FLASK_ARGUMENT = re.compile(r"<(?:[^<>:]+:)?([^<>:]+)>")
 
 
-def build_openapi(app: Flask) -> dict[str, Any]:
+def server_url(app: Flask, request_root: str) -> str:
+    """Where the API is: its audience when that is an http(s) URL (the SPEC's default,
+    ``http://127.0.0.1:5001``, is both), else the address this request reached."""
+    audience = app.config["AUDIENCE"]
+    parts = urlsplit(audience)
+    if parts.scheme in ("http", "https") and parts.hostname:
+        return str(audience).rstrip("/")
+    return request_root.rstrip("/")
+
+
+def build_openapi(app: Flask, request_root: str) -> dict[str, Any]:
+    """The OpenAPI document; ``request_root`` (``request.url_root``) names the server only when
+    the audience is not a URL."""
     issuer = app.config["ISSUER"]
     paths: dict[str, dict[str, Any]] = {}
     for rule in app.url_map.iter_rules():
@@ -265,6 +278,9 @@ def build_openapi(app: Flask) -> dict[str, Any]:
                 f"{issuer}. Send the token as `Authorization: Bearer <token>`."
             ),
         },
+        # OpenAPI 3.1 §4.8.1: without ``servers`` the base is "/", relative to wherever the
+        # document was found; generated clients and "Try it" tools need the absolute one.
+        "servers": [{"url": server_url(app, request_root)}],
         "paths": dict(sorted(paths.items())),
         "components": {
             "schemas": _SCHEMAS,

@@ -7,9 +7,9 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
-from flask import Blueprint, Response, current_app, jsonify, request, url_for
+from flask import Blueprint, Response, current_app, jsonify, render_template, request, url_for
 
-from . import events, store
+from . import docs_page, events, store
 from .errors import ApiError
 from .models import Event
 from .openapi import build_openapi
@@ -74,7 +74,41 @@ def delete_event(event_id: int) -> tuple[str, int]:
 
 @bp.get("/openapi.json")
 def openapi() -> Response:
-    return jsonify(build_openapi(current_app))
+    return jsonify(build_openapi(current_app, request.url_root))
+
+
+#: The docs page loads nothing but its own stylesheet, and nothing may frame it.
+DOCS_POLICY = (
+    "default-src 'none'; style-src 'self'; frame-ancestors 'none'; base-uri 'none'; "
+    "form-action 'none'"
+)
+
+
+@bp.get("/docs")
+def docs() -> Response:
+    document = build_openapi(current_app, request.url_root)
+    page = render_template(
+        "docs.html",
+        document=document,
+        operations=docs_page.operations(document),
+        schemas=docs_page.schemas(document),
+        prose=docs_page.prose,
+        response_schema=docs_page.response_schema,
+    )
+    return Response(page, mimetype="text/html", headers=_page_headers())
+
+
+@bp.get("/docs.css")
+def docs_stylesheet() -> Response:
+    return Response(docs_page.STYLESHEET, mimetype="text/css", headers=_page_headers())
+
+
+def _page_headers() -> dict[str, str]:
+    return {
+        "Content-Security-Policy": DOCS_POLICY,
+        "X-Content-Type-Options": "nosniff",
+        "Referrer-Policy": "no-referrer",
+    }
 
 
 def _owned_event(event_id: int) -> Event:

@@ -1,9 +1,24 @@
 #!/usr/bin/env bash
 # Start the authorization server (:5000), the resource API (:5001) and the demo client app
 # (:5002) on the embedded SQLite databases, with a demo user and client. Stop all with Ctrl-C.
+# Other ports: BIND=127.0.0.1:8000 (make serve BIND=...) puts the API on :8001 and the demo
+# client on :8002; the issuer, audience and demo addresses follow unless set in the environment.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=.venv/bin
+BIND=${BIND:-127.0.0.1:5000}
+# The local mail catcher's SMTP and web addresses (MAIL_SMTP=..., MAIL_WEB=... to move them).
+MAIL_SMTP=${MAIL_SMTP:-127.0.0.1:1025}
+MAIL_WEB=${MAIL_WEB:-127.0.0.1:1080}
+export AUTHSERVER_SMTP_URL=${AUTHSERVER_SMTP_URL:-smtp://$MAIL_SMTP}
+
+# The addresses the three must know of each other, derived from the ports by the launcher
+# (`authserver serve --print-settings`); variables already set are kept.
+while IFS= read -r setting; do
+  export "${setting?}"
+done < <("$BIN/authserver" serve --bind "$BIND" --api --demo-client --print-settings)
+API_URL=${RESOURCE_API_AUDIENCE}
+DEMO_URL=${DEMO_CLIENT_POST_LOGOUT_REDIRECT_URI%/}
 
 "$BIN/authserver" db upgrade >/dev/null
 "$BIN/flask" --app resource_api db upgrade >/dev/null
@@ -17,7 +32,7 @@ field() {  # the JSON goes through stdin, so the secret never shows in a process
 
 # The local mail catcher (aiosmtpd, a dev dependency): the server's default
 # AUTHSERVER_SMTP_URL, smtp://127.0.0.1:1025, delivers there; its page lists what was sent.
-"$BIN/python" -m scripts.mail_catcher --smtp 127.0.0.1:1025 --web 127.0.0.1:1080 &
+"$BIN/python" -m scripts.mail_catcher --smtp "$MAIL_SMTP" --web "$MAIL_WEB" &
 catcher=$!
 trap 'kill "$catcher" 2>/dev/null || true' EXIT
 
@@ -26,22 +41,22 @@ for key in issuer login console user_email user_password client_id client_secret
   echo "  $key: $(field "$key")"
 done
 
-cat <<'MSG'
+cat <<MSG
 
-Authorization server: http://127.0.0.1:5000  (log in at http://127.0.0.1:5000/login)
-Developer console:    http://127.0.0.1:5000/console/
-Resource API:         http://127.0.0.1:5001/openapi.json
-Demo client app:      http://127.0.0.1:5002
-Mail catcher:         http://127.0.0.1:1080  (the mail the server sends; SMTP on 127.0.0.1:1025)
+Authorization server: ${AUTHSERVER_ISSUER}  (log in at ${AUTHSERVER_ISSUER}/login)
+Developer console:    ${AUTHSERVER_ISSUER}/console/
+Resource API:         ${API_URL}/docs
+Demo client app:      ${DEMO_URL}
+Mail catcher:         http://${MAIL_WEB}  (the mail the server sends; SMTP on ${MAIL_SMTP})
 
-Try it: open http://127.0.0.1:5002 and click Sign up with Authserver
+Try it: open ${DEMO_URL} and click Sign up with Authserver
 (log in as the demo user above, choose what to allow, and land on the app's dashboard).
-Or sign up with a new address at http://127.0.0.1:5000/signup and follow the link in the mail
-at http://127.0.0.1:1080: it confirms the address and signs you in.
+Or sign up with a new address at ${AUTHSERVER_ISSUER}/signup and follow the link in the mail
+at http://${MAIL_WEB}: it confirms the address and signs you in.
 
 MSG
 # The console script runs the three under gunicorn (authserver.gunicorn_settings) and stops the
-# resource API (:5001) and the demo client (:5002) with the server.
+# resource API (one port up) and the demo client (two up) with the server.
 # Not exec'd: the EXIT trap stops the mail catcher when the services stop (Ctrl-C).
 DEMO_CLIENT_CLIENT_SECRET=$(field client_secret) \
-  "$BIN/authserver" serve --bind 127.0.0.1:5000 --api --demo-client
+  "$BIN/authserver" serve --bind "$BIND" --api --demo-client

@@ -9,6 +9,14 @@ credential: descriptions name parameters, never their values.
 from __future__ import annotations
 
 from authlib.oauth2 import OAuth2Error
+from authlib.oauth2.rfc6749 import InvalidClientError
+
+#: What a client that failed to authenticate is told, instead of Authlib's list of the methods
+#: the endpoint accepts (which reads as if the method were the problem, when it is the secret).
+CLIENT_AUTHENTICATION_FAILED = (
+    "Client authentication failed: unknown client_id, wrong client_secret, or no credentials "
+    "sent (RFC 6749 section 5.2)."
+)
 
 
 def refused(error: OAuth2Error, reason: str) -> OAuth2Error:
@@ -23,6 +31,56 @@ AUTHLIB_REASONS = {
     "Code challenge failed.": "PKCE failure: the code_verifier does not match the code_challenge",
     "Missing 'code_verifier'": "PKCE failure: code_verifier missing",
     "Invalid 'code_verifier'": "PKCE failure: malformed code_verifier",
+}
+
+
+class ClientAuthenticationFailed(InvalidClientError):
+    """``invalid_client`` whose 401 carries a challenge client libraries can parse: RFC 7617
+    requires ``realm`` on a Basic challenge, and Authlib's has none."""
+
+    def __init__(self, realm: str, description: str, status_code: int) -> None:
+        super().__init__(description=description, status_code=status_code)
+        self.realm = realm
+
+    def get_headers(self) -> list[tuple[str, str]]:
+        headers = OAuth2Error.get_headers(self)  # without Authlib's realm-less challenge
+        if self.status_code == 401:
+            params = [self.realm, self.error, self.get_error_description()]
+            realm, error, description = (_quoted(value) for value in params)
+            headers.append(
+                (
+                    "WWW-Authenticate",
+                    f"Basic realm={realm}, error={error}, error_description={description}",
+                )
+            )
+        return headers
+
+
+def client_authentication_failed(error: InvalidClientError, realm: str) -> InvalidClientError:
+    """The ``invalid_client`` a client is answered: its reason in words, and a realm."""
+    description = error.get_error_description() or ""
+    if description.startswith("The client cannot authenticate with methods"):
+        description = CLIENT_AUTHENTICATION_FAILED
+    answer = ClientAuthenticationFailed(realm, description, error.status_code)
+    reason = getattr(error, "reason", None)
+    if isinstance(reason, str):
+        answer.reason = reason
+    return answer
+
+
+def _quoted(value: str) -> str:
+    # RFC 9110 §5.6.4 quoted-string; RFC 6749 §5.2 descriptions exclude '"' and '\' anyway.
+    return '"' + value.replace("\\", "").replace('"', "'") + '"'
+
+
+#: What an error says when it came with no description: never just its code again
+#: (the console would read "invalid_grant invalid_grant").
+DEFAULT_REASONS = {
+    "invalid_grant": "the code or refresh token is not valid for this client",
+    "invalid_request": "malformed request: a required parameter missing or one sent twice",
+    "unsupported_grant_type": "grant_type not supported by this server",
+    "unsupported_response_type": "response_type not supported by this server",
+    "access_denied": "the person declined",
 }
 
 
@@ -41,4 +99,4 @@ def refusal_reason(error: OAuth2Error | None, code: str, description: str | None
         return "grant type not registered for this client"
     if description and "code_challenge" in description:
         return f"PKCE failure: {description}"[:300]
-    return (description or code)[:300]
+    return (description or DEFAULT_REASONS.get(code) or code)[:300]

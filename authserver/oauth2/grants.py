@@ -23,9 +23,28 @@ from ..services.tokens import Presented
 from .errors import refused
 from .storage import Grantor, access_token_id, record_issued
 
+#: Why a code that was issued cannot buy tokens, as its developer reads it: what the server
+#: knows happened, and nothing it cannot know.
+_VOID_CODE_REASONS = {
+    Redeemed.WITHDRAWN: (
+        "authorization code withdrawn while it was being redeemed (at that moment the person "
+        "removed the app's access or took a scope back)"
+    ),
+    Redeemed.PERSON_DISABLED: "authorization code void because the person's account is disabled",
+    Redeemed.CLIENT_DISABLED: "authorization code void because the operator disabled this client",
+}
+
 
 class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
     TOKEN_ENDPOINT_AUTH_METHODS = policy.auth_methods("authorization_code")
+
+    # Authlib's per-client hook (``client.get_allowed_scope``) can only answer None, which it
+    # turns into a bare invalid_scope; here the refusal names the scopes and the fix.
+    def validate_requested_scope(self) -> None:
+        super().validate_requested_scope()  # syntax and unknown scopes, server-wide
+        problem = policy.scope_refusal(self.request.payload.scope, self.request.client.scope)
+        if problem is not None:
+            raise refused(InvalidScopeError(problem), _reason(problem))
 
     def generate_authorization_code(self) -> str:
         return new_secret(32)  # SPEC: at least 128 bits; 256 here
@@ -57,7 +76,8 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
         if found is None:  # Redeemed.UNKNOWN, the one outcome without a code
             raise refused(
                 InvalidGrantError("Invalid 'code' in request."),
-                "unknown authorization code (never issued, or to another client)",
+                "unknown authorization code: never issued, issued to another client, or already "
+                "deleted (expired and cleaned up, or discarded by the person's revocation)",
             )
         if outcome is Redeemed.CLAIMED:
             return found
@@ -66,12 +86,10 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
                 InvalidGrantError("The authorization code has expired."),
                 "authorization code expired",
             )
-        if outcome is Redeemed.WITHDRAWN:
+        if outcome in _VOID_CODE_REASONS:
             raise refused(
-                InvalidGrantError("The authorization code was withdrawn."),
-                "authorization code withdrawn before it was redeemed (the person removed "
-                "access, took a scope back or logged out with disconnect, or the account or "
-                "client was disabled)",
+                InvalidGrantError("The authorization code is no longer valid."),
+                _VOID_CODE_REASONS[outcome],
             )
         metrics.reuse_detected("authorization_code")
         tokens.end_compromised_grant(
@@ -118,6 +136,7 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
             scope=token["scope"],
             jti=access_token_id(token),
             refresh_token="refresh_token" in token,
+            pkce=bool(code.code_challenge),  # the console's PKCE hint reads it
         )
 
 
@@ -136,12 +155,17 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
         presented = tokens.present_refresh_token(refresh_token, self.request.client, life)
         outcome = presented.outcome
         if outcome is Presented.UNKNOWN:
-            return None
+            # Authlib's answer to None is a bare invalid_grant, which names nothing.
+            raise refused(
+                InvalidGrantError("The refresh token is not valid for this client."),
+                "unknown refresh token: never issued, issued to another client, or deleted "
+                "after it expired",
+            )
         if outcome is Presented.ROTATE:
-            return presented.token
+            return self._within_grant(presented.token)
         if outcome is Presented.RETRY:
             self.retry_answer = presented.retry_answer
-            return presented.token
+            return self._within_grant(presented.token)
         if outcome is Presented.ERASED:
             # The person took a scope back a moment after the first use: refused, but no sign
             # of theft, so the grant lives on.
@@ -166,6 +190,21 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
             "refresh token expired or revoked",
         )
 
+    def _within_grant(self, refresh_token: RefreshToken | None) -> RefreshToken | None:
+        """RFC 6749 §6: refused when asking for more than was granted, naming what. (Authlib
+        checks this after this hook, with a bare invalid_scope; the refusal rolls back.)"""
+        if refresh_token is None:
+            return None
+        self.validate_requested_scope()  # syntax and unknown scopes, before naming any
+        wider = policy.wider_than_granted(refresh_token.get_scope(), self.request.payload.scope)
+        if wider:
+            problem = (
+                f"Scope wider than granted: {' '.join(wider)}. A refresh may only narrow the "
+                f"grant ({refresh_token.get_scope()}); ask the person again for more."
+            )
+            raise refused(InvalidScopeError(problem), _reason(problem))
+        return refresh_token
+
     def authenticate_user(self, refresh_token: RefreshToken) -> Grantor:
         family = refresh_token.family
         if family.user is None:  # a family is a person's grant (tokens.start_family)
@@ -183,7 +222,11 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
             return dict(self.retry_answer)  # the same successor again, not a third pair
         scope = policy.refreshed_scope(user.granted_scope, scope, self.request.client.scope)
         if scope is None:
-            raise InvalidScopeError("The client may no longer request any of the granted scope.")
+            problem = (
+                "The client may no longer request any of the granted scope: its registration "
+                "no longer holds those scopes."
+            )
+            raise refused(InvalidScopeError(problem), _reason(problem))
         return super().generate_token(
             user=user, scope=scope, include_refresh_token=include_refresh_token, **kwargs
         )
@@ -209,14 +252,22 @@ class ClientCredentialsGrant(grants.ClientCredentialsGrant):
     # Authlib has no hook for the scope a grant issues: here, what the client may have for
     # itself (omitted means all of it, RFC 6749 §3.3).
     def generate_token(self, user=None, scope=None, include_refresh_token=True, **kwargs) -> dict:
-        scope = policy.client_credentials_scope(self.request.client.scope, scope)
-        if scope is None:
-            raise InvalidScopeError("The client may not request that scope for itself.")
+        registered = self.request.client.scope
+        allowed = policy.client_credentials_scope(registered, scope)
+        if allowed is None:
+            problem = policy.client_credentials_scope_refusal(registered, scope)
+            raise refused(InvalidScopeError(problem), _reason(problem))
+        scope = allowed
         return super().generate_token(user=user, scope=scope, include_refresh_token=False, **kwargs)
 
     # Authlib's one server-wide ``save_token`` has no hook per grant: no person, no grant.
     def save_token(self, token: dict) -> None:
         record_issued(token, self.request.client, None, None)
+
+
+def _reason(problem: str) -> str:
+    """An invalid_scope's description as the console's activity line ("scope not allowed: ...")."""
+    return f"scope not allowed: {problem}"
 
 
 class S256CodeChallenge(CodeChallenge):

@@ -7,7 +7,7 @@ import re
 from authlib.integrations.flask_oauth2 import AuthorizationServer as FlaskAuthorizationServer
 from authlib.integrations.flask_oauth2.requests import FlaskOAuth2Payload, FlaskOAuth2Request
 from authlib.oauth2.rfc6749 import InvalidClientError, InvalidRequestError, InvalidScopeError
-from flask import g
+from flask import current_app, g
 from flask import request as flask_request
 from werkzeug.datastructures import MultiDict
 
@@ -15,6 +15,7 @@ from .. import throttling
 from ..logs import note
 from ..scopes import scope_list, unknown_scopes
 from ..security import http_basic
+from .errors import client_authentication_failed
 
 
 class _Payload(FlaskOAuth2Payload):
@@ -89,9 +90,9 @@ class AuthorizationServer(FlaskAuthorizationServer):
         try:
             check_single_auth_method(request)
             client = super().authenticate_client(request, methods, endpoint)
-        except InvalidClientError:
+        except InvalidClientError as error:
             throttling.client_authentication_failed()
-            raise
+            raise client_authentication_failed(error, current_app.config["ISSUER"]) from error
         note(client_id=client.client_id)  # the request line names who authenticated, nothing more
         throttling.client_authenticated(client.client_id)
         return client

@@ -51,7 +51,7 @@ SECURITY_EVENTS = (
     "email.changed",
 )
 #: Refused OAuth requests, shown to the client's developer in the console.
-REFUSAL_EVENTS = ("authorize.refused", "token.refused")
+REFUSAL_EVENTS = ("authorize.refused", "token.refused", "logout.refused")
 #: The actor of a request that proved nothing about who sent it.
 ANONYMOUS = "anonymous"
 #: Identical refusals within this window share one row; it is also the cap's window.
@@ -224,6 +224,24 @@ def events_about(
             statement.order_by(AuditEvent.at.desc(), AuditEvent.id.desc()).limit(limit)
         )
     )
+
+
+def recent_code_exchanges_used_pkce(client_id: str, limit: int) -> list[bool]:
+    """For the client's latest ``limit`` code exchanges that recorded it, whether each used
+    PKCE (``token.issued`` rows with ``grant_type=authorization_code``, newest first). Rows
+    written before the record kept it say nothing and are skipped."""
+    table = AuditEvent.__table__
+    rows = db.session.execute(
+        select(table.c.detail)
+        .where(
+            table.c.client_id == client_id,
+            table.c.event == "token.issued",
+            table.c.detail["grant_type"].as_string() == "authorization_code",
+        )
+        .order_by(table.c.id.desc())
+        .limit(limit)
+    ).scalars()
+    return [bool(detail["pkce"]) for detail in rows if "pkce" in detail]
 
 
 @dataclass(frozen=True)

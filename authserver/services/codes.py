@@ -106,7 +106,9 @@ class Redeemed(enum.Enum):
     UNKNOWN = "unknown"  # never issued, or to another client
     CLAIMED = "claimed"  # this redemption's, in the transaction that holds its tokens
     EXPIRED = "expired"
-    WITHDRAWN = "withdrawn"  # discarded by the person's decision, or its person or client disabled
+    WITHDRAWN = "withdrawn"  # discarded by the person's decision while this redemption waited
+    PERSON_DISABLED = "person_disabled"  # its person's account is disabled (or gone)
+    CLIENT_DISABLED = "client_disabled"  # the operator disabled the client
     REUSED = "reused"  # redeemed before: what it issued must be revoked (RFC 6749 §4.1.2)
 
 
@@ -122,8 +124,11 @@ def redeem(value: str, client: Client) -> tuple[Redeemed, AuthorizationCode | No
         return Redeemed.UNKNOWN, None
     if code.redeemed_at is not None:
         return Redeemed.REUSED, code
-    if not locks.lock_for_issuance(code.user_id, client.id).may_issue:
-        return Redeemed.WITHDRAWN, code
+    locked = locks.lock_for_issuance(code.user_id, client.id)
+    if not locked.person_live:
+        return Redeemed.PERSON_DISABLED, code
+    if not locked.client_live:
+        return Redeemed.CLIENT_DISABLED, code
     if claim_code(code):
         return (Redeemed.EXPIRED if is_expired(code) else Redeemed.CLAIMED), code
     if reread(code) is None:

@@ -27,6 +27,7 @@ from ..services import ServiceError, accounts, audit, sessions, users
 from . import reauthentication
 from .current import current_login
 from .hosts import host_of
+from .responses import UriMismatch, authorize_refused, uri_mismatch
 
 bp = Blueprint("auth", __name__)
 
@@ -178,6 +179,7 @@ def end_session() -> Response | str | tuple[str, int]:
             message=error.get_error_description() or error.error,
         ), 400
 
+    mismatch = _unregistered_logout_target(logout_request)
     form = LogoutForm()
     hint = logout_request.id_token_claims or {}
     return_to = logout_request.redirect_uri  # registered for the hint's client, with state
@@ -186,7 +188,7 @@ def end_session() -> Response | str | tuple[str, int]:
         # Nobody's session to end, so nothing vouches for sending this visitor anywhere: a
         # redirect on any ID token of a (self-registered) client would be an open redirector
         # (RFC 9700 §4.11.2). The way back is a link that says where it goes.
-        return _logged_out(logout_request.client, return_to)
+        return _logged_out(logout_request.client, return_to, mismatch)
 
     confirmed = request.method == "POST" and request.form.get("confirm") == "yes"
     if confirmed and not form.validate_on_submit():
@@ -212,13 +214,32 @@ def end_session() -> Response | str | tuple[str, int]:
     session.clear()
     if return_to:
         return redirect(return_to)
-    return _logged_out(logout_request.client, None)
+    return _logged_out(logout_request.client, None, mismatch)
 
 
-def _logged_out(client, return_to: str | None) -> str:
+def _unregistered_logout_target(logout_request) -> UriMismatch | None:
+    """RP-Initiated Logout §3: no redirect to a ``post_logout_redirect_uri`` the client has not
+    registered. The logout itself goes ahead (the person asked to be logged out); the pages say
+    why nobody was sent back, and the refusal goes on the client's record for its developer."""
+    client = logout_request.client
+    sent = logout_request.request.payload.data.get("post_logout_redirect_uri")
+    if client is None or not sent or sent in client.post_logout_redirect_uris:
+        return None
+    authorize_refused(
+        client.client_id,
+        "invalid_request",
+        # Whoever sent the request chose this text: a short, sanitised prefix is kept.
+        f"post_logout_redirect_uri not registered: {audit.quoted_uri(sent)}",
+        event="logout.refused",
+    )
+    return uri_mismatch(client, "post_logout_redirect_uri", sent, client.post_logout_redirect_uris)
+
+
+def _logged_out(client, return_to: str | None, mismatch: UriMismatch | None = None) -> str:
     return render_template(
         "auth/logged_out.html",
         client=client,
+        mismatch=mismatch,
         return_to=return_to,
         return_host=host_of(return_to) if return_to else None,
     )

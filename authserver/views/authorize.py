@@ -47,7 +47,7 @@ from ..services.tokens import decode_id_token_hint
 from . import reauthentication
 from .current import current_login
 from .hosts import host_of
-from .responses import authorize_refused, error_page, with_issuer
+from .responses import authorize_refused, error_page, uri_mismatch, with_issuer
 
 bp = Blueprint("authorize", __name__)
 
@@ -139,6 +139,7 @@ def trusted_target() -> Target:
                 "Redirect address not allowed",
                 f"{client.name} asked to send you to an address it has not registered. "
                 "Nothing was shared with it.",
+                mismatch=uri_mismatch(client, "redirect_uri", redirect_uri, client.redirect_uris),
             )
         )
     prompts = " ".join(request.args.getlist("prompt")).split()

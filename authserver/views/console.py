@@ -17,6 +17,7 @@ from flask import (
 from flask_login import current_user, login_required
 from werkzeug.wrappers import Response
 
+from .. import policy
 from ..extensions import db
 from ..forms import ActionForm, ClientForm
 from ..models import Client
@@ -110,6 +111,13 @@ def show_client(client_id: str) -> str:
         authorization_urls=authorization_urls(client),
         previous_secret_expires=clients.previous_secret_expiry(client),
         refusals=audit.refusals_of(client.client_id),
+        refresh_tokens_unreachable=policy.refresh_tokens_unreachable(
+            client.grant_types, client.scope
+        ),
+        pkce_hint=policy.pkce_hint_due(
+            client.is_public,
+            audit.recent_code_exchanges_used_pkce(client.client_id, policy.PKCE_HINT_WINDOW),
+        ),
         refusal_window_minutes=int(audit.REFUSAL_WINDOW.total_seconds() // 60),
         anonymous_cap=audit.ANONYMOUS_REFUSALS_PER_WINDOW,
     )
@@ -167,7 +175,13 @@ def rotate_secret(client_id: str) -> Response | str:
         flash("A public client has no secret.", "error")
         return redirect(url_for("console.show_client", client_id=client.client_id))
     if request.method == "GET":
-        return render_template("console/confirm_rotate.html", client=client, form=form, grace=grace)
+        return render_template(
+            "console/confirm_rotate.html",
+            client=client,
+            form=form,
+            grace=grace,
+            previous_secret_expires=clients.previous_secret_expiry(client),
+        )
     if not form.validate_on_submit():
         abort(400)
     try:

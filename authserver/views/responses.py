@@ -6,23 +6,50 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from authlib.common.urls import add_params_to_uri
-from flask import current_app, g, render_template, request
+from flask import current_app, g, render_template, request, url_for
 from flask_login import current_user
 from werkzeug.wrappers import Response
 
 from .. import policy, throttling
 from ..extensions import db
 from ..logs import note
+from ..models import Client
 from ..oauth2.errors import refusal_reason
 from ..services import audit
 from ..services.clients import find_client
 
 
-def error_page(title: str, message: str, status: int = 400) -> tuple[str, int]:
+def error_page(
+    title: str, message: str, status: int = 400, mismatch: UriMismatch | None = None
+) -> tuple[str, int]:
     """Shown instead of a redirect when the target cannot be trusted (RFC 6749 §4.1.2.1)."""
-    return render_template("oauth2/error.html", title=title, message=message), status
+    page = render_template("oauth2/error.html", title=title, message=message, mismatch=mismatch)
+    return page, status
+
+
+@dataclass(frozen=True)
+class UriMismatch:
+    """For the developer on a refusal page: the URI sent (as text, never a link), and the ones
+    registered, shown only to the client's owner signed in here: a client's full list of
+    addresses (staging hosts, internal names) is not every visitor's business."""
+
+    parameter: str
+    sent: str
+    registered: list[str] | None  # None: the viewer is not the client's owner
+    console_url: str
+
+
+def uri_mismatch(client: Client, parameter: str, sent: str, registered: list[str]) -> UriMismatch:
+    owner = current_user.is_authenticated and client.owner_id == current_user.id
+    return UriMismatch(
+        parameter=parameter,
+        sent=sent,
+        registered=list(registered) if owner else None,
+        console_url=url_for("console.show_client", client_id=client.client_id),
+    )
 
 
 def with_issuer(response: Response) -> Response:
@@ -109,14 +136,16 @@ def _record_refusal(event: str, response: Response) -> None:
     )
 
 
-def authorize_refused(client_id: str | None, error: str, reason: str) -> None:
-    """Put a refused authorization request on its (registered) client's record."""
+def authorize_refused(
+    client_id: str | None, error: str, reason: str, event: str = "authorize.refused"
+) -> None:
+    """Put a refused authorization (or logout) request on its (registered) client's record."""
     client = find_client(client_id)
     if client is None:
         return  # nobody to tell, and no reason to let strangers write to the record
     user = current_user._get_current_object() if current_user.is_authenticated else None
     audit.record_refusal(
-        "authorize.refused",
+        event,
         user=user,
         client_id=client.client_id,
         actor=f"user:{user.subject}" if user is not None else audit.ANONYMOUS,

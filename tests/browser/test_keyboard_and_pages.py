@@ -74,3 +74,32 @@ def test_other_server_pages_pass_axe(page: Page, stack: Stack, screenshots):
     email = new_email("pages")
     sign_up(page, stack.issuer, email)
     check_page(page, "server-connected-apps-empty")
+
+
+def test_resource_api_docs_page_is_readable_and_accessible(page: Page, stack: Stack, screenshots):
+    page.goto(f"{stack.api}/docs")
+    one_event = page.get_by_role("heading", name="GET /api/events/{event_id}", exact=True)
+    expect(one_event).to_be_visible()
+    page.get_by_role("link", name="POST /api/events").first.click()
+    expect(page).to_have_url(re.compile("#create_event$"))
+    check_page(page, "api-docs")
+
+
+def test_developer_hints_and_the_redirect_mismatch_page_are_accessible(
+    page: Page, stack: Stack, screenshots
+):
+    sign_up(page, stack.issuer, new_email("hints"))
+    client_id, _ = register_app(
+        page, stack.issuer, "Hinted App", f"{stack.spa}/callback.html", f"{stack.spa}/",
+        ["openid", "profile"],  # the refresh_token grant without offline_access
+    )  # fmt: skip
+    page.goto(f"{stack.issuer}/console/clients/{client_id}")
+    expect(page.get_by_role("heading", name="Hints")).to_be_visible()
+    check_page(page, "console-hints")
+    page.goto(
+        f"{stack.issuer}/oauth/authorize?response_type=code&client_id={client_id}"
+        "&redirect_uri=https%3A%2F%2Ftypo.example%2Fcb&scope=openid&state=x"
+    )
+    expect(page.get_by_role("heading", name="For the app's developer")).to_be_visible()
+    expect(page.get_by_text("https://typo.example/cb", exact=True)).to_be_visible()
+    check_page(page, "redirect-mismatch")

@@ -166,7 +166,9 @@ def test_demo_is_idempotent_and_prints_working_credentials(app, client):
     assert stale.status_code == 401
 
 
-def test_demo_registers_the_demo_client_apps_addresses(app):
+def test_demo_registers_the_demo_client_apps_addresses(app, monkeypatch):
+    monkeypatch.delenv("DEMO_CLIENT_REDIRECT_URI", raising=False)
+    monkeypatch.delenv("DEMO_CLIENT_POST_LOGOUT_REDIRECT_URI", raising=False)
     data = json.loads(_run(app, "demo", "--json").output)
     assert data["redirect_uri"] == "http://127.0.0.1:5002/callback"
     with app.app_context():
@@ -175,7 +177,9 @@ def test_demo_registers_the_demo_client_apps_addresses(app):
         assert row.post_logout_redirect_uris == ["http://127.0.0.1:5002/"]
 
 
-def test_demo_brings_an_older_demo_clients_addresses_up_to_date(app):
+def test_demo_brings_an_older_demo_clients_addresses_up_to_date(app, monkeypatch):
+    monkeypatch.delenv("DEMO_CLIENT_REDIRECT_URI", raising=False)
+    monkeypatch.delenv("DEMO_CLIENT_POST_LOGOUT_REDIRECT_URI", raising=False)
     _run(app, "demo", "--json")
     with app.app_context():
         row = db.session.scalar(select(Client).where(Client.client_id == "demo-client"))
@@ -189,3 +193,26 @@ def test_demo_brings_an_older_demo_clients_addresses_up_to_date(app):
         assert row.redirect_uris == ["http://127.0.0.1:5002/callback"]
         assert row.post_logout_redirect_uris == ["http://127.0.0.1:5002/"]
         assert db.session.query(Client).count() == 1
+
+
+def test_demo_follows_the_demo_client_s_settings_when_it_runs_elsewhere(app, monkeypatch):
+    """``authserver serve --demo-client`` on other ports (or an operator's own setting) moves
+    the demo client; ``demo`` registers where it is, not :5002 (issue 19, item 10)."""
+    monkeypatch.setenv("DEMO_CLIENT_REDIRECT_URI", "http://127.0.0.1:8002/callback")
+    monkeypatch.setenv("DEMO_CLIENT_POST_LOGOUT_REDIRECT_URI", "http://127.0.0.1:8002/")
+    for _ in range(2):  # created, then brought up to date: the same addresses both times
+        data = json.loads(_run(app, "demo", "--json").output)
+        assert data["redirect_uri"] == "http://127.0.0.1:8002/callback"
+        assert data["post_logout_redirect_uri"] == "http://127.0.0.1:8002/"
+        with app.app_context():
+            row = db.session.scalar(select(Client).where(Client.client_id == "demo-client"))
+            assert row.redirect_uris == ["http://127.0.0.1:8002/callback"]
+            assert row.post_logout_redirect_uris == ["http://127.0.0.1:8002/"]
+            assert row.verified  # still the operator's own demo
+
+    monkeypatch.setenv("DEMO_CLIENT_REDIRECT_URI", "http://127.0.0.1:9002/callback")
+    _run(app, "demo", "--json")
+    with app.app_context():
+        row = db.session.scalar(select(Client).where(Client.client_id == "demo-client"))
+        assert row.redirect_uris == ["http://127.0.0.1:9002/callback"]
+        assert row.verified  # moved by the operator's settings: still vouched for

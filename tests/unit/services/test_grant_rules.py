@@ -81,11 +81,13 @@ def test_an_expired_code_is_expired(person, app_client):
 
 
 @pytest.mark.parametrize("disabled", ["person", "client"])
-def test_a_code_of_a_disabled_person_or_client_is_withdrawn(person, app_client, disabled):
+def test_a_code_of_a_disabled_person_or_client_says_which(person, app_client, disabled):
+    """The refusal names what happened, not a removal by the person (issue 19, item 11)."""
     value = a_code(person, app_client)
     (person if disabled == "person" else app_client).disabled_at = clock.now()
     db.session.flush()
-    assert codes.redeem(value, app_client)[0] is Redeemed.WITHDRAWN
+    expected = Redeemed.PERSON_DISABLED if disabled == "person" else Redeemed.CLIENT_DISABLED
+    assert codes.redeem(value, app_client)[0] is expected
 
 
 def test_a_code_discarded_by_taking_its_scope_back_is_gone(person, app_client):
