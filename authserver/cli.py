@@ -13,7 +13,17 @@ from flask.cli import AppGroup, with_appcontext
 from sqlalchemy.exc import SQLAlchemyError
 
 from .extensions import db
-from .services import ServiceError, audit, checks, cleanup, clients, keys, operator, users
+from .services import (
+    ServiceError,
+    audit,
+    checks,
+    cleanup,
+    clients,
+    keys,
+    operator,
+    resources,
+    users,
+)
 from .services.clients import find_client
 
 users_cli = AppGroup("users", help="Manage user accounts.")
@@ -103,6 +113,12 @@ def create_user(email: str, password: str, name: str, as_json: bool) -> None:
     is_flag=True,
     help="The operator vouches for the app: the consent page shows no 'unverified' note.",
 )
+@click.option(
+    "--resource",
+    "resource_uris",
+    multiple=True,
+    help="A resource (RFC 8707) this client serves: tokens may be issued for it (repeatable).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 def create_client(
     name: str,
@@ -113,6 +129,7 @@ def create_client(
     owner_email: str | None,
     resource_server: bool,
     verified: bool,
+    resource_uris: tuple[str, ...],
     as_json: bool,
 ) -> None:
     """Register a client; a confidential client's secret is printed this once."""
@@ -133,6 +150,7 @@ def create_client(
             verified=verified,
             actor="operator",
         )
+        resources.register(client, list(resource_uris))
     except ServiceError as error:
         raise click.ClickException(error.message) from None
     db.session.commit()

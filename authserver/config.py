@@ -49,6 +49,10 @@ class DefaultConfig:
     ID_TOKEN_TTL = 600
     #: The ``aud`` of access tokens: the resource API's identifier (RFC 9068 §3).
     DEFAULT_AUDIENCE = "http://127.0.0.1:5001"
+    #: Space-separated resource identifiers (RFC 8707) tokens may also be issued for, besides
+    #: DEFAULT_AUDIENCE; a ``resource`` naming anything else (or a resource registered to a
+    #: client with ``clients create --resource``) is ``invalid_target``.
+    RESOURCES: str | None = None
     #: bcrypt work factor for people's passwords (~300 ms a check at 12 on our machines).
     BCRYPT_ROUNDS = 12
     #: Shortest password accepted at signup (NIST SP 800-63B §5.1.1.2 asks for at least 8).

@@ -9,13 +9,17 @@ from __future__ import annotations
 
 import enum
 import hmac
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
+from urllib.parse import urlsplit
 
 from .scopes import CATALOGUE, REQUIRED_SCOPES, join_scopes, scope_list
 
+#: RFC 8628 and RFC 8693 grant types, by their registered URNs.
+DEVICE_CODE_GRANT = "urn:ietf:params:oauth:grant-type:device_code"
+TOKEN_EXCHANGE_GRANT = "urn:ietf:params:oauth:grant-type:token-exchange"  # noqa: S105
 #: The grant types this server implements, in the order the metadata lists them.
 GRANT_TYPES = ("authorization_code", "refresh_token", "client_credentials")
 
@@ -61,6 +65,65 @@ def scope_after_withdrawal(granted: str, withdrawn: str) -> str | None:
     if withdrawn == "offline_access" or not rest:
         return None
     return join_scopes(rest)
+
+
+# --- which resource a token is for (RFC 8707) ------------------------------------------------
+
+#: A confidential client registered for token exchange is itself a resource (SPEC, Policy).
+CLIENT_RESOURCE_PREFIX = "urn:authserver:client:"
+#: Longest resource identifier kept (the ``access_tokens.audience`` column holds them joined).
+MAX_RESOURCE_LENGTH = 500
+
+
+def client_resource(client_id: str) -> str:
+    """The resource identifier of a token-exchange client: tokens for it carry this ``aud``."""
+    return CLIENT_RESOURCE_PREFIX + client_id
+
+
+def resource_problem(resources: Iterable[str]) -> str | None:
+    """Why these ``resource`` values are no resource indicators, or None (RFC 8707 §2: an
+    absolute URI without a fragment)."""
+    for resource in resources:
+        if not resource or len(resource) > MAX_RESOURCE_LENGTH or not resource.isprintable():
+            return "Each 'resource' must be an absolute URI of at most 500 characters."
+        try:
+            parts = urlsplit(resource)
+        except ValueError:
+            return "Each 'resource' must be an absolute URI."
+        if not parts.scheme or " " in resource:
+            return "Each 'resource' must be an absolute URI."
+        if "#" in resource:
+            return "A 'resource' must not contain a fragment."
+    return None
+
+
+def permitted_resources(default_audience: str, configured: str | None) -> frozenset[str]:
+    """The resources any client may ask a token for without a registration of its own:
+    ``AUTHSERVER_DEFAULT_AUDIENCE`` and the space-separated ``AUTHSERVER_RESOURCES``. Resources
+    registered to a client and token-exchange clients (``client_resource``) come on top of
+    these, found by ``services/resources.py``."""
+    return frozenset([default_audience, *(configured or "").split()])
+
+
+def audience_for(requested: Sequence[str], granted: Sequence[str]) -> list[str] | None:
+    """The ``aud`` of an access token: the requested resources when all were granted, else
+    everything granted; None (``invalid_target``) when the request reaches beyond the grant.
+
+    ``granted`` is what the person approved (the authorization request's ``resource``s, or the
+    default audience) or, for a refresh, what the grant still holds: a token request may
+    narrow the audience, never widen it (RFC 8707 §2.2).
+    """
+    wanted = list(dict.fromkeys(requested))
+    if not wanted:
+        return list(granted)
+    if not set(wanted) <= set(granted):
+        return None
+    return wanted
+
+
+def audience_claim(audience: Sequence[str]) -> str | list[str]:
+    """The JWT ``aud`` (RFC 7519 §4.1.3): one string for one resource, else a list."""
+    return audience[0] if len(audience) == 1 else list(audience)
 
 
 # --- how clients authenticate ----------------------------------------------------------------

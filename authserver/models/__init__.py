@@ -1,7 +1,7 @@
 from .audit import AuditEvent
 from .base import Base
 from .cache_version import CacheVersion
-from .client import Client
+from .client import Client, ClientResource
 from .grant import AuthorizationCode, Consent
 from .session import UserSession
 from .signing_key import SigningKey
@@ -16,6 +16,7 @@ __all__ = [
     "CacheVersion",
     "Base",
     "Client",
+    "ClientResource",
     "Consent",
     "RateLimitCounter",
     "RefreshToken",

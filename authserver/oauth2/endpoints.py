@@ -194,7 +194,7 @@ class IntrospectionEndpoint(_IntrospectionEndpoint):
                 {
                     "token_type": "Bearer",
                     "scope": access.scope,
-                    "aud": access.audience,
+                    "aud": tokens.audience_of(access),
                     "jti": access.jti,
                     "iat": int(access.issued_at.timestamp()),
                     "exp": int(access.expires_at.timestamp()),

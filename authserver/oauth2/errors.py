@@ -11,6 +11,13 @@ from __future__ import annotations
 from authlib.oauth2 import OAuth2Error
 
 
+class InvalidTargetError(OAuth2Error):
+    """RFC 8707 §2: the requested resource is unknown, or wider than what was granted."""
+
+    error = "invalid_target"
+    status_code = 400
+
+
 def refused(error: OAuth2Error, reason: str) -> OAuth2Error:
     """``error``, carrying the exact reason its client's developer will read."""
     error.reason = reason

@@ -17,11 +17,31 @@ from flask import request as flask_request
 from .. import metrics, policy
 from ..models import AuthorizationCode, Client, RefreshToken
 from ..security.secrets import new_secret
-from ..services import audit, codes, tokens
+from ..services import audit, codes, resources, tokens
 from ..services.codes import Redeemed
 from ..services.tokens import Presented
-from .errors import refused
-from .storage import Grantor, access_token_id, record_issued
+from .errors import InvalidTargetError, refused
+from .storage import Grantor, access_token_id, generate_token, record_issued
+
+
+def requested_resources() -> list[str]:
+    """The token request's ``resource``s (RFC 8707 §2), or ``invalid_target`` if malformed."""
+    requested = flask_request.form.getlist("resource")
+    problem = policy.resource_problem(requested)
+    if problem:
+        raise refused(InvalidTargetError(problem), "malformed resource indicator")
+    return requested
+
+
+def audience_within(granted: list[str]) -> list[str]:
+    """The audience of a person's token: what the token request names, within ``granted``."""
+    audience = policy.audience_for(requested_resources(), granted)
+    if audience is None:
+        raise refused(
+            InvalidTargetError("The requested resource was not granted."),
+            "resource indicator beyond what the person granted",
+        )
+    return audience
 
 
 class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
@@ -48,6 +68,7 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
             code_challenge=data.get("code_challenge"),
             code_challenge_method=data.get("code_challenge_method"),
             session_id=grantor.session_id,
+            resources=list(dict.fromkeys(data.getlist("resource"))),
         )
 
     def query_authorization_code(self, code: str, client: Client) -> AuthorizationCode | None:
@@ -84,6 +105,18 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
             "authorization code reused (what it issued is revoked)",
         )
 
+    # Authlib has no hook for whom a token is for (RFC 8707): the code's resources, or fewer.
+    def generate_token(self, user=None, scope=None, include_refresh_token=True, **kwargs) -> dict:
+        granted = resources.granted_or_default(self.request.authorization_code.resources)
+        return generate_token(
+            self.GRANT_TYPE,
+            self.request.client,
+            user,
+            scope=scope,
+            include_refresh_token=include_refresh_token,
+            audience=audience_within(granted),
+        )
+
     def delete_authorization_code(self, authorization_code: AuthorizationCode) -> None:
         # Kept (already marked redeemed) so that a replay can be recognised and answered.
         return None
@@ -102,7 +135,7 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
         code: AuthorizationCode = self.request.authorization_code
         client, person = self.request.client, code.user
         family = tokens.start_family(
-            client, person, code.scope, code, code.auth_time, code.session_id
+            client, person, code.scope, code, code.auth_time, code.session_id, code.resources
         )
         record_issued(token, client, person, family)
         # Identifiers only: the jti names the first token without being usable as it.
@@ -184,8 +217,14 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
         scope = policy.refreshed_scope(user.granted_scope, scope, self.request.client.scope)
         if scope is None:
             raise InvalidScopeError("The client may no longer request any of the granted scope.")
-        return super().generate_token(
-            user=user, scope=scope, include_refresh_token=include_refresh_token, **kwargs
+        family = self.request.refresh_token.family
+        return generate_token(
+            self.GRANT_TYPE,
+            self.request.client,
+            user,
+            scope=scope,
+            include_refresh_token=include_refresh_token,
+            audience=audience_within(resources.granted_or_default(family.resources)),
         )
 
     # Authlib's one server-wide ``save_token`` has no hook per grant: a refresh adds to the
@@ -212,7 +251,20 @@ class ClientCredentialsGrant(grants.ClientCredentialsGrant):
         scope = policy.client_credentials_scope(self.request.client.scope, scope)
         if scope is None:
             raise InvalidScopeError("The client may not request that scope for itself.")
-        return super().generate_token(user=user, scope=scope, include_refresh_token=False, **kwargs)
+        requested = requested_resources()
+        if resources.unknown(requested):
+            raise refused(
+                InvalidTargetError("The requested resource is not known to this server."),
+                "unknown resource indicator",
+            )
+        return generate_token(
+            self.GRANT_TYPE,
+            self.request.client,
+            None,
+            scope=scope,
+            include_refresh_token=False,
+            audience=list(dict.fromkeys(requested)) or None,
+        )
 
     # Authlib's one server-wide ``save_token`` has no hook per grant: no person, no grant.
     def save_token(self, token: dict) -> None:

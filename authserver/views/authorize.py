@@ -37,11 +37,11 @@ from ..forms import ActionForm
 from ..logs import note
 from ..models import Client, UserSession
 from ..oauth2 import authorization_server
-from ..oauth2.errors import refusal_reason
+from ..oauth2.errors import InvalidTargetError, refusal_reason
 from ..oauth2.server import parameter_problem
 from ..oauth2.storage import Grantor
 from ..scopes import REQUIRED_SCOPES, describe, join_scopes, scope_list
-from ..services import audit, codes, consents, locks, sessions
+from ..services import audit, codes, consents, locks, resources, sessions
 from ..services.clients import find_client
 from ..services.tokens import decode_id_token_hint
 from . import reauthentication
@@ -207,7 +207,20 @@ def request_error(prompts: list[str]) -> OAuth2Error | None:
     problem = codes.max_age_problem(request.args.get("max_age")) or codes.nonce_problem(
         request.args.get("nonce")
     )
-    return InvalidRequestError(problem) if problem else None
+    if problem:
+        return InvalidRequestError(problem)
+    return resource_error(request.args.getlist("resource"))
+
+
+def resource_error(requested: list[str]) -> OAuth2Error | None:
+    """RFC 8707 §2: each ``resource`` an absolute URI tokens may be issued for."""
+    problem = policy.resource_problem(requested)
+    if problem:
+        return InvalidTargetError(problem)
+    unknown = resources.unknown(requested)
+    if unknown:
+        return InvalidTargetError("The requested resource is not known to this server.")
+    return None
 
 
 # --- 3. who is at the keyboard ----------------------------------------------------------------
@@ -329,7 +342,15 @@ def consent_or_code(target: Target, grant, login: UserSession) -> Response | str
         user=current_user,
         registered_by=registered_by(client),
         return_host=host_of(target.redirect_uri),
+        resources=named_resources(request.args.getlist("resource")),
     )
+
+
+def named_resources(requested: list[str]) -> list[str]:
+    """The resources the consent page names: any but the default audience, which every token
+    reaches unless the app asks otherwise (RFC 8707)."""
+    default = resources.default_audience()
+    return [uri for uri in dict.fromkeys(requested) if uri not in default]
 
 
 def registered_by(client: Client) -> str:
