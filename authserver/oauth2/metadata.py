@@ -25,7 +25,7 @@ def server_metadata() -> dict:
         "end_session_endpoint": f"{issuer}/oauth/logout",
         "scopes_supported": list(CATALOGUE),
         "response_types_supported": ["code"],
-        "response_modes_supported": ["query"],
+        "response_modes_supported": ["query", "form_post"],
         "grant_types_supported": list(GRANT_TYPES),
         "subject_types_supported": ["public"],
         "token_endpoint_auth_methods_supported": policy.token_endpoint_auth_methods(),

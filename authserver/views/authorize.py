@@ -16,7 +16,7 @@ Each step either hands its result to the next or answers the request itself (by 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from urllib.parse import parse_qs, urlencode, urlsplit
+from urllib.parse import parse_qs, parse_qsl, urlencode, urlsplit
 
 from authlib.oauth2 import OAuth2Error
 from authlib.oauth2.rfc6749 import InvalidRequestError
@@ -81,16 +81,54 @@ class Target:
 
 @bp.route("/oauth/authorize", methods=["GET", "POST"])
 def authorize() -> Response | str | tuple[str, int]:
+    target = None
     try:
         target = trusted_target()
         hint = checked_request(target)
         login = logged_in(target, hint)
         grant = consent_grant(target)
         if request.method == "POST":
-            return decision(target, grant, login)
-        return consent_or_code(target, grant, login)
+            return in_response_mode(target, decision(target, grant, login))
+        return in_response_mode(target, consent_or_code(target, grant, login))
     except Answer as answer:
-        return answer.response
+        return in_response_mode(target, answer.response)
+
+
+#: The response modes this server answers in (OAuth 2.0 Multiple Response Type Encoding
+#: Practices §2.1 and OAuth 2.0 Form Post Response Mode); ``query`` is the code flow's default.
+RESPONSE_MODES = ("query", "form_post")
+#: What an authorization response carries back to the client (RFC 6749 §4.1.2, §4.1.2.1, RFC 9207).
+RESPONSE_PARAMETERS = ("code", "state", "iss", "error", "error_description", "error_uri")
+
+
+def in_response_mode(
+    target: Target | None, response: Response | str | tuple[str, int]
+) -> Response | str | tuple[str, int]:
+    """The answer to the client as the request's ``response_mode`` asks: with
+    ``form_post``, a redirect back to the client becomes a page whose form posts the same
+    parameters to the redirect URI, submitted by a static script (no inline script: the CSP
+    stays), or by the person's click without JavaScript. Other answers stay as they are."""
+    if target is None or request.args.get("response_mode") != "form_post":
+        return response
+    if not isinstance(response, Response) or response.status_code not in (302, 303):
+        return response
+    location = response.headers.get("Location", "")
+    base = target.redirect_uri
+    if not (location.startswith(base) and location[len(base) : len(base) + 1] in ("?", "&")):
+        return response  # the login page, not the client
+    fields = [
+        (name, value)
+        for name, value in parse_qsl(urlsplit(location).query, keep_blank_values=True)
+        if name in RESPONSE_PARAMETERS
+    ]
+    page = render_template(
+        "oauth2/form_post.html",
+        client=target.client,
+        action=target.redirect_uri,
+        fields=fields,
+        return_host=host_of(target.redirect_uri),
+    )
+    return Response(page, status=200, mimetype="text/html")
 
 
 # --- 1. the client and where answers go -------------------------------------------------------
@@ -204,6 +242,8 @@ def request_error(prompts: list[str]) -> OAuth2Error | None:
             return unsupported()
     if "none" in prompts and len(prompts) > 1:
         return InvalidRequestError("'prompt=none' cannot be combined.")
+    if request.args.get("response_mode", "query") not in RESPONSE_MODES:
+        return InvalidRequestError("'response_mode' must be 'query' or 'form_post'.")
     problem = codes.max_age_problem(request.args.get("max_age")) or codes.nonce_problem(
         request.args.get("nonce")
     )
