@@ -39,6 +39,9 @@ DEMO_REDIRECT_URI = "http://127.0.0.1:5002/callback"  # the demo client app (exa
 DEMO_POST_LOGOUT_REDIRECT_URI = "http://127.0.0.1:5002/"
 DEMO_SCOPE = "openid profile email offline_access events:read events:write"
 DEMO_GRANT_TYPES = ["authorization_code", "refresh_token", "client_credentials"]
+#: A second demo client, public, for the device flow from a terminal (examples/device_flow.py).
+DEMO_DEVICE_CLIENT_ID = "demo-device"
+DEMO_DEVICE_GRANT_TYPES = ["urn:ietf:params:oauth:grant-type:device_code", "refresh_token"]
 
 
 def _emit(data: Mapping[str, object], as_json: bool) -> None:
@@ -450,11 +453,24 @@ def demo(as_json: bool) -> None:
         )
         # No grace: the demo prints the one secret that works.
         secret = clients.rotate_secret(client, actor="operator")
+    if find_client(DEMO_DEVICE_CLIENT_ID) is None:
+        clients.create_client(
+            name="Demo Terminal",
+            redirect_uris=[],
+            scope=DEMO_SCOPE,
+            grant_types=DEMO_DEVICE_GRANT_TYPES,
+            public=True,
+            owner=user,
+            client_id=DEMO_DEVICE_CLIENT_ID,
+            actor="operator",
+            verified=True,
+        )
     keys.active_key()
     db.session.commit()
     issuer = current_app.config["ISSUER"]
     _emit(
         {
+            "device_client_id": DEMO_DEVICE_CLIENT_ID,
             "issuer": issuer,
             "login": f"{issuer}/login",
             "console": f"{issuer}/console/",

@@ -101,6 +101,11 @@ class DefaultConfig:
     #: Failed logins allowed from one address over all accounts (credential stuffing); generous,
     #: since an office or a campus shares one address.
     LOGIN_FAILURES_PER_ADDRESS = "100 per hour"
+    #: Wrong user codes one signed-in person may type on /device from one address (RFC 8628
+    #: §5.1: a user code has about 34 bits, so a few guesses an hour cannot find a live one).
+    DEVICE_CODE_FAILURES_PER_PERSON = "10 per 15 minutes"
+    #: Wrong user codes from one address over all people (an office or campus shares one).
+    DEVICE_CODE_FAILURES_PER_ADDRESS = "60 per hour"
     #: Sign-ups from one address; accounts cost bcrypt time and storage.
     SIGNUP_RATE_LIMIT = "30 per hour"
     #: Token, introspection and revocation requests one client may make to each of them

@@ -30,6 +30,9 @@ Demo client app:      http://127.0.0.1:5002
 Try it: open http://127.0.0.1:5002 and click Sign up with Authserver
 (log in as the demo user above, choose what to allow, and land on the app's dashboard).
 
+Try it from a terminal (the device flow, RFC 8628: type the code it shows at /device):
+  .venv/bin/python examples/device_flow.py --issuer http://127.0.0.1:5000 --client-id demo-device
+
 MSG
 # The console script runs the three under gunicorn (authserver.gunicorn_settings) and stops the
 # resource API (:5001) and the demo client (:5002) with the server.

@@ -2,6 +2,7 @@ from .audit import AuditEvent
 from .base import Base
 from .cache_version import CacheVersion
 from .client import Client, ClientResource
+from .device import DeviceAuthorization
 from .grant import AuthorizationCode, Consent
 from .session import UserSession
 from .signing_key import SigningKey
@@ -18,6 +19,7 @@ __all__ = [
     "Client",
     "ClientResource",
     "Consent",
+    "DeviceAuthorization",
     "RateLimitCounter",
     "RefreshToken",
     "SigningKey",

@@ -23,6 +23,7 @@ def server_metadata() -> dict:
         "revocation_endpoint": f"{issuer}/oauth/revoke",
         "introspection_endpoint": f"{issuer}/oauth/introspect",
         "end_session_endpoint": f"{issuer}/oauth/logout",
+        "device_authorization_endpoint": f"{issuer}/oauth/device_authorization",
         "scopes_supported": list(CATALOGUE),
         "response_types_supported": ["code"],
         "response_modes_supported": ["query", "form_post"],

@@ -7,8 +7,10 @@ it has succeeded, or rolls back, so a request either completes or changes nothin
 The exceptions, each because its write must outlive the request's rollback or is no part of
 it: ``tokens.end_compromised_grant`` (a replayed code or refresh token revokes its grant, and
 the request that revealed it is refused), ``audit.record_refusal`` (the record that a request
-was refused), ``sessions.live_session`` (a session's last use, on a connection of its own) and
-``cleanup`` (one transaction per batch).
+was refused), ``sessions.live_session`` (a session's last use, on a connection of its own),
+``devices.note_poll`` (a device's poll, on a connection of its own: the poll is answered with
+an error, yet the next one must see it for ``slow_down``) and ``cleanup`` (one transaction per
+batch).
 """
 
 from __future__ import annotations

@@ -371,6 +371,26 @@ def consent_or_code(target: Target, grant, login: UserSession) -> Response | str
         db.session.rollback()
     if "none" in prompts:
         raise target.error(ConsentRequiredError(), refused=False)
+    return consent_page(
+        client,
+        requested,
+        return_host=host_of(target.redirect_uri),
+        resources=request.args.getlist("resource"),
+    )
+
+
+def consent_page(
+    client: Client,
+    requested: list[str],
+    *,
+    return_host: str | None,
+    resources: list[str],
+    action: str | None = None,
+    hidden: list[tuple[str, str]] | None = None,
+) -> str:
+    """The consent page: one box per requested scope (those granted before apart), the app,
+    who registered it, where the answer goes and which resources it reaches. The device page
+    (``device.py``) shows the same page, posting to itself with the user code kept."""
     earlier = set(consents.granted(current_user, client) or [])
     return render_template(
         "oauth2/consent.html",
@@ -381,8 +401,10 @@ def consent_or_code(target: Target, grant, login: UserSession) -> Response | str
         form=ActionForm(),
         user=current_user,
         registered_by=registered_by(client),
-        return_host=host_of(target.redirect_uri),
-        resources=named_resources(request.args.getlist("resource")),
+        return_host=return_host,
+        resources=named_resources(resources),
+        action=action or request.full_path,
+        hidden=hidden or [],
     )
 
 

@@ -1,5 +1,5 @@
 """resource indicators (RFC 8707): resources registered to clients, requested with codes,
-granted with token families
+granted with token families; device authorizations (RFC 8628)
 
 Revision ID: 0011_grants
 Revises: 0010_signing_keys_encrypted
@@ -34,6 +34,41 @@ def upgrade():
     )
     with op.batch_alter_table('client_resources', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_client_resources_uri'), ['uri'], unique=False)
+    op.create_table(
+        'device_authorizations',
+        sa.Column('id', sa.Integer(), nullable=False),
+        sa.Column('device_code_hash', sa.String(length=64), nullable=False),
+        sa.Column('user_code_hash', sa.String(length=64), nullable=False),
+        sa.Column('client_id', sa.Integer(), nullable=False),
+        sa.Column('scope', sa.String(length=500), nullable=False),
+        sa.Column('resources', sa.JSON(), server_default='[]', nullable=False),
+        sa.Column('created_at', sa.DateTime(), nullable=False),
+        sa.Column('expires_at', sa.DateTime(), nullable=False),
+        sa.Column('interval', sa.Integer(), nullable=False),
+        sa.Column('last_polled_at', sa.DateTime(), nullable=True),
+        sa.Column('user_id', sa.Integer(), nullable=True),
+        sa.Column('status', sa.String(length=10), nullable=False),
+        sa.Column('granted_scope', sa.String(length=500), nullable=True),
+        sa.Column('auth_time', sa.DateTime(), nullable=True),
+        sa.Column('session_id', sa.String(length=64), nullable=True),
+        sa.Column('decided_at', sa.DateTime(), nullable=True),
+        sa.Column('redeemed_at', sa.DateTime(), nullable=True),
+        sa.ForeignKeyConstraint(
+            ['client_id'], ['clients.id'],
+            name=op.f('fk_device_authorizations_client_id_clients'), ondelete='CASCADE',
+        ),
+        sa.ForeignKeyConstraint(
+            ['user_id'], ['users.id'],
+            name=op.f('fk_device_authorizations_user_id_users'), ondelete='CASCADE',
+        ),
+        sa.PrimaryKeyConstraint('id', name=op.f('pk_device_authorizations')),
+        sa.UniqueConstraint(
+            'device_code_hash', name=op.f('uq_device_authorizations_device_code_hash')
+        ),
+        sa.UniqueConstraint(
+            'user_code_hash', name=op.f('uq_device_authorizations_user_code_hash')
+        ),
+    )
     with op.batch_alter_table('authorization_codes', schema=None) as batch_op:
         batch_op.add_column(
             sa.Column('resources', sa.JSON(), server_default='[]', nullable=False)
@@ -48,6 +83,7 @@ def _refuse_if_data():
     bind = op.get_bind()
     checks = {
         'client_resources': "SELECT count(*) FROM client_resources",
+        'device_authorizations': "SELECT count(*) FROM device_authorizations",
         'authorization_codes.resources': (
             "SELECT count(*) FROM authorization_codes WHERE CAST(resources AS TEXT) <> '[]'"
         ),
@@ -72,3 +108,4 @@ def downgrade():
     with op.batch_alter_table('client_resources', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_client_resources_uri'))
     op.drop_table('client_resources')
+    op.drop_table('device_authorizations')
