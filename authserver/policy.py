@@ -254,12 +254,17 @@ def granted_scopes(requested: Iterable[str], ticked: Iterable[str]) -> list[str]
 
 
 def must_ask_consent(
-    already_granted: Iterable[str] | None, requested: Iterable[str], prompts: Collection[str]
+    already_granted: Iterable[str] | None,
+    requested: Iterable[str],
+    prompts: Collection[str],
+    unapproved_resources: Collection[str] = (),
 ) -> bool:
     """Show the consent page unless everything asked for was granted before (incremental
     consent), or unless the app asks for it explicitly with ``prompt=consent`` (OIDC Core §3.1.2.1).
+    A resource (RFC 8707) the person has not let the app reach yet is asked for too: the page
+    names it.
     """
-    if "consent" in prompts or already_granted is None:
+    if "consent" in prompts or already_granted is None or unapproved_resources:
         return True
     return not set(requested) <= set(already_granted)
 

@@ -68,6 +68,9 @@ class Consent(Base):
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
     client_id: Mapped[int] = mapped_column(ForeignKey("clients.id", ondelete="CASCADE"))
     scope: Mapped[str] = mapped_column(String(500))
+    #: Resources (RFC 8707) other than the default audience the person let the app reach;
+    #: a request naming another one shows the consent page again.
+    resources: Mapped[list[str]] = mapped_column(JSON, default=list, server_default="[]")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.now)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.now, onupdate=clock.now)
     #: When a token was last issued to the client for the user (written at most once a minute).

@@ -350,7 +350,12 @@ def decision(target: Target, grant, login: UserSession) -> Response | tuple[str,
     granted = policy.granted_scopes(requested, request.form.getlist("scope"))
     # Flushed, not committed: the code below commits both, or neither is kept.
     consents.record_consent(
-        current_user, target.client, requested, granted, address=request.remote_addr
+        current_user,
+        target.client,
+        requested,
+        granted,
+        address=request.remote_addr,
+        resources=named_resources(request.args.getlist("resource")),
     )
     if not granted:
         db.session.commit()  # granting nothing is an answer to keep, with no code to go
@@ -363,7 +368,12 @@ def consent_or_code(target: Target, grant, login: UserSession) -> Response | str
     that asks (or ``consent_required`` for a silent request)."""
     client, prompts = target.client, target.prompts
     requested = scope_list(grant.request.scope)
-    if not policy.must_ask_consent(consents.granted(current_user, client), requested, prompts):
+    unapproved = set(named_resources(request.args.getlist("resource"))) - set(
+        consents.granted_resources(current_user, client)
+    )
+    if not policy.must_ask_consent(
+        consents.granted(current_user, client), requested, prompts, unapproved
+    ):
         # Asked again under the person's lock: "Remove access" may have committed meanwhile.
         lock_grant(client, login)
         if not policy.must_ask_consent(consents.granted(current_user, client), requested, prompts):

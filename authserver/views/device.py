@@ -12,7 +12,7 @@ from ..extensions import db
 from ..forms import DeviceCodeForm
 from ..scopes import join_scopes, scope_list
 from ..services import consents, devices, locks, sessions
-from .authorize import consent_page
+from .authorize import consent_page, named_resources
 from .current import current_login
 from .responses import error_page
 
@@ -76,7 +76,12 @@ def answer(typed: str | None) -> str | tuple[str, int]:
         requested = scope_list(found.scope)
         granted = policy.granted_scopes(requested, request.form.getlist("scope"))
         consents.record_consent(
-            current_user, found.client, requested, granted, address=request.remote_addr
+            current_user,
+            found.client,
+            requested,
+            granted,
+            address=request.remote_addr,
+            resources=named_resources(found.resources),
         )
         granted_scope = join_scopes(granted) or None
     if not devices.decide(found, current_user, granted_scope, login.auth_time, login.sid):

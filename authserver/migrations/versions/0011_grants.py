@@ -77,6 +77,10 @@ def upgrade():
         batch_op.add_column(
             sa.Column('resources', sa.JSON(), server_default='[]', nullable=False)
         )
+    with op.batch_alter_table('consents', schema=None) as batch_op:
+        batch_op.add_column(
+            sa.Column('resources', sa.JSON(), server_default='[]', nullable=False)
+        )
 
 
 def _refuse_if_data():
@@ -90,6 +94,9 @@ def _refuse_if_data():
         'token_families.resources': (
             "SELECT count(*) FROM token_families WHERE CAST(resources AS TEXT) <> '[]'"
         ),
+        'consents.resources': (
+            "SELECT count(*) FROM consents WHERE CAST(resources AS TEXT) <> '[]'"
+        ),
     }
     held = [name for name, query in checks.items() if bind.execute(sa.text(query)).scalar()]
     if held:
@@ -101,6 +108,8 @@ def _refuse_if_data():
 
 def downgrade():
     _refuse_if_data()
+    with op.batch_alter_table('consents', schema=None) as batch_op:
+        batch_op.drop_column('resources')
     with op.batch_alter_table('token_families', schema=None) as batch_op:
         batch_op.drop_column('resources')
     with op.batch_alter_table('authorization_codes', schema=None) as batch_op:

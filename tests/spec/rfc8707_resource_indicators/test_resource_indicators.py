@@ -207,3 +207,18 @@ def test_cli_registers_resources(app):
     )
     assert bad.exit_code != 0
     assert "fragment" in bad.output
+
+
+def test_a_resource_not_yet_allowed_brings_the_consent_page_back(logged_in, confidential_client):
+    consent(logged_in, authorize_url(confidential_client))
+    # Same scopes, granted before: no page...
+    assert logged_in.get(authorize_url(confidential_client)).status_code == 302
+    # ...but a resource the person has not let the app reach yet is asked for, by name.
+    page = logged_in.get(authorize_url(confidential_client, resource=CALENDAR))
+    assert page.status_code == 200
+    assert f'<strong class="resource">{CALENDAR}</strong>' in page.data.decode()
+    consent(logged_in, authorize_url(confidential_client, resource=CALENDAR))
+    again = logged_in.get(authorize_url(confidential_client, resource=CALENDAR))
+    assert again.status_code == 302 and "code=" in again.headers["Location"]
+    # The default audience never needs naming.
+    assert logged_in.get(authorize_url(confidential_client, resource=DEFAULT)).status_code == 302
