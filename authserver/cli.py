@@ -15,7 +15,18 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from . import mail
 from .extensions import db
-from .services import ServiceError, audit, checks, cleanup, clients, keys, operator, outbox, users
+from .services import (
+    ServiceError,
+    audit,
+    checks,
+    cleanup,
+    clients,
+    keys,
+    operator,
+    outbox,
+    resources,
+    users,
+)
 from .services.clients import find_client
 
 users_cli = AppGroup("users", help="Manage user accounts.")
@@ -34,6 +45,9 @@ DEMO_REDIRECT_URI = "http://127.0.0.1:5002/callback"
 DEMO_POST_LOGOUT_REDIRECT_URI = "http://127.0.0.1:5002/"
 DEMO_SCOPE = "openid profile email offline_access events:read events:write"
 DEMO_GRANT_TYPES = ["authorization_code", "refresh_token", "client_credentials"]
+#: A second demo client, public, for the device flow from a terminal (examples/device_flow.py).
+DEMO_DEVICE_CLIENT_ID = "demo-device"
+DEMO_DEVICE_GRANT_TYPES = ["urn:ietf:params:oauth:grant-type:device_code", "refresh_token"]
 
 
 def _emit(data: Mapping[str, object], as_json: bool) -> None:
@@ -108,6 +122,12 @@ def create_user(email: str, password: str, name: str, as_json: bool) -> None:
     is_flag=True,
     help="The operator vouches for the app: the consent page shows no 'unverified' note.",
 )
+@click.option(
+    "--resource",
+    "resource_uris",
+    multiple=True,
+    help="A resource (RFC 8707) this client serves: tokens may be issued for it (repeatable).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 def create_client(
     name: str,
@@ -118,6 +138,7 @@ def create_client(
     owner_email: str | None,
     resource_server: bool,
     verified: bool,
+    resource_uris: tuple[str, ...],
     as_json: bool,
 ) -> None:
     """Register a client; a confidential client's secret is printed this once."""
@@ -138,6 +159,7 @@ def create_client(
             verified=verified,
             actor="operator",
         )
+        resources.register(client, list(resource_uris))
     except ServiceError as error:
         raise click.ClickException(error.message) from None
     db.session.commit()
@@ -470,11 +492,24 @@ def demo(as_json: bool) -> None:
             clients.verify_client(client, actor="operator")
         # No grace: the demo prints the one secret that works.
         secret = clients.rotate_secret(client, actor="operator")
+    if find_client(DEMO_DEVICE_CLIENT_ID) is None:
+        clients.create_client(
+            name="Demo Terminal",
+            redirect_uris=[],
+            scope=DEMO_SCOPE,
+            grant_types=DEMO_DEVICE_GRANT_TYPES,
+            public=True,
+            owner=user,
+            client_id=DEMO_DEVICE_CLIENT_ID,
+            actor="operator",
+            verified=True,
+        )
     keys.active_key()
     db.session.commit()
     issuer = current_app.config["ISSUER"]
     _emit(
         {
+            "device_client_id": DEMO_DEVICE_CLIENT_ID,
             "issuer": issuer,
             "login": f"{issuer}/login",
             "console": f"{issuer}/console/",

@@ -49,6 +49,10 @@ class DefaultConfig:
     ID_TOKEN_TTL = 600
     #: The ``aud`` of access tokens: the resource API's identifier (RFC 9068 §3).
     DEFAULT_AUDIENCE = "http://127.0.0.1:5001"
+    #: Space-separated resource identifiers (RFC 8707) tokens may also be issued for, besides
+    #: DEFAULT_AUDIENCE; a ``resource`` naming anything else (or a resource registered to a
+    #: client with ``clients create --resource``) is ``invalid_target``.
+    RESOURCES: str | None = None
     #: bcrypt work factor for people's passwords (~300 ms a check at 12 on our machines).
     BCRYPT_ROUNDS = 12
     #: Shortest password accepted at signup (NIST SP 800-63B §5.1.1.2 asks for at least 8).
@@ -97,6 +101,11 @@ class DefaultConfig:
     #: Failed logins allowed from one address over all accounts (credential stuffing); generous,
     #: since an office or a campus shares one address.
     LOGIN_FAILURES_PER_ADDRESS = "100 per hour"
+    #: Wrong user codes one signed-in person may type on /device from one address (RFC 8628
+    #: §5.1: a user code has about 34 bits, so a few guesses an hour cannot find a live one).
+    DEVICE_CODE_FAILURES_PER_PERSON = "10 per 15 minutes"
+    #: Wrong user codes from one address over all people (an office or campus shares one).
+    DEVICE_CODE_FAILURES_PER_ADDRESS = "60 per hour"
     #: Sign-ups from one address; accounts cost bcrypt time and storage.
     SIGNUP_RATE_LIMIT = "30 per hour"
     #: "Forgot password" requests from one address (any accounts): each may send a mail.

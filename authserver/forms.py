@@ -92,11 +92,27 @@ class ActionForm(Form):
     """A button that changes something: nothing but the CSRF token."""
 
 
+class DeviceCodeForm(Form):
+    """The device page: the code the device shows (RFC 8628 §3.3)."""
+
+    user_code = StringField(
+        "Code shown on your device",
+        validators=[DataRequired(), Length(max=40)],
+        description="8 letters, like BCDF-GHJK; upper or lower case, with or without the dash.",
+    )
+
+
 GRANT_TYPE_LABELS = {
     "authorization_code": "Authorization code (users sign in through your app)",
     "refresh_token": "Refresh tokens (stay connected without asking again; needs the "
     "offline_access scope, which people grant on the consent page)",
     "client_credentials": "Client credentials (your server acts for itself)",
+    "urn:ietf:params:oauth:grant-type:device_code": (
+        "Device code (a TV or command line; the user signs in on another device)"
+    ),
+    "urn:ietf:params:oauth:grant-type:token-exchange": (
+        "Token exchange (your API trades a token it received for one to call the next API)"
+    ),
 }
 
 

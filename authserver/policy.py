@@ -9,15 +9,25 @@ from __future__ import annotations
 
 import enum
 import hmac
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
+from urllib.parse import urlsplit
 
 from .scopes import CATALOGUE, REQUIRED_SCOPES, join_scopes, scope_list
 
+#: RFC 8628 and RFC 8693 grant types, by their registered URNs.
+DEVICE_CODE_GRANT = "urn:ietf:params:oauth:grant-type:device_code"
+TOKEN_EXCHANGE_GRANT = "urn:ietf:params:oauth:grant-type:token-exchange"  # noqa: S105
 #: The grant types this server implements, in the order the metadata lists them.
-GRANT_TYPES = ("authorization_code", "refresh_token", "client_credentials")
+GRANT_TYPES = (
+    "authorization_code",
+    "refresh_token",
+    "client_credentials",
+    DEVICE_CODE_GRANT,
+    TOKEN_EXCHANGE_GRANT,
+)
 
 # --- who gets which token --------------------------------------------------------------------
 
@@ -126,6 +136,133 @@ def scope_after_withdrawal(granted: str, withdrawn: str) -> str | None:
     return join_scopes(rest)
 
 
+# --- which resource a token is for (RFC 8707) ------------------------------------------------
+
+#: A confidential client registered for token exchange is itself a resource (SPEC, Policy).
+CLIENT_RESOURCE_PREFIX = "urn:authserver:client:"
+#: Longest resource identifier kept (the ``access_tokens.audience`` column holds them joined).
+MAX_RESOURCE_LENGTH = 500
+
+
+def client_resource(client_id: str) -> str:
+    """The resource identifier of a token-exchange client: tokens for it carry this ``aud``."""
+    return CLIENT_RESOURCE_PREFIX + client_id
+
+
+def resource_problem(resources: Iterable[str]) -> str | None:
+    """Why these ``resource`` values are no resource indicators, or None (RFC 8707 §2: an
+    absolute URI without a fragment)."""
+    for resource in resources:
+        if not resource or len(resource) > MAX_RESOURCE_LENGTH or not resource.isprintable():
+            return "Each 'resource' must be an absolute URI of at most 500 characters."
+        try:
+            parts = urlsplit(resource)
+        except ValueError:
+            return "Each 'resource' must be an absolute URI."
+        if not parts.scheme or " " in resource:
+            return "Each 'resource' must be an absolute URI."
+        if "#" in resource:
+            return "A 'resource' must not contain a fragment."
+    return None
+
+
+def permitted_resources(default_audience: str, configured: str | None) -> frozenset[str]:
+    """The resources any client may ask a token for without a registration of its own:
+    ``AUTHSERVER_DEFAULT_AUDIENCE`` and the space-separated ``AUTHSERVER_RESOURCES``. Resources
+    registered to a client and token-exchange clients (``client_resource``) come on top of
+    these, found by ``services/resources.py``."""
+    return frozenset([default_audience, *(configured or "").split()])
+
+
+def audience_for(requested: Sequence[str], granted: Sequence[str]) -> list[str] | None:
+    """The ``aud`` of an access token: the requested resources when all were granted, else
+    everything granted; None (``invalid_target``) when the request reaches beyond the grant.
+
+    ``granted`` is what the person approved (the authorization request's ``resource``s, or the
+    default audience) or, for a refresh, what the grant still holds: a token request may
+    narrow the audience, never widen it (RFC 8707 §2.2).
+    """
+    wanted = list(dict.fromkeys(requested))
+    if not wanted:
+        return list(granted)
+    if not set(wanted) <= set(granted):
+        return None
+    return wanted
+
+
+def audience_claim(audience: Sequence[str]) -> str | list[str]:
+    """The JWT ``aud`` (RFC 7519 §4.1.3): one string for one resource, else a list."""
+    return audience[0] if len(audience) == 1 else list(audience)
+
+
+# --- token exchange (RFC 8693) -----------------------------------------------------------------
+
+ACCESS_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:access_token"  # noqa: S105
+REFRESH_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:refresh_token"  # noqa: S105
+
+
+def may_exchange(subject_audience: Iterable[str], exchanger_resources: Iterable[str]) -> bool:
+    """A client may exchange a token only if it received it: the token's ``aud`` names the
+    client as a resource (``client_resource``) or a resource registered to it (SPEC)."""
+    return bool(set(subject_audience) & set(exchanger_resources))
+
+
+def exchanged_scope(subject_scope: str, requested: str | None) -> str | None:
+    """The scope of an exchanged token: the subject token's, or narrower (RFC 8693 §2.1);
+    None (``invalid_scope``) when the request reaches beyond it."""
+    held = scope_list(subject_scope)
+    wanted = scope_list(requested) or held
+    if not wanted or not set(wanted) <= set(held):
+        return None
+    return join_scopes(wanted)
+
+
+def actor_claim(client_id: str, subject_act: Mapping[str, Any] | None) -> dict[str, Any]:
+    """RFC 8693 §4.1: ``act`` names the client now acting; an earlier actor of the subject
+    token nests inside it, so the chain of delegation stays readable."""
+    act: dict[str, Any] = {"sub": client_id}
+    if subject_act:
+        act["act"] = dict(subject_act)
+    return act
+
+
+# --- the device authorization grant (RFC 8628) -------------------------------------------------
+
+#: RFC 8628 §6.1: letters only, no vowels (no words), case-insensitive; 20**8 ≈ 2**34.6 codes,
+#: guessed at most a few dozen times an hour per address (``throttling.device_code_attempts``).
+USER_CODE_ALPHABET = "BCDFGHJKLMNPQRSTVWXZ"
+USER_CODE_LENGTH = 8
+#: Seconds a device code and its user code live (SPEC: 10 minutes).
+DEVICE_CODE_TTL = 600
+#: Seconds a device waits between polls at first (RFC 8628 §3.2 default), and what each
+#: ``slow_down`` adds (§3.5).
+DEVICE_POLL_INTERVAL = 5
+SLOW_DOWN_STEP = 5
+
+
+def normalize_user_code(typed: str | None) -> str | None:
+    """The user code a person typed, as stored: case, dashes and spaces ignored (RFC 8628
+    §6.1); None when it cannot be one of ours."""
+    if not typed or len(typed) > 40:
+        return None
+    letters = "".join(ch for ch in typed.upper() if ch not in "- \t")
+    if len(letters) != USER_CODE_LENGTH or any(ch not in USER_CODE_ALPHABET for ch in letters):
+        return None
+    return letters
+
+
+def format_user_code(code: str) -> str:
+    """A user code as people read it: ``XXXX-XXXX``."""
+    half = len(code) // 2
+    return f"{code[:half]}-{code[half:]}"
+
+
+def polls_too_fast(now: datetime, last_polled_at: datetime | None, interval: int) -> bool:
+    """Whether a device polled sooner than its interval allows: ``slow_down`` (RFC 8628 §3.5),
+    and the interval grows by ``SLOW_DOWN_STEP``."""
+    return last_polled_at is not None and now - last_polled_at < timedelta(seconds=interval)
+
+
 # --- how clients authenticate ----------------------------------------------------------------
 
 #: A confidential client proves itself with its secret, in an HTTP Basic header or in the form
@@ -140,6 +277,11 @@ AUTH_METHODS = {
     "authorization_code": (*SECRET_METHODS, PUBLIC_METHOD),
     "refresh_token": (*SECRET_METHODS, PUBLIC_METHOD),
     "client_credentials": SECRET_METHODS,
+    # RFC 8628 §3.1: a device is often a public client (a TV app, a command line).
+    "device_authorization": (*SECRET_METHODS, PUBLIC_METHOD),
+    DEVICE_CODE_GRANT: (*SECRET_METHODS, PUBLIC_METHOD),
+    # RFC 8693: the exchanging client is a resource that received the token: it proves itself.
+    TOKEN_EXCHANGE_GRANT: SECRET_METHODS,
     "revocation": (*SECRET_METHODS, PUBLIC_METHOD),
     "introspection": SECRET_METHODS,
 }
@@ -175,12 +317,17 @@ def granted_scopes(requested: Iterable[str], ticked: Iterable[str]) -> list[str]
 
 
 def must_ask_consent(
-    already_granted: Iterable[str] | None, requested: Iterable[str], prompts: Collection[str]
+    already_granted: Iterable[str] | None,
+    requested: Iterable[str],
+    prompts: Collection[str],
+    unapproved_resources: Collection[str] = (),
 ) -> bool:
     """Show the consent page unless everything asked for was granted before (incremental
     consent), or unless the app asks for it explicitly with ``prompt=consent`` (OIDC Core §3.1.2.1).
+    A resource (RFC 8707) the person has not let the app reach yet is asked for too: the page
+    names it.
     """
-    if "consent" in prompts or already_granted is None:
+    if "consent" in prompts or already_granted is None or unapproved_resources:
         return True
     return not set(requested) <= set(already_granted)
 

@@ -67,6 +67,7 @@ from flask import (
 )
 from flask_limiter import RequestLimit
 from flask_limiter.util import get_remote_address
+from flask_login import current_user
 
 from .extensions import limiter
 from .ratelimit import BATCHED_MARK, CACHED_MARK
@@ -460,5 +461,30 @@ def account_password_attempts(view: Callable) -> Callable:
     return attempts_limited(
         ("ACCOUNT_PASSWORD_FAILURES", _signed_in_account),
         failed=lambda response: bool(g.get("account_password_failed")),
+        on_breach=too_many_attempts,
+    )(view)
+
+
+def device_code_failed() -> None:
+    """The device page's word that this attempt failed (a code not waiting): it stays counted."""
+    g.device_code_failed = True
+
+
+def _device_code_attempt_failed(response: Response) -> bool:
+    return bool(g.get("device_code_failed"))
+
+
+def _person_and_address() -> str:
+    person = current_user.get_id() if current_user else None
+    return f"{sender_address()}|{person}"
+
+
+def device_code_attempts(view: Callable) -> Callable:
+    """The device page's limits (RFC 8628 §5.1): wrong user codes per person and address, and
+    per address over every person (generous: an office shares one address)."""
+    return attempts_limited(
+        ("DEVICE_CODE_FAILURES_PER_PERSON", _person_and_address),
+        ("DEVICE_CODE_FAILURES_PER_ADDRESS", sender_address),
+        failed=_device_code_attempt_failed,
         on_breach=too_many_attempts,
     )(view)

@@ -54,6 +54,9 @@ Try it: open ${DEMO_URL} and click Sign up with Authserver
 Or sign up with a new address at ${AUTHSERVER_ISSUER}/signup and follow the link in the mail
 at http://${MAIL_WEB}: it confirms the address and signs you in.
 
+Try it from a terminal (the device flow, RFC 8628: type the code it shows at /device):
+  .venv/bin/python examples/device_flow.py --issuer http://127.0.0.1:5000 --client-id demo-device
+
 MSG
 # The console script runs the three under gunicorn (authserver.gunicorn_settings) and stops the
 # resource API (one port up) and the demo client (two up) with the server.

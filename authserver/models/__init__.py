@@ -1,7 +1,8 @@
 from .audit import AuditEvent
 from .base import Base
 from .cache_version import CacheVersion
-from .client import Client
+from .client import Client, ClientResource
+from .device import DeviceAuthorization
 from .grant import AuthorizationCode, Consent
 from .link import OneTimeLink
 from .outbox import OutboxMessage
@@ -18,9 +19,11 @@ __all__ = [
     "CacheVersion",
     "Base",
     "Client",
+    "ClientResource",
     "Consent",
     "OneTimeLink",
     "OutboxMessage",
+    "DeviceAuthorization",
     "RateLimitCounter",
     "RefreshToken",
     "SigningKey",

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, Boolean, ForeignKey, String
+from sqlalchemy import JSON, Boolean, ForeignKey, String, UniqueConstraint
 from sqlalchemy import false as sa_false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -120,3 +120,17 @@ class Client(Base):
     @property
     def token_endpoint_auth_method(self) -> str:
         return policy.PUBLIC_METHOD if self.is_public else policy.SECRET_METHODS[0]
+
+
+class ClientResource(Base):
+    """A resource (RFC 8707) registered to a client (``clients create --resource URI``): tokens
+    may be issued for it, and the client, as that resource, may exchange tokens sent to it."""
+
+    __tablename__ = "client_resources"
+    __table_args__ = (UniqueConstraint("client_id", "uri"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    client_id: Mapped[int] = mapped_column(ForeignKey("clients.id", ondelete="CASCADE"))
+    uri: Mapped[str] = mapped_column(String(500), index=True)
+
+    client: Mapped[Client] = relationship()

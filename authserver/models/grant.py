@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, String, UniqueConstraint
+from sqlalchemy import JSON, ForeignKey, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from .. import clock
@@ -29,6 +29,8 @@ class AuthorizationCode(Base):
     code_challenge_method: Mapped[str | None] = mapped_column(String(10))
     auth_time: Mapped[datetime] = mapped_column(UTCDateTime)
     session_id: Mapped[str | None] = mapped_column(String(64))
+    #: The ``resource``s the request asked for (RFC 8707); empty: the default audience.
+    resources: Mapped[list[str]] = mapped_column(JSON, default=list, server_default="[]")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.now)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
     redeemed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
@@ -66,6 +68,9 @@ class Consent(Base):
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
     client_id: Mapped[int] = mapped_column(ForeignKey("clients.id", ondelete="CASCADE"))
     scope: Mapped[str] = mapped_column(String(500))
+    #: Resources (RFC 8707) other than the default audience the person let the app reach;
+    #: a request naming another one shows the consent page again.
+    resources: Mapped[list[str]] = mapped_column(JSON, default=list, server_default="[]")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.now)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.now, onupdate=clock.now)
     #: When a token was last issued to the client for the user (written at most once a minute).

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, String, Text
+from sqlalchemy import JSON, ForeignKey, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from .. import clock
@@ -30,6 +30,9 @@ class TokenFamily(Base):
     scope: Mapped[str] = mapped_column(String(500))
     session_id: Mapped[str | None] = mapped_column(String(64), index=True)
     auth_time: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    #: The resources the person granted (RFC 8707); a refresh may narrow them, never widen
+    #: them. Empty: the default audience.
+    resources: Mapped[list[str]] = mapped_column(JSON, default=list, server_default="[]")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.now)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 

@@ -5,12 +5,19 @@ from __future__ import annotations
 from flask import Flask, current_app
 
 from ..scopes import CATALOGUE
-from .endpoints import EndSessionEndpoint, IntrospectionEndpoint, RevocationEndpoint
+from .endpoints import (
+    DeviceAuthorizationEndpoint,
+    EndSessionEndpoint,
+    IntrospectionEndpoint,
+    RevocationEndpoint,
+)
 from .grants import (
     AuthorizationCodeGrant,
     ClientCredentialsGrant,
+    DeviceCodeGrant,
     RefreshTokenGrant,
     S256CodeChallenge,
+    TokenExchangeGrant,
 )
 from .oidc import OpenIDCode
 from .registration import ClientConfigurationEndpoint, ClientRegistrationEndpoint
@@ -28,10 +35,13 @@ def init_oauth2(app: Flask) -> None:
     )
     server.register_grant(RefreshTokenGrant)
     server.register_grant(ClientCredentialsGrant)
+    server.register_grant(DeviceCodeGrant)
+    server.register_grant(TokenExchangeGrant)
 
     server.register_endpoint(RevocationEndpoint)
     server.register_endpoint(IntrospectionEndpoint)
     server.register_endpoint(EndSessionEndpoint)
+    server.register_endpoint(DeviceAuthorizationEndpoint)
     server.register_endpoint(ClientRegistrationEndpoint)
     server.register_endpoint(ClientConfigurationEndpoint)
     app.extensions["authorization_server"] = server

@@ -7,7 +7,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import ClassVar
 
-from authlib.oauth2.rfc6749 import InvalidRequestError, UnsupportedTokenTypeError
+from authlib.common.urls import add_params_to_uri
+from authlib.oauth2 import rfc8628
+from authlib.oauth2.rfc6749 import (
+    InvalidRequestError,
+    InvalidScopeError,
+    UnauthorizedClientError,
+    UnsupportedTokenTypeError,
+)
 from authlib.oauth2.rfc7009 import RevocationEndpoint as _RevocationEndpoint
 from authlib.oauth2.rfc7662 import IntrospectionEndpoint as _IntrospectionEndpoint
 from authlib.oidc.rpinitiated import EndSessionEndpoint as _EndSessionEndpoint
@@ -17,7 +24,9 @@ from flask import request as flask_request
 from .. import clock, policy
 from ..models import AccessToken, Client, RefreshToken, TokenFamily, User
 from ..scopes import scope_list
-from ..services import audit, tokens
+from ..security.secrets import new_secret
+from ..services import audit, devices, resources, tokens
+from .errors import InvalidTargetError
 
 
 class _FoundToken(ABC):
@@ -233,7 +242,7 @@ class IntrospectionEndpoint(_IntrospectionEndpoint):
                 "sub": facts.subject,
                 "token_type": "Bearer",
                 "scope": facts.scope,
-                "aud": facts.audience,
+                "aud": policy.audience_claim(facts.audience.split()),
                 "jti": facts.jti,
                 "iat": int(facts.issued_at.timestamp()),
                 "exp": int(facts.expires_at.timestamp()),
@@ -265,3 +274,48 @@ class EndSessionEndpoint(_EndSessionEndpoint):
         # Ending the browser session is the view's job (it owns the session and the choice
         # to revoke tokens); nothing server-wide happens here.
         return None
+
+
+class DeviceAuthorizationEndpoint(rfc8628.DeviceAuthorizationEndpoint):
+    """RFC 8628 §3.1-3.2: a device asks for a device code and a user code."""
+
+    CLIENT_AUTH_METHODS = policy.auth_methods("device_authorization")
+    EXPIRES_IN = policy.DEVICE_CODE_TTL
+    INTERVAL = policy.DEVICE_POLL_INTERVAL
+
+    # Authlib checks neither the client's grant types nor its registered scope here, and its
+    # ``save_device_credential`` hook gets no request to read RFC 8707's ``resource`` from:
+    # the same steps as Authlib's, with those checks, before anything is kept.
+    def create_endpoint_response(self, request):
+        client = self.authenticate_client(request)
+        if not client.check_grant_type(policy.DEVICE_CODE_GRANT):
+            raise UnauthorizedClientError("The client is not registered for the device grant.")
+        scope = request.payload.scope
+        self.server.validate_requested_scope(scope)
+        if not scope or client.get_allowed_scope(scope) is None:
+            raise InvalidScopeError("Ask for scopes the client registered.")
+        requested = request.payload.data.getlist("resource")
+        problem = policy.resource_problem(requested)
+        if problem or resources.unknown(requested):
+            raise InvalidTargetError(problem or "The requested resource is not known.")
+        device_code, user_code = self.generate_device_code(), devices.new_user_code()
+        devices.start(client, device_code, user_code, scope, list(dict.fromkeys(requested)))
+        shown = policy.format_user_code(user_code)
+        verification_uri = self.get_verification_uri()
+        data = {
+            "device_code": device_code,
+            "user_code": shown,
+            "verification_uri": verification_uri,
+            "verification_uri_complete": add_params_to_uri(
+                verification_uri, [("user_code", shown)]
+            ),
+            "expires_in": self.EXPIRES_IN,
+            "interval": self.INTERVAL,
+        }
+        return 200, data, [("Content-Type", "application/json"), ("Cache-Control", "no-store")]
+
+    def generate_device_code(self) -> str:
+        return new_secret(32)
+
+    def get_verification_uri(self) -> str:
+        return f"{current_app.config['ISSUER']}/device"

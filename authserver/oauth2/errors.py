@@ -19,6 +19,13 @@ CLIENT_AUTHENTICATION_FAILED = (
 )
 
 
+class InvalidTargetError(OAuth2Error):
+    """RFC 8707 §2: the requested resource is unknown, or wider than what was granted."""
+
+    error = "invalid_target"
+    status_code = 400
+
+
 def refused(error: OAuth2Error, reason: str) -> OAuth2Error:
     """``error``, carrying the exact reason its client's developer will read."""
     error.reason = reason

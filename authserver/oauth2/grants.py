@@ -3,25 +3,49 @@ services and ``policy``. Token generation and saving live in ``storage.py``."""
 
 from __future__ import annotations
 
+from authlib.oauth2 import rfc8628
 from authlib.oauth2.rfc6749 import (
     InvalidGrantError,
     InvalidRequestError,
     InvalidScopeError,
     OAuth2Request,
+    UnauthorizedClientError,
     grants,
 )
 from authlib.oauth2.rfc7636 import CodeChallenge
+from authlib.oauth2.rfc8628 import AuthorizationPendingError, SlowDownError
 from flask import current_app
 from flask import request as flask_request
 
 from .. import metrics, policy
-from ..models import AuthorizationCode, Client, RefreshToken
+from ..models import AuthorizationCode, Client, DeviceAuthorization, RefreshToken
 from ..security.secrets import new_secret
-from ..services import audit, codes, tokens
+from ..services import audit, codes, devices, exchange, resources, tokens
 from ..services.codes import Redeemed
 from ..services.tokens import Presented
-from .errors import refused
-from .storage import Grantor, access_token_id, record_issued
+from .errors import InvalidTargetError, refused
+from .storage import Grantor, access_token_id, generate_token, record_issued
+
+
+def requested_resources() -> list[str]:
+    """The token request's ``resource``s (RFC 8707 §2), or ``invalid_target`` if malformed."""
+    requested = flask_request.form.getlist("resource")
+    problem = policy.resource_problem(requested)
+    if problem:
+        raise refused(InvalidTargetError(problem), "malformed resource indicator")
+    return requested
+
+
+def audience_within(granted: list[str]) -> list[str]:
+    """The audience of a person's token: what the token request names, within ``granted``."""
+    audience = policy.audience_for(requested_resources(), granted)
+    if audience is None:
+        raise refused(
+            InvalidTargetError("The requested resource was not granted."),
+            "resource indicator beyond what the person granted",
+        )
+    return audience
+
 
 #: Why a code that was issued cannot buy tokens, as its developer reads it: what the server
 #: knows happened, and nothing it cannot know.
@@ -67,6 +91,7 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
             code_challenge=data.get("code_challenge"),
             code_challenge_method=data.get("code_challenge_method"),
             session_id=grantor.session_id,
+            resources=list(dict.fromkeys(data.getlist("resource"))),
         )
 
     def query_authorization_code(self, code: str, client: Client) -> AuthorizationCode | None:
@@ -102,6 +127,18 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
             "authorization code reused (what it issued is revoked)",
         )
 
+    # Authlib has no hook for whom a token is for (RFC 8707): the code's resources, or fewer.
+    def generate_token(self, user=None, scope=None, include_refresh_token=True, **kwargs) -> dict:
+        granted = resources.granted_or_default(self.request.authorization_code.resources)
+        return generate_token(
+            self.GRANT_TYPE,
+            self.request.client,
+            user,
+            scope=scope,
+            include_refresh_token=include_refresh_token,
+            audience=audience_within(granted),
+        )
+
     def delete_authorization_code(self, authorization_code: AuthorizationCode) -> None:
         # Kept (already marked redeemed) so that a replay can be recognised and answered.
         return None
@@ -120,7 +157,7 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
         code: AuthorizationCode = self.request.authorization_code
         client, person = self.request.client, code.user
         family = tokens.start_family(
-            client, person, code.scope, code, code.auth_time, code.session_id
+            client, person, code.scope, code, code.auth_time, code.session_id, code.resources
         )
         record_issued(token, client, person, family)
         # Identifiers only: the jti names the first token without being usable as it.
@@ -227,8 +264,14 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
                 "no longer holds those scopes."
             )
             raise refused(InvalidScopeError(problem), _reason(problem))
-        return super().generate_token(
-            user=user, scope=scope, include_refresh_token=include_refresh_token, **kwargs
+        family = self.request.refresh_token.family
+        return generate_token(
+            self.GRANT_TYPE,
+            self.request.client,
+            user,
+            scope=scope,
+            include_refresh_token=include_refresh_token,
+            audience=audience_within(resources.granted_or_default(family.resources)),
         )
 
     # Authlib's one server-wide ``save_token`` has no hook per grant: a refresh adds to the
@@ -257,8 +300,20 @@ class ClientCredentialsGrant(grants.ClientCredentialsGrant):
         if allowed is None:
             problem = policy.client_credentials_scope_refusal(registered, scope)
             raise refused(InvalidScopeError(problem), _reason(problem))
-        scope = allowed
-        return super().generate_token(user=user, scope=scope, include_refresh_token=False, **kwargs)
+        requested = requested_resources()
+        if resources.unknown(requested):
+            raise refused(
+                InvalidTargetError("The requested resource is not known to this server."),
+                "unknown resource indicator",
+            )
+        return generate_token(
+            self.GRANT_TYPE,
+            self.request.client,
+            None,
+            scope=allowed,
+            include_refresh_token=False,
+            audience=list(dict.fromkeys(requested)) or None,
+        )
 
     # Authlib's one server-wide ``save_token`` has no hook per grant: no person, no grant.
     def save_token(self, token: dict) -> None:
@@ -288,3 +343,156 @@ class S256CodeChallenge(CodeChallenge):
         if challenge and method != "S256":
             raise InvalidRequestError("'code_challenge_method' must be 'S256'.")
         super().validate_code_challenge(grant, redirect_uri)
+
+
+class DeviceCodeGrant(rfc8628.DeviceCodeGrant):
+    """RFC 8628 §3.4-3.5: the device polls with its device code; the person's decision on the
+    ``/device`` page (``views/device.py``) answers it, once."""
+
+    TOKEN_ENDPOINT_AUTH_METHODS = policy.auth_methods(policy.DEVICE_CODE_GRANT)
+
+    # Authlib reads the credential before it knows the client; keeping the authenticated
+    # client here lets a foreign device code be refused as unknown, not merely as mismatched.
+    def authenticate_token_endpoint_client(self):
+        self.request.client = super().authenticate_token_endpoint_client()
+        return self.request.client
+
+    def query_device_credential(self, device_code: str) -> DeviceAuthorization:
+        found = devices.find_by_device_code(device_code, self.request.client)
+        if found is None:
+            raise refused(
+                InvalidGrantError("Invalid 'device_code' in request."),
+                "unknown device code (never issued, or to another client)",
+            )
+        return found
+
+    def query_user_grant(self, user_code: str) -> tuple[Grantor | None, bool] | None:
+        """None while the person has not answered; else who answered and whether they allowed.
+        An allowed authorization is claimed here, once (``devices.redeem``)."""
+        found: DeviceAuthorization = self.request.credential_pending
+        if found.status == devices.PENDING:
+            return None
+        if found.status == devices.DENIED or found.user is None:
+            return None, False
+        outcome = devices.redeem(found)
+        if outcome is devices.Redeemed.WITHDRAWN:
+            raise refused(
+                InvalidGrantError("The authorization was withdrawn."),
+                "device authorization withdrawn (the account or client was disabled)",
+            )
+        if outcome is devices.Redeemed.REUSED:
+            raise refused(
+                InvalidGrantError("The device code has already been used."),
+                "device code reused",
+            )
+        grantor = Grantor(
+            user=found.user,
+            granted_scope=found.granted_scope or "",
+            auth_time=found.auth_time,
+            session_id=found.session_id,
+        )
+        return grantor, True
+
+    def should_slow_down(self, credential: DeviceAuthorization) -> bool:
+        return devices.note_poll(credential)
+
+    # Authlib's flow asks for the user grant by user code only; the authorization it belongs
+    # to is the one just read, kept on the request for ``query_user_grant``.
+    def validate_device_credential(self, credential: DeviceAuthorization):
+        self.request.credential_pending = credential
+        if credential.status == devices.PENDING and not credential.is_expired():
+            if self.should_slow_down(credential):
+                raise SlowDownError()
+            raise AuthorizationPendingError()
+        return super().validate_device_credential(credential)
+
+    # Authlib has no hook for whom a token is for (RFC 8707): the resources the device asked.
+    def generate_token(self, user=None, scope=None, include_refresh_token=True, **kwargs) -> dict:
+        found: DeviceAuthorization = self.request.credential
+        return generate_token(
+            self.GRANT_TYPE,
+            self.request.client,
+            user,
+            scope=scope,
+            include_refresh_token=include_refresh_token,
+            audience=audience_within(resources.granted_or_default(found.resources)),
+        )
+
+    # Authlib's one server-wide ``save_token`` has no hook per grant: an answered device
+    # authorization starts a grant (a family), as a redeemed code does.
+    def save_token(self, token: dict) -> None:
+        found: DeviceAuthorization = self.request.credential
+        grantor: Grantor = self.request.user
+        client = self.request.client
+        family = tokens.start_family(
+            client,
+            grantor.user,
+            grantor.granted_scope,
+            None,
+            grantor.auth_time,
+            grantor.session_id,
+            found.resources,
+        )
+        record_issued(token, client, grantor.user, family)
+        audit.record(
+            "token.issued",
+            user_id=grantor.user.id,
+            client_id=client.client_id,
+            actor=f"client:{client.client_id}",
+            address=flask_request.remote_addr,
+            grant_type=self.GRANT_TYPE,
+            scope=token["scope"],
+            jti=access_token_id(token),
+            refresh_token="refresh_token" in token,
+        )
+
+
+class TokenExchangeGrant(grants.BaseGrant, grants.TokenEndpointMixin):
+    """RFC 8693 token exchange, for confidential clients registered with the grant (SPEC,
+    "Policy"). Authlib 1.9 ships no token-exchange grant, only its base classes: the rules are
+    ``services/exchange.py`` and ``policy``, this is the glue."""
+
+    GRANT_TYPE = policy.TOKEN_EXCHANGE_GRANT
+    TOKEN_ENDPOINT_AUTH_METHODS = policy.auth_methods(policy.TOKEN_EXCHANGE_GRANT)
+
+    def validate_token_request(self) -> None:
+        client = self.authenticate_token_endpoint_client()
+        if not client.check_grant_type(self.GRANT_TYPE):
+            raise UnauthorizedClientError("The client is not registered for token exchange.")
+        self.request.client = client
+        form = flask_request.form
+        if "actor_token" in form:
+            raise InvalidRequestError(
+                "'actor_token' is not supported: the authenticated client is the actor."
+            )
+        try:
+            subject = exchange.subject_token(
+                form.get("subject_token"), form.get("subject_token_type"), client
+            )
+        except exchange.ExchangeRefused as problem:
+            raise refused(InvalidRequestError(str(problem)), f"token exchange: {problem}") from None
+        requested_type = form.get("requested_token_type")
+        if requested_type not in (None, policy.ACCESS_TOKEN_TYPE):
+            raise InvalidRequestError(f"Only {policy.ACCESS_TOKEN_TYPE} can be requested.")
+        scope = policy.exchanged_scope(subject.record.scope, form.get("scope"))
+        if scope is None:
+            raise InvalidScopeError("Ask for the subject token's scope or less.")
+        targets = [*requested_resources(), *form.getlist("audience")]
+        if resources.unknown(targets) or policy.resource_problem(form.getlist("audience")):
+            raise refused(
+                InvalidTargetError("The requested resource or audience is not known here."),
+                "token exchange: unknown target",
+            )
+        self.request.subject = subject
+        self.request.exchanged_scope = scope
+        self.request.audience = list(dict.fromkeys(targets)) or resources.default_audience()
+
+    def create_token_response(self):
+        token = exchange.exchanged_token(
+            self.request.client,
+            self.request.subject,
+            self.request.exchanged_scope,
+            self.request.audience,
+            flask_request.remote_addr,
+        )
+        return 200, token, self.TOKEN_RESPONSE_HEADER

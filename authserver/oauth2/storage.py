@@ -71,18 +71,20 @@ def generate_token(
     scope: str,
     expires_in: int | None = None,
     include_refresh_token: bool = True,
+    audience: list[str] | None = None,
 ) -> dict:
     """The token response (RFC 6749 §5.1): an RFC 9068 JWT access token for ``scope`` (each
     grant has decided it) and, where ``policy.issue_refresh_token`` allows, an opaque refresh
     token of 256 bits.
 
     Registered as Authlib's default token generator; ``include_refresh_token`` is what the
-    grant asks for, the policy decides.
+    grant asks for, the policy decides. ``audience``: the resources (RFC 8707) the grant decided
+    the token is for; None is the default audience.
     """
     life = policy.lifetimes(current_app.config)
     person = user.user if user is not None else None
     claims = tokens.access_token_claims(
-        client, person, scope, user.auth_time if user else None, life, clock.now()
+        client, person, scope, user.auth_time if user else None, life, clock.now(), audience
     )
     token = {
         "access_token": tokens.sign_access_token(claims),

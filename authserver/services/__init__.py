@@ -8,8 +8,10 @@ The exceptions, each because its write must outlive the request's rollback or is
 it: ``tokens.end_compromised_grant`` (a replayed code or refresh token revokes its grant, and
 the request that revealed it is refused), ``audit.record_refusal`` (the record that a request
 was refused), ``sessions.live_session`` (a session's last use, on a connection of its own),
-``cleanup`` (one transaction per batch) and ``outbox.deliver_due`` (the delivery's claims and
-outcomes, in the background, never part of a request).
+``devices.note_poll`` (a device's poll, on a connection of its own: the poll is answered with
+an error, yet the next one must see it for ``slow_down``), ``cleanup`` (one transaction per
+batch) and ``outbox.deliver_due`` (the delivery's claims and outcomes, in the background, never
+part of a request).
 """
 
 from __future__ import annotations

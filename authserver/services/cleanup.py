@@ -18,6 +18,7 @@ from ..models import (
     AccessToken,
     AuditEvent,
     AuthorizationCode,
+    DeviceAuthorization,
     OneTimeLink,
     OutboxMessage,
     RateLimitCounter,
@@ -81,6 +82,11 @@ def cleanup(now: datetime | None = None) -> Removed:
         "authorization_codes": (
             AuthorizationCode,
             AuthorizationCode.expires_at < now - CODE_KEPT_AFTER_EXPIRY,
+        ),
+        # Kept a day past expiry too: a device polling late is told ``expired_token``.
+        "device_authorizations": (
+            DeviceAuthorization,
+            DeviceAuthorization.expires_at < now - CODE_KEPT_AFTER_EXPIRY,
         ),
         "access_tokens": (AccessToken, AccessToken.expires_at < now),
         "refresh_tokens": (RefreshToken, RefreshToken.expires_at < now),

@@ -79,13 +79,20 @@ def validate_registration(
     grants = [g for g in GRANT_TYPES if g in grant_types]
     if not grants:
         raise ServiceError("Choose at least one grant type.", "grant_types")
-    if "refresh_token" in grants and "authorization_code" not in grants:
+    if "refresh_token" in grants and not {"authorization_code", policy.DEVICE_CODE_GRANT} & set(
+        grants
+    ):
         raise ServiceError(
-            "Refresh tokens come only with the authorization code grant.", "grant_types"
+            "Refresh tokens come only with the authorization code or device code grant.",
+            "grant_types",
         )
     if public and "client_credentials" in grants:
         raise ServiceError(
             "A public client has no secret, so it cannot use client credentials.", "grant_types"
+        )
+    if public and policy.TOKEN_EXCHANGE_GRANT in grants:
+        raise ServiceError(
+            "A public client has no secret, so it cannot exchange tokens.", "grant_types"
         )
     if "authorization_code" in grants and not uris:
         raise ServiceError("The authorization code grant needs a redirect URI.", "redirect_uris")

@@ -33,12 +33,19 @@ def granted(user: User, client: Client) -> list[str] | None:
     return scope_list(consent.scope) if consent is not None else None
 
 
+def granted_resources(user: User, client: Client) -> list[str]:
+    """The resources (RFC 8707, besides the default audience) ``user`` let ``client`` reach."""
+    consent = find_consent(user, client)
+    return list(consent.resources or []) if consent is not None else []
+
+
 def record_consent(
     user: User,
     client: Client,
     requested: list[str],
     granted: list[str],
     address: str | None = None,
+    resources: list[str] | None = None,
 ) -> None:
     """Store the user's latest answer: scopes asked for now take the new answer, others stay.
 
@@ -60,11 +67,17 @@ def record_consent(
             db.session.delete(consent)
             event = "consent.revoked"
     elif consent is None:
-        db.session.add(Consent(user=user, client=client, scope=scope))
+        consent = Consent(user=user, client=client, scope=scope, resources=[])
+        db.session.add(consent)
         event = "consent.granted"
     elif consent.scope != scope:
         consent.scope = scope
         event = "consent.changed"
+    if scope and resources and consent is not None:
+        # Resources the person let the app reach (RFC 8707); the page named each of them.
+        merged = list(dict.fromkeys([*(consent.resources or []), *resources]))
+        if merged != (consent.resources or []):
+            consent.resources = merged
     if event is not None:
         audit.record(
             event,

@@ -33,9 +33,11 @@ def start_family(
     authorization_code: AuthorizationCode | None = None,
     auth_time: datetime | None = None,
     session_id: str | None = None,
+    resources: list[str] | None = None,
 ) -> TokenFamily:
     """The grant a person gave one client: every token it issues descends from it."""
     family = TokenFamily(
+        resources=resources or [],
         client=client,
         user=user,
         scope=scope,
@@ -55,14 +57,16 @@ def access_token_claims(
     auth_time: datetime | None,
     life: Lifetimes,
     now: datetime,
+    audience: list[str] | None = None,
 ) -> dict:
-    """The claims of an RFC 9068 JWT access token (§2.2), identity claims as the scope allows."""
+    """The claims of an RFC 9068 JWT access token (§2.2), identity claims as the scope allows;
+    ``aud`` is ``audience`` (RFC 8707), else the default audience."""
     config = current_app.config
     issued = int(now.timestamp())
     claims = {
         "iss": config["ISSUER"],
         "sub": user.subject if user is not None else client.client_id,
-        "aud": config["DEFAULT_AUDIENCE"],
+        "aud": policy.audience_claim(audience) if audience else config["DEFAULT_AUDIENCE"],
         "client_id": client.client_id,
         "scope": scope,
         "iat": issued,
@@ -102,11 +106,22 @@ def record_access_token(
             user_id=user.id if user is not None else None,
             family_id=family.id if family is not None else None,
             scope=claims["scope"],
-            audience=claims["aud"],
+            audience=stored_audience(claims["aud"]),
             issued_at=datetime.fromtimestamp(claims["iat"], UTC),
             expires_at=datetime.fromtimestamp(claims["exp"], UTC),
         )
     )
+
+
+def stored_audience(aud: str | list[str]) -> str:
+    """The ``aud`` claim as the ``access_tokens.audience`` column keeps it: space-separated
+    (resource identifiers are URIs, which hold no space)."""
+    return aud if isinstance(aud, str) else " ".join(aud)
+
+
+def audience_of(record: AccessToken) -> str | list[str]:
+    """The ``aud`` of a recorded access token, as the JWT carried it."""
+    return policy.audience_claim(record.audience.split())
 
 
 def record_refresh_token(value: str, family: TokenFamily, life: Lifetimes) -> RefreshToken:

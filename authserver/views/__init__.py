@@ -36,6 +36,7 @@ from . import (
     authorize,
     console,
     cors,
+    device,
     errors,
     health,
     mail_links,
@@ -60,7 +61,15 @@ EVERY_PAGE = EVERY_RESPONSE + (
 #: Blueprints with forms a browser posts: the CSRF check before their views (the consent form
 #: posts back to /oauth/authorize, in ``authorize``; ``oauth2`` holds only machine endpoints,
 #: which take no cookie and are exempt).
-FORM_BLUEPRINTS = (auth.bp, authorize.bp, console.bp, account.bp, mail_links.bp, security.bp)
+FORM_BLUEPRINTS = (
+    auth.bp,
+    authorize.bp,
+    device.bp,
+    console.bp,
+    account.bp,
+    mail_links.bp,
+    security.bp,
+)
 #: Blueprints whose pages a logged-in person uses, and where login and logout happen.
 PERSON_BLUEPRINTS = (auth.bp, console.bp, account.bp, mail_links.bp, security.bp)
 #: Blueprints holding the answers other origins may read (``cors.py`` says which).
@@ -70,7 +79,18 @@ CROSS_ORIGIN_BLUEPRINTS = (oauth2.bp, oidc.bp)
 def register_views(
     app: Flask, csrf: RequestHooks, limiter: RequestHooks, login: RequestHooks
 ) -> None:
-    for module in (auth, authorize, oauth2, oidc, console, account, mail_links, security, health):
+    for module in (
+        auth,
+        authorize,
+        device,
+        oauth2,
+        oidc,
+        console,
+        account,
+        mail_links,
+        security,
+        health,
+    ):
         app.register_blueprint(module.bp)
     errors.register(app)
     if csrf.after or csrf.teardown or login.before or login.teardown:

@@ -16,7 +16,7 @@ Each step either hands its result to the next or answers the request itself (by 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from urllib.parse import parse_qs, urlencode, urlsplit
+from urllib.parse import parse_qs, parse_qsl, urlencode, urlsplit
 
 from authlib.oauth2 import OAuth2Error
 from authlib.oauth2.rfc6749 import InvalidRequestError
@@ -37,11 +37,11 @@ from ..forms import ActionForm
 from ..logs import note
 from ..models import Client, UserSession
 from ..oauth2 import authorization_server
-from ..oauth2.errors import refusal_reason
+from ..oauth2.errors import InvalidTargetError, refusal_reason
 from ..oauth2.server import parameter_problem
 from ..oauth2.storage import Grantor
 from ..scopes import REQUIRED_SCOPES, describe, join_scopes, scope_list
-from ..services import audit, codes, consents, locks, sessions
+from ..services import audit, codes, consents, locks, resources, sessions
 from ..services.clients import find_client
 from ..services.tokens import decode_id_token_hint
 from . import reauthentication
@@ -81,16 +81,54 @@ class Target:
 
 @bp.route("/oauth/authorize", methods=["GET", "POST"])
 def authorize() -> Response | str | tuple[str, int]:
+    target = None
     try:
         target = trusted_target()
         hint = checked_request(target)
         login = logged_in(target, hint)
         grant = consent_grant(target)
         if request.method == "POST":
-            return decision(target, grant, login)
-        return consent_or_code(target, grant, login)
+            return in_response_mode(target, decision(target, grant, login))
+        return in_response_mode(target, consent_or_code(target, grant, login))
     except Answer as answer:
-        return answer.response
+        return in_response_mode(target, answer.response)
+
+
+#: The response modes this server answers in (OAuth 2.0 Multiple Response Type Encoding
+#: Practices §2.1 and OAuth 2.0 Form Post Response Mode); ``query`` is the code flow's default.
+RESPONSE_MODES = ("query", "form_post")
+#: What an authorization response carries back to the client (RFC 6749 §4.1.2, §4.1.2.1, RFC 9207).
+RESPONSE_PARAMETERS = ("code", "state", "iss", "error", "error_description", "error_uri")
+
+
+def in_response_mode(
+    target: Target | None, response: Response | str | tuple[str, int]
+) -> Response | str | tuple[str, int]:
+    """The answer to the client as the request's ``response_mode`` asks: with
+    ``form_post``, a redirect back to the client becomes a page whose form posts the same
+    parameters to the redirect URI, submitted by a static script (no inline script: the CSP
+    stays), or by the person's click without JavaScript. Other answers stay as they are."""
+    if target is None or request.args.get("response_mode") != "form_post":
+        return response
+    if not isinstance(response, Response) or response.status_code not in (302, 303):
+        return response
+    location = response.headers.get("Location", "")
+    base = target.redirect_uri
+    if not (location.startswith(base) and location[len(base) : len(base) + 1] in ("?", "&")):
+        return response  # the login page, not the client
+    fields = [
+        (name, value)
+        for name, value in parse_qsl(urlsplit(location).query, keep_blank_values=True)
+        if name in RESPONSE_PARAMETERS
+    ]
+    page = render_template(
+        "oauth2/form_post.html",
+        client=target.client,
+        action=target.redirect_uri,
+        fields=fields,
+        return_host=host_of(target.redirect_uri),
+    )
+    return Response(page, status=200, mimetype="text/html")
 
 
 # --- 1. the client and where answers go -------------------------------------------------------
@@ -205,10 +243,25 @@ def request_error(prompts: list[str]) -> OAuth2Error | None:
             return unsupported()
     if "none" in prompts and len(prompts) > 1:
         return InvalidRequestError("'prompt=none' cannot be combined.")
+    if request.args.get("response_mode", "query") not in RESPONSE_MODES:
+        return InvalidRequestError("'response_mode' must be 'query' or 'form_post'.")
     problem = codes.max_age_problem(request.args.get("max_age")) or codes.nonce_problem(
         request.args.get("nonce")
     )
-    return InvalidRequestError(problem) if problem else None
+    if problem:
+        return InvalidRequestError(problem)
+    return resource_error(request.args.getlist("resource"))
+
+
+def resource_error(requested: list[str]) -> OAuth2Error | None:
+    """RFC 8707 §2: each ``resource`` an absolute URI tokens may be issued for."""
+    problem = policy.resource_problem(requested)
+    if problem:
+        return InvalidTargetError(problem)
+    unknown = resources.unknown(requested)
+    if unknown:
+        return InvalidTargetError("The requested resource is not known to this server.")
+    return None
 
 
 # --- 3. who is at the keyboard ----------------------------------------------------------------
@@ -298,7 +351,12 @@ def decision(target: Target, grant, login: UserSession) -> Response | tuple[str,
     granted = policy.granted_scopes(requested, request.form.getlist("scope"))
     # Flushed, not committed: the code below commits both, or neither is kept.
     consents.record_consent(
-        current_user, target.client, requested, granted, address=request.remote_addr
+        current_user,
+        target.client,
+        requested,
+        granted,
+        address=request.remote_addr,
+        resources=named_resources(request.args.getlist("resource")),
     )
     if not granted:
         db.session.commit()  # granting nothing is an answer to keep, with no code to go
@@ -311,7 +369,12 @@ def consent_or_code(target: Target, grant, login: UserSession) -> Response | str
     that asks (or ``consent_required`` for a silent request)."""
     client, prompts = target.client, target.prompts
     requested = scope_list(grant.request.scope)
-    if not policy.must_ask_consent(consents.granted(current_user, client), requested, prompts):
+    unapproved = set(named_resources(request.args.getlist("resource"))) - set(
+        consents.granted_resources(current_user, client)
+    )
+    if not policy.must_ask_consent(
+        consents.granted(current_user, client), requested, prompts, unapproved
+    ):
         # Asked again under the person's lock: "Remove access" may have committed meanwhile.
         lock_grant(client, login)
         if not policy.must_ask_consent(consents.granted(current_user, client), requested, prompts):
@@ -319,6 +382,26 @@ def consent_or_code(target: Target, grant, login: UserSession) -> Response | str
         db.session.rollback()
     if "none" in prompts:
         raise target.error(ConsentRequiredError(), refused=False)
+    return consent_page(
+        client,
+        requested,
+        return_host=host_of(target.redirect_uri),
+        resources=request.args.getlist("resource"),
+    )
+
+
+def consent_page(
+    client: Client,
+    requested: list[str],
+    *,
+    return_host: str | None,
+    resources: list[str],
+    action: str | None = None,
+    hidden: list[tuple[str, str]] | None = None,
+) -> str:
+    """The consent page: one box per requested scope (those granted before apart), the app,
+    who registered it, where the answer goes and which resources it reaches. The device page
+    (``device.py``) shows the same page, posting to itself with the user code kept."""
     earlier = set(consents.granted(current_user, client) or [])
     return render_template(
         "oauth2/consent.html",
@@ -329,8 +412,18 @@ def consent_or_code(target: Target, grant, login: UserSession) -> Response | str
         form=ActionForm(),
         user=current_user,
         registered_by=registered_by(client),
-        return_host=host_of(target.redirect_uri),
+        return_host=return_host,
+        resources=named_resources(resources),
+        action=action or request.full_path,
+        hidden=hidden or [],
     )
+
+
+def named_resources(requested: list[str]) -> list[str]:
+    """The resources the consent page names: any but the default audience, which every token
+    reaches unless the app asks otherwise (RFC 8707)."""
+    default = resources.default_audience()
+    return [uri for uri in dict.fromkeys(requested) if uri not in default]
 
 
 def registered_by(client: Client) -> str:

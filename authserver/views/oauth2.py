@@ -34,6 +34,18 @@ def _issue() -> Response:
     return authorization_server().create_token_response()
 
 
+@bp.post("/oauth/device_authorization")
+@csrf.exempt
+@throttling.machine_endpoint
+def device_authorization() -> Response:
+    return uncached(_start_device_authorization())
+
+
+@commits_once()
+def _start_device_authorization() -> Response:
+    return authorization_server().create_endpoint_response("device_authorization")
+
+
 @bp.get("/oauth/jwks")
 def jwks() -> Response:
     published = keys.jwks()

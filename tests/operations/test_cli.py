@@ -148,9 +148,14 @@ def test_demo_is_idempotent_and_prints_working_credentials(app, client):
     first = json.loads(_run(app, "demo", "--json").output)
     second = json.loads(_run(app, "demo", "--json").output)
     assert first["client_id"] == second["client_id"] == "demo-client"
+    assert first["device_client_id"] == second["device_client_id"] == "demo-device"
     with app.app_context():
         assert db.session.query(User).count() == 1
-        assert db.session.query(Client).count() == 1
+        # The demo app, and the public client the device flow example uses from a terminal.
+        assert db.session.query(Client).count() == 2
+        device = db.session.scalar(select(Client).where(Client.client_id == "demo-device"))
+        assert device.is_public
+        assert "urn:ietf:params:oauth:grant-type:device_code" in device.grant_types
     # Only the latest secret works: it is kept as a hash, so each run issues a new one.
     ok = client.post(
         "/oauth/token",
@@ -192,7 +197,7 @@ def test_demo_brings_an_older_demo_clients_addresses_up_to_date(app, monkeypatch
         row = db.session.scalar(select(Client).where(Client.client_id == "demo-client"))
         assert row.redirect_uris == ["http://127.0.0.1:5002/callback"]
         assert row.post_logout_redirect_uris == ["http://127.0.0.1:5002/"]
-        assert db.session.query(Client).count() == 1
+        assert db.session.query(Client).count() == 2  # and the device flow's demo client
 
 
 def test_demo_follows_the_demo_client_s_settings_when_it_runs_elsewhere(app, monkeypatch):

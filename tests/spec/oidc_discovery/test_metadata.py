@@ -133,6 +133,8 @@ def test_advertised_values_are_exactly_what_is_implemented(client):
         "authorization_code",
         "refresh_token",
         "client_credentials",
+        "urn:ietf:params:oauth:grant-type:device_code",
+        "urn:ietf:params:oauth:grant-type:token-exchange",
     ]
     assert metadata["token_endpoint_auth_methods_supported"] == [
         "client_secret_basic",
@@ -280,7 +282,6 @@ def test_every_advertised_grant_type_is_recognised(client, confidential_client, 
     [
         "password",
         "implicit",
-        "urn:ietf:params:oauth:grant-type:device_code",
         "urn:ietf:params:oauth:grant-type:jwt-bearer",
     ],
 )
