@@ -97,6 +97,11 @@ class DefaultConfig:
     #: Failed logins allowed from one address over all accounts (credential stuffing); generous,
     #: since an office or a campus shares one address.
     LOGIN_FAILURES_PER_ADDRESS = "100 per hour"
+    #: Wrong second-factor codes (authenticator or recovery code) allowed for one account, from
+    #: any address, before its code form refuses until the window ends. Per account because
+    #: whoever is guessing already has the password; 6 digits at 5 guesses per 15 minutes
+    #: leave about one chance in 2,000 per week (three steps count at once).
+    SECOND_FACTOR_FAILURES_PER_ACCOUNT = "5 per 15 minutes"
     #: Sign-ups from one address; accounts cost bcrypt time and storage.
     SIGNUP_RATE_LIMIT = "30 per hour"
     #: Token, introspection and revocation requests one client may make to each of them

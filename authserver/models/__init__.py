@@ -2,6 +2,7 @@ from .audit import AuditEvent
 from .base import Base
 from .cache_version import CacheVersion
 from .client import Client
+from .factor import Passkey, RecoveryCode, TotpCredential
 from .grant import AuthorizationCode, Consent
 from .session import UserSession
 from .signing_key import SigningKey
@@ -17,10 +18,13 @@ __all__ = [
     "Base",
     "Client",
     "Consent",
+    "Passkey",
     "RateLimitCounter",
+    "RecoveryCode",
     "RefreshToken",
     "SigningKey",
     "TokenFamily",
+    "TotpCredential",
     "User",
     "UserSession",
 ]

@@ -48,6 +48,7 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
             code_challenge=data.get("code_challenge"),
             code_challenge_method=data.get("code_challenge_method"),
             session_id=grantor.session_id,
+            amr=" ".join(grantor.amr) if grantor.amr else None,
         )
 
     def query_authorization_code(self, code: str, client: Client) -> AuthorizationCode | None:

@@ -27,6 +27,7 @@ def create_code(
     code_challenge: str | None = None,
     code_challenge_method: str | None = None,
     session_id: str | None = None,
+    amr: str | None = None,
 ) -> AuthorizationCode:
     """Keep ``code`` (hashed) with everything it is bound to; the caller commits."""
     now = clock.now()
@@ -42,6 +43,7 @@ def create_code(
         code_challenge_method=code_challenge_method,
         auth_time=auth_time,
         session_id=session_id,
+        amr=amr,
         created_at=now,
         expires_at=now + timedelta(seconds=ttl),
     )

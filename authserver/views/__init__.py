@@ -30,7 +30,19 @@ from .. import throttling
 from ..extensions import RequestHooks, login_manager
 from ..models import User
 from ..services import sessions
-from . import account, auth, authorize, console, cors, errors, health, oauth2, oidc
+from . import (
+    account,
+    auth,
+    authorize,
+    console,
+    cors,
+    errors,
+    factors,
+    health,
+    oauth2,
+    oidc,
+    passkeys,
+)
 
 #: Headers every response carries, unless its view set them.
 EVERY_RESPONSE = (("X-Content-Type-Options", "nosniff"), ("Referrer-Policy", "no-referrer"))
@@ -48,9 +60,9 @@ EVERY_PAGE = EVERY_RESPONSE + (
 #: Blueprints with forms a browser posts: the CSRF check before their views (the consent form
 #: posts back to /oauth/authorize, in ``authorize``; ``oauth2`` holds only machine endpoints,
 #: which take no cookie and are exempt).
-FORM_BLUEPRINTS = (auth.bp, authorize.bp, console.bp, account.bp)
+FORM_BLUEPRINTS = (auth.bp, authorize.bp, console.bp, account.bp, factors.bp, passkeys.bp)
 #: Blueprints whose pages a logged-in person uses, and where login and logout happen.
-PERSON_BLUEPRINTS = (auth.bp, console.bp, account.bp)
+PERSON_BLUEPRINTS = (auth.bp, console.bp, account.bp, factors.bp, passkeys.bp)
 #: Blueprints holding the answers other origins may read (``cors.py`` says which).
 CROSS_ORIGIN_BLUEPRINTS = (oauth2.bp, oidc.bp)
 
@@ -58,7 +70,7 @@ CROSS_ORIGIN_BLUEPRINTS = (oauth2.bp, oidc.bp)
 def register_views(
     app: Flask, csrf: RequestHooks, limiter: RequestHooks, login: RequestHooks
 ) -> None:
-    for module in (auth, authorize, oauth2, oidc, console, account, health):
+    for module in (auth, authorize, oauth2, oidc, console, account, factors, passkeys, health):
         app.register_blueprint(module.bp)
     errors.register(app)
     if csrf.after or csrf.teardown or login.before or login.teardown:

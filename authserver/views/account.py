@@ -120,3 +120,11 @@ def revoke_scope(client_id: str) -> Response:
         f"{client.name} no longer has this permission: {description}. {_held_tokens()}", "success"
     )
     return redirect(url_for("account.apps"))
+
+
+@bp.get("/security")
+@login_required
+def security() -> str:
+    """Sign-in methods (the ``mail`` branch owns this page; the second factors' section is
+    ``account/_second_factors.html``, which finds its own data)."""
+    return render_template("account/security.html")
