@@ -99,9 +99,10 @@ class DefaultConfig:
     LOGIN_FAILURES_PER_ADDRESS = "100 per hour"
     #: Wrong second-factor codes (authenticator or recovery code) allowed for one account, from
     #: any address, before its code form refuses until the window ends. Per account because
-    #: whoever is guessing already has the password; 6 digits at 5 guesses per 15 minutes
-    #: leave about one chance in 2,000 per week (three steps count at once).
-    SECOND_FACTOR_FAILURES_PER_ACCOUNT = "5 per 15 minutes"
+    #: whoever is guessing already has the password; three time steps' codes count at once, so
+    #: 5 guesses an hour leave about one chance in 400 per week of guessing, and each wrong code
+    #: is in the person's recent activity.
+    SECOND_FACTOR_FAILURES_PER_ACCOUNT = "5 per hour"
     #: Sign-ups from one address; accounts cost bcrypt time and storage.
     SIGNUP_RATE_LIMIT = "30 per hour"
     #: Token, introspection and revocation requests one client may make to each of them
