@@ -71,7 +71,9 @@
   function wire(box, ceremony) {
     var button = box.querySelector("[data-passkey-button]");
     var error = box.querySelector("[data-passkey-error]");
-    var csrf = box.getAttribute("data-csrf");
+    // The page's own form token where it has a form (the login pages), else the box's.
+    var field = document.querySelector('input[name="csrf_token"]');
+    var csrf = box.getAttribute("data-csrf") || (field ? field.value : "");
     box.hidden = false;
     button.addEventListener("click", function () {
       error.hidden = true;
