@@ -213,6 +213,19 @@ def disable_user(email: str, as_json: bool) -> None:
     _emit({"email": user.email, "disabled": True, **ended}, as_json)
 
 
+@users_cli.command("reset-mfa")
+@click.option("--email", required=True)
+@json_option
+@_one_line_errors
+def reset_mfa(email: str, as_json: bool) -> None:
+    """Remove an account's authenticator app, recovery codes and passkeys (the person lost
+    them); its sessions end, and the password alone signs in again. Audited."""
+    user = operator.get_user(email)
+    removed = operator.reset_mfa(user)
+    db.session.commit()
+    _emit({"email": user.email, **removed}, as_json)
+
+
 @users_cli.command("enable")
 @click.argument("email")
 @json_option

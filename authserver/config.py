@@ -106,6 +106,12 @@ class DefaultConfig:
     DEVICE_CODE_FAILURES_PER_PERSON = "10 per 15 minutes"
     #: Wrong user codes from one address over all people (an office or campus shares one).
     DEVICE_CODE_FAILURES_PER_ADDRESS = "60 per hour"
+    #: Wrong second-factor codes (authenticator or recovery code) allowed for one account, from
+    #: any address, before its code form refuses until the window ends. Per account because
+    #: whoever is guessing already has the password; three time steps' codes count at once, so
+    #: 5 guesses an hour leave about one chance in 400 per week of guessing, and each wrong code
+    #: is in the person's recent activity.
+    SECOND_FACTOR_FAILURES_PER_ACCOUNT = "5 per hour"
     #: Sign-ups from one address; accounts cost bcrypt time and storage.
     SIGNUP_RATE_LIMIT = "30 per hour"
     #: "Forgot password" requests from one address (any accounts): each may send a mail.

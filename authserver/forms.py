@@ -144,3 +144,13 @@ class ClientForm(Form):
         ],
         default="confidential",
     )
+
+
+class CodeForm(Form):
+    """A second factor, typed: an authenticator's 6 digits or a recovery code (SPEC: ``code``)."""
+
+    code = StringField(
+        "Code",
+        description="The 6-digit code from your authenticator app, or one of your recovery codes.",
+        validators=[DataRequired(), Length(max=40)],
+    )

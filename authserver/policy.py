@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import enum
 import hmac
+import ipaddress
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -500,3 +501,84 @@ LINK_LIFETIMES = {
     "change_email": timedelta(hours=24),
     "reset": timedelta(minutes=30),
 }
+# --- how a person signed in: amr and acr (RFC 8176, OIDC Core §2) -------------------------------
+
+#: ``acr`` of a login with a second factor (or a passkey with user verification), and of one
+#: without. Advertised in ``acr_values_supported``; a client asks for the first with
+#: ``acr_values``.
+ACR_MFA = "urn:authserver:acr:mfa"
+ACR_ONE_FACTOR = "urn:authserver:acr:pwd"
+ACR_VALUES = (ACR_ONE_FACTOR, ACR_MFA)
+#: The second factors a session can add to a password (RFC 8176 names).
+SECOND_FACTOR_METHODS = frozenset({"otp", "hwk", "swk"})
+
+
+def amr_with(amr: Iterable[str], *methods: str) -> list[str]:
+    """The session's methods plus ``methods``, with ``mfa`` once two kinds of factor were used
+    (a password and a code or passkey; a user-verified passkey counts as two: possession and
+    the PIN or biometric checked on the device, which adds ``user`` below)."""
+    methods_used = [m for m in dict.fromkeys([*amr, *methods]) if m != "mfa"]
+    factors = {"pwd", "user"} & set(methods_used), SECOND_FACTOR_METHODS & set(methods_used)
+    if all(factors):
+        methods_used.append("mfa")
+    return methods_used
+
+
+def acr_for(amr: Iterable[str]) -> str:
+    """The ``acr`` a login with these methods earns."""
+    return ACR_MFA if "mfa" in amr else ACR_ONE_FACTOR
+
+
+def needs_second_factor(acr_values: str | None, amr: Iterable[str]) -> bool:
+    """The client asked for ``ACR_MFA`` (``acr_values``, space-separated, in order of
+    preference) and this session has not passed a second factor: step up."""
+    return ACR_MFA in (acr_values or "").split() and "mfa" not in amr
+
+
+#: How long the second step of a login waits for its code or passkey after the password.
+SECOND_STEP_LIFETIME = timedelta(minutes=5)
+
+
+def second_step_expired(started: datetime, now: datetime) -> bool:
+    """The password was checked too long ago: start the login again (a walked-away screen)."""
+    return not (started <= now < started + SECOND_STEP_LIFETIME)
+
+
+# --- passkeys: the WebAuthn relying party ------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RelyingParty:
+    id: str  # the RP ID: a host name, never an IP address (browsers refuse those)
+    origin: str  # scheme://host[:port] the browser reports in clientDataJSON
+
+
+#: A WebAuthn challenge (registration or sign-in) is answered within this, or not at all.
+PASSKEY_CHALLENGE_LIFETIME = timedelta(minutes=2)
+
+
+def relying_party(issuer: str, served_on: str) -> RelyingParty:
+    """The relying party for passkeys (SPEC "Mail and accounts"): the issuer's host and origin;
+    but when the issuer's host is a loopback IP address, which no browser takes as an RP ID,
+    the host the page is served on (``served_on``, the request's ``scheme://host[:port]``) when
+    that is ``localhost`` — so in development passkeys work on ``http://localhost:<port>``."""
+    issued = urlsplit(issuer)
+    served = urlsplit(served_on)
+    if _is_ip_loopback(issued.hostname or "") and (served.hostname or "") == "localhost":
+        return RelyingParty("localhost", f"{served.scheme}://{served.netloc}")
+    return RelyingParty(issued.hostname or "", f"{issued.scheme}://{issued.netloc}")
+
+
+def _is_ip_loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def passkey_methods(backup_eligible: bool, user_verified: bool) -> list[str]:
+    """RFC 8176 methods a passkey proves: a synced (backup-eligible) passkey is a software key
+    (``swk``), a device-bound one a hardware key (``hwk``); user verification (the device's
+    PIN or biometric) adds ``user``, and with it ``mfa`` (something held and something known
+    or been)."""
+    return amr_with([], "swk" if backup_eligible else "hwk", *(["user"] if user_verified else []))

@@ -397,6 +397,25 @@ def login_attempts(view: Callable) -> Callable:
     )(view)
 
 
+def second_factor_failed() -> None:
+    """A second-factor form's word that this code was wrong: it stays counted."""
+    g.second_factor_failed = True
+
+
+def _second_factor_failed(response: Response) -> bool:
+    return bool(g.get("second_factor_failed"))
+
+
+def second_factor_attempts(account: Callable[[], str]) -> Callable[[Callable], Callable]:
+    """The code forms' limit: wrong codes per account (``account()`` names it, from the pending
+    login or the person logged in), counted before the check like passwords are."""
+    return attempts_limited(
+        ("SECOND_FACTOR_FAILURES_PER_ACCOUNT", lambda: "mfa|" + _short(account())),
+        failed=_second_factor_failed,
+        on_breach=too_many_attempts,
+    )
+
+
 def signups(view: Callable) -> Callable:
     """The sign-up form's limit: ``SIGNUP_RATE_LIMIT`` sign-ups per address."""
     return limiter.limit(

@@ -3,6 +3,7 @@ from .base import Base
 from .cache_version import CacheVersion
 from .client import Client, ClientResource
 from .device import DeviceAuthorization
+from .factor import Passkey, RecoveryCode, TotpCredential
 from .grant import AuthorizationCode, Consent
 from .link import OneTimeLink
 from .outbox import OutboxMessage
@@ -24,10 +25,13 @@ __all__ = [
     "OneTimeLink",
     "OutboxMessage",
     "DeviceAuthorization",
+    "Passkey",
     "RateLimitCounter",
+    "RecoveryCode",
     "RefreshToken",
     "SigningKey",
     "TokenFamily",
+    "TotpCredential",
     "User",
     "UserSession",
 ]

@@ -5,7 +5,7 @@ from datetime import datetime
 from sqlalchemy import JSON, ForeignKey, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from .. import clock
+from .. import clock, policy
 from .base import Base, UTCDateTime
 from .client import Client
 from .user import User
@@ -31,6 +31,8 @@ class AuthorizationCode(Base):
     session_id: Mapped[str | None] = mapped_column(String(64))
     #: The ``resource``s the request asked for (RFC 8707); empty: the default audience.
     resources: Mapped[list[str]] = mapped_column(JSON, default=list, server_default="[]")
+    #: The login session's ``amr`` when the code was issued (the ID token's ``amr`` and ``acr``).
+    amr: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.now)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
     redeemed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
@@ -51,11 +53,11 @@ class AuthorizationCode(Base):
     def get_auth_time(self) -> int:
         return int(self.auth_time.timestamp())
 
-    def get_acr(self) -> None:
-        return None
+    def get_acr(self) -> str:
+        return policy.acr_for(self.get_amr())
 
-    def get_amr(self) -> None:
-        return None
+    def get_amr(self) -> list[str]:
+        return (self.amr or "pwd").split()
 
 
 class Consent(Base):

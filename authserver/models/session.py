@@ -31,5 +31,8 @@ class UserSession(Base):
     ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     address: Mapped[str | None] = mapped_column(String(45))
     user_agent: Mapped[str | None] = mapped_column(String(300))
+    #: How the person proved who they are in this session, RFC 8176 values separated by
+    #: spaces (``pwd``, ``otp``, ``hwk``/``swk``, ``mfa``); a step up adds to them.
+    amr: Mapped[str | None] = mapped_column(String(64))
 
     user: Mapped[User] = relationship()

@@ -92,6 +92,7 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
             code_challenge_method=data.get("code_challenge_method"),
             session_id=grantor.session_id,
             resources=list(dict.fromkeys(data.getlist("resource"))),
+            amr=" ".join(grantor.amr) if grantor.amr else None,
         )
 
     def query_authorization_code(self, code: str, client: Client) -> AuthorizationCode | None:

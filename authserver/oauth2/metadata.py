@@ -35,6 +35,7 @@ def server_metadata() -> dict:
         "code_challenge_methods_supported": ["S256"],
         "id_token_signing_alg_values_supported": ["RS256"],
         "claims_supported": supported_claims(),
+        "acr_values_supported": list(policy.ACR_VALUES),
         "prompt_values_supported": ["none", "login", "consent"],
         "authorization_response_iss_parameter_supported": True,
         "claims_parameter_supported": False,

@@ -38,6 +38,8 @@ class Grantor:
     granted_scope: str
     auth_time: datetime | None
     session_id: str | None
+    #: How the person signed in (RFC 8176), for a code's ID token; None where no login is behind.
+    amr: tuple[str, ...] | None = None
 
     def get_user_id(self) -> str:
         return self.user.subject

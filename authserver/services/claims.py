@@ -14,7 +14,7 @@ CLAIMS_BY_SCOPE = {
 
 
 def supported_claims() -> list[str]:
-    base = ["iss", "aud", "exp", "iat", "auth_time", "nonce", "at_hash", "azp", "sid"]
+    base = ["iss", "aud", "exp", "iat", "auth_time", "nonce", "at_hash", "azp", "sid", "acr", "amr"]
     return base + [claim for claims in CLAIMS_BY_SCOPE.values() for claim in claims]
 
 

@@ -28,6 +28,7 @@ def create_code(
     code_challenge_method: str | None = None,
     session_id: str | None = None,
     resources: list[str] | None = None,
+    amr: str | None = None,
 ) -> AuthorizationCode:
     """Keep ``code`` (hashed) with everything it is bound to; the caller commits."""
     now = clock.now()
@@ -44,6 +45,7 @@ def create_code(
         auth_time=auth_time,
         session_id=session_id,
         resources=resources or [],
+        amr=amr,
         created_at=now,
         expires_at=now + timedelta(seconds=ttl),
     )

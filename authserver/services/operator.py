@@ -17,7 +17,18 @@ from sqlalchemy import func, select
 from .. import clock
 from ..extensions import db
 from ..models import Client, TokenFamily, User
-from . import ServiceError, accounts, audit, caches, clients, locks, sessions, tokens, users
+from . import (
+    ServiceError,
+    accounts,
+    audit,
+    caches,
+    clients,
+    factors,
+    locks,
+    sessions,
+    tokens,
+    users,
+)
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -79,6 +90,25 @@ def disable_user(user: User, actor: str = "operator") -> UserDisabled:
     audit.record("user.disabled", user=user, actor=actor, sessions=ended, **revoked)
     db.session.flush()
     return {"sessions": ended, **revoked}
+
+
+def reset_mfa(user: User, actor: str = "operator") -> dict[str, int]:
+    """Remove the person's authenticator, recovery codes and passkeys (they lost them, and
+    proved who they are to the operator some other way): the password alone signs in again.
+    Their sessions end, so whoever passed a factor that is now gone is out too."""
+    removed = factors.reset_all(user)
+    ended = sessions.end_all_sessions(user)
+    audit.record(
+        "mfa.reset",
+        user=user,
+        actor=actor,
+        sessions=ended,
+        totp=removed["totp"],
+        recovery_codes=removed["recovery_codes"],
+        passkeys=removed["passkeys"],
+    )
+    db.session.flush()
+    return {**removed, "sessions": ended}
 
 
 def enable_user(user: User, actor: str = "operator") -> None:

@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from flask import current_app
 from sqlalchemy import delete, select, update
 
-from .. import clock
+from .. import clock, policy
 from ..extensions import db
 from ..models import AuthorizationCode, TokenFamily, User, UserSession
 from . import locks, rows_matched
@@ -24,8 +24,11 @@ from .tokens import revoke_family
 TOUCH_INTERVAL = timedelta(seconds=60)
 
 
-def start_session(user: User, address: str | None, user_agent: str | None) -> UserSession:
-    """A new login session for ``user``; the caller commits."""
+def start_session(
+    user: User, address: str | None, user_agent: str | None, amr: list[str] | None = None
+) -> UserSession:
+    """A new login session for ``user``, signed in with the RFC 8176 methods ``amr`` (a
+    password, unless said otherwise); the caller commits."""
     # After the person's lock (``locks``): an operator's "sessions end" or "users disable" that
     # is in flight ends this session too, or commits first (and the disabled account's session
     # is refused by ``live_session``).
@@ -40,9 +43,21 @@ def start_session(user: User, address: str | None, user_agent: str | None) -> Us
         expires_at=now + timedelta(seconds=int(current_app.config["SESSION_MAX_LIFETIME"])),
         address=(address or "")[:45] or None,
         user_agent=(user_agent or "")[:300] or None,
+        amr=" ".join(amr or ["pwd"]),
     )
     db.session.add(login)
     return login
+
+
+def methods_of(login: UserSession) -> list[str]:
+    """How the person proved who they are in this session (RFC 8176 values)."""
+    return (login.amr or "pwd").split()
+
+
+def add_methods(login: UserSession, *methods: str) -> None:
+    """A step up: the person passed ``methods`` (a second factor) in this session; the caller
+    commits. ``auth_time`` stays the first login's: ``max_age`` asks about that one."""
+    login.amr = " ".join(policy.amr_with(methods_of(login), *methods))
 
 
 def is_live(login: UserSession, now: datetime) -> bool:

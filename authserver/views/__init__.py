@@ -38,10 +38,12 @@ from . import (
     cors,
     device,
     errors,
+    factors,
     health,
     mail_links,
     oauth2,
     oidc,
+    passkeys,
     security,
 )
 
@@ -69,9 +71,19 @@ FORM_BLUEPRINTS = (
     account.bp,
     mail_links.bp,
     security.bp,
+    factors.bp,
+    passkeys.bp,
 )
 #: Blueprints whose pages a logged-in person uses, and where login and logout happen.
-PERSON_BLUEPRINTS = (auth.bp, console.bp, account.bp, mail_links.bp, security.bp)
+PERSON_BLUEPRINTS = (
+    auth.bp,
+    console.bp,
+    account.bp,
+    mail_links.bp,
+    security.bp,
+    factors.bp,
+    passkeys.bp,
+)
 #: Blueprints holding the answers other origins may read (``cors.py`` says which).
 CROSS_ORIGIN_BLUEPRINTS = (oauth2.bp, oidc.bp)
 
@@ -89,6 +101,8 @@ def register_views(
         account,
         mail_links,
         security,
+        factors,
+        passkeys,
         health,
     ):
         app.register_blueprint(module.bp)

@@ -34,6 +34,20 @@ EVENT_TEXT = {
     "email.verified": "Email address verified",
     "email.change_requested": "A new email address was asked for",
     "email.changed": "Email address changed",
+    "mfa.totp_enrolled": "Set up an authenticator app",
+    "mfa.totp_removed": "Removed the authenticator app",
+    "mfa.totp_confirm_failed": "Wrong code while setting up an authenticator app",
+    "mfa.passed": "Passed the second step",
+    "mfa.failed": "Wrong second-step code",
+    "mfa.recovery_codes_renewed": "Made new recovery codes",
+    "mfa.reset": "The operator removed your second factors and passkeys",
+    "login.stepped_up": "Confirmed a sign-in with a second factor",
+    "passkey.added": "Added a passkey",
+    "passkey.removed": "Removed a passkey",
+    "passkey.used": "Used a passkey",
+    "passkey.failed": "A passkey sign-in failed",
+    "passkey.register_failed": "Adding a passkey failed",
+    "passkey.clone_suspected": "A passkey answered like a copy of itself: it may have been cloned",
 }
 
 

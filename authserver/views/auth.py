@@ -18,12 +18,12 @@ from flask import (
 from flask_login import current_user, login_required, login_user, logout_user
 from werkzeug.wrappers import Response
 
-from .. import policy, throttling
+from .. import clock, policy, throttling
 from ..extensions import csrf, db
 from ..forms import LoginForm, LogoutForm, SignupForm
-from ..models import User
+from ..models import User, UserSession
 from ..oauth2 import authorization_server
-from ..services import ServiceError, accounts, audit, sessions, users
+from ..services import ServiceError, accounts, audit, factors, sessions, users
 from . import reauthentication
 from .current import current_login
 from .hosts import host_of
@@ -42,16 +42,18 @@ def safe_next(target: str | None, default: str) -> str:
     return target
 
 
-def start_session(user: User, next_url: str | None = None) -> None:
+def start_session(user: User, next_url: str | None = None, amr: list[str] | None = None) -> None:
     """A fresh session at login, so an id planted before it is worth nothing (session fixation).
 
     What authorization requests asked of this login outlives the reset, and the login is marked
     as made for ``next_url``, the page it goes on to (``reauthentication``).
     """
     old_sid = session.get("sid")
-    login = sessions.start_session(user, request.remote_addr, request.user_agent.string)
+    login = sessions.start_session(user, request.remote_addr, request.user_agent.string, amr)
     sessions.end_session(old_sid)
-    audit.record("login.succeeded", user=user, address=request.remote_addr)
+    audit.record(
+        "login.succeeded", user=user, address=request.remote_addr, methods=login.amr or "pwd"
+    )
     db.session.commit()
     remembered = reauthentication.requirements()
     session.clear()
@@ -59,6 +61,20 @@ def start_session(user: User, next_url: str | None = None) -> None:
     session["auth_time"] = int(login.auth_time.timestamp())
     reauthentication.logged_in(remembered, login.sid, next_url)
     login_user(user)
+
+
+#: The session cookie's key for a second step in progress (``views.factors``).
+SECOND_STEP = "second_step"
+
+
+def begin_second_step(user: User, step_up: UserSession | None = None) -> None:
+    """The password was right (or, for a step up, the person is logged in in ``step_up``): a
+    code or passkey comes next, on ``/login/second-factor``."""
+    session[SECOND_STEP] = {
+        "user": user.id,
+        "sid": step_up.sid if step_up is not None else None,
+        "since": int(clock.now().timestamp()),
+    }
 
 
 @bp.route("/")
@@ -124,6 +140,11 @@ def login() -> Response | tuple[str, int]:
         form.email.data = session.get("login_email")
     if form.validate_on_submit():
         user = users.authenticate(form.email.data, form.password.data)
+        if user is not None and factors.has_second_factor(user):
+            # The password alone is not enough: the second step (``views.factors``) comes
+            # next, and starts the session once a code or passkey passed.
+            begin_second_step(user)
+            return redirect(url_for("factors.second_step", next=next_url))
         if user is not None:
             start_session(user, next_url)
             return redirect(next_url)

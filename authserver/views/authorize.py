@@ -22,6 +22,7 @@ from authlib.oauth2 import OAuth2Error
 from authlib.oauth2.rfc6749 import InvalidRequestError
 from authlib.oidc.core.errors import (
     ConsentRequiredError,
+    InteractionRequiredError,
     LoginRequiredError,
     RegistrationNotSupportedError,
     RequestNotSupportedError,
@@ -41,10 +42,11 @@ from ..oauth2.errors import InvalidTargetError, refusal_reason
 from ..oauth2.server import parameter_problem
 from ..oauth2.storage import Grantor
 from ..scopes import REQUIRED_SCOPES, describe, join_scopes, scope_list
-from ..services import audit, codes, consents, locks, resources, sessions
+from ..services import audit, codes, consents, factors, locks, resources, sessions
 from ..services.clients import find_client
 from ..services.tokens import decode_id_token_hint
 from . import reauthentication
+from .auth import begin_second_step
 from .current import current_login
 from .hosts import host_of
 from .responses import authorize_refused, error_page, uri_mismatch, with_issuer
@@ -306,7 +308,23 @@ def logged_in(target: Target, hint: dict | None) -> UserSession:
             LoginRequiredError("The person who logged in is not the one id_token_hint names."),
             refused=False,
         )
+    step_up(target, login, after_login)
     return login
+
+
+def step_up(target: Target, login: UserSession, after_login: str) -> None:
+    """``acr_values=urn:authserver:acr:mfa`` and no second factor passed in this session: ask
+    for one (``policy.needs_second_factor``). A person with none enrolled cannot be asked; the
+    request goes on and the ID token's ``acr`` says what the login was worth (``acr_values``
+    is a voluntary claim, OIDC Core §3.1.2.1)."""
+    if not policy.needs_second_factor(request.args.get("acr_values"), sessions.methods_of(login)):
+        return
+    if not factors.has_second_factor(current_user):
+        return
+    if "none" in target.prompts:
+        raise target.error(InteractionRequiredError(), refused=False)
+    begin_second_step(current_user._get_current_object(), step_up=login)
+    raise Answer(redirect(url_for("factors.second_step", next=after_login)))
 
 
 def url_after_login(prompts: list[str]) -> str:
@@ -469,6 +487,7 @@ def issue_code(grant, granted: list[str], login: UserSession) -> Response:
         granted_scope=join_scopes(granted),
         auth_time=login.auth_time,
         session_id=login.sid,
+        amr=tuple(sessions.methods_of(login)),
     )
     response = authorization_server().create_authorization_response(grant=grant, grant_user=grantor)
     if "code" in parse_qs(urlsplit(response.headers.get("Location", "")).query):

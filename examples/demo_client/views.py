@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import json
 import secrets
 from datetime import UTC, datetime
 from typing import Any
@@ -251,6 +253,35 @@ def _problem(title: str, message: str) -> tuple[str, int]:
     return render_template("problem.html", title=title, message=message), 400
 
 
+#: RFC 8176 method names, as the dashboard says them.
+METHOD_WORDS = {
+    "pwd": "a password",
+    "otp": "a one-time code",
+    "hwk": "a passkey on a device",
+    "swk": "a synced passkey",
+    "user": "the device's screen lock",
+}
+
+
+def how_signed_in(id_token: str | None) -> dict | None:
+    """``amr`` and ``acr`` of the ID token this sign-in got (validated when it arrived, in
+    ``callback``), in words: how Authserver says the person proved who they are."""
+    if not id_token or id_token.count(".") != 2:
+        return None
+    payload = id_token.split(".")[1]
+    try:
+        claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    except ValueError:
+        return None
+    amr = [m for m in claims.get("amr") or [] if isinstance(m, str)]
+    return {
+        "amr": amr,
+        "acr": claims.get("acr") if isinstance(claims.get("acr"), str) else None,
+        "words": [METHOD_WORDS[m] for m in amr if m in METHOD_WORDS],
+        "two_factors": "mfa" in amr,
+    }
+
+
 @bp.get("/dashboard")
 def dashboard() -> Response | str:
     sign_in = _signed_in_or_home()
@@ -272,6 +303,7 @@ def dashboard() -> Response | str:
         "dashboard.html",
         user=sign_in.user,
         granted=sorted(sign_in.scopes),
+        signed_in_with=how_signed_in(sign_in.id_token),
         can_read=can_read,
         can_write=can_write,
         events=events,

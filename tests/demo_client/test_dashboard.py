@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import base64
+import json
 import re
 
 from sqlalchemy import select
 
 from examples.demo_client.models import SignIn, db
+from examples.demo_client.views import how_signed_in
 from tests.demo_client.conftest import form_token, sign_in
 from tests.helpers import csrf_token
 
@@ -122,3 +125,22 @@ def test_the_dashboard_needs_a_sign_in(demo):
     assert response.status_code == 302
     assert response.headers["Location"] == "/"
     assert "Sign in to see your dashboard." in browser.get("/").get_data(as_text=True)
+
+
+def test_the_dashboard_says_how_the_person_signed_in(demo, server_browser):
+    """The ID token's amr and acr (RFC 8176), as the demo app reads them."""
+    browser = demo.browser()
+    sign_in(browser, server_browser)
+    page = browser.get("/dashboard").get_data(as_text=True)
+    assert "You signed in at Authserver with a password." in page
+    assert "<code>amr</code> pwd" in page and "urn:authserver:acr:pwd" in page
+    assert "two factors" not in page
+
+
+def test_two_factors_are_named_as_such():
+    claims = {"amr": ["pwd", "otp", "mfa"], "acr": "urn:authserver:acr:mfa"}
+    body = base64.urlsafe_b64encode(json.dumps(claims).encode()).decode().rstrip("=")
+    shown = how_signed_in(f"e30.{body}.sig")
+    assert shown is not None
+    assert shown["words"] == ["a password", "a one-time code"] and shown["two_factors"]
+    assert how_signed_in("not a token") is None and how_signed_in(None) is None

@@ -89,3 +89,43 @@ def test_email_keys_are_given_to_existing_accounts_and_look_alikes_keep_their_ow
         downgrade(revision="0008_audit_repeats")
         assert "email_key" not in {c["name"] for c in inspect(db.engine).get_columns("users")}
         db.engine.dispose()
+
+
+def test_the_factors_downgrade_refuses_while_anyone_has_a_factor(tmp_path, capfd):
+    """0011: dropping second factors would silently take a person's protection away, so the
+    downgrade refuses (and changes nothing) until ``users reset-mfa`` removed them."""
+    app = _fresh_app(tmp_path)
+    with app.app_context():
+        upgrade()
+        with db.engine.begin() as connection:
+            connection.execute(
+                text(
+                    "INSERT INTO users (subject, email, name, password_hash, created_at,"
+                    " updated_at) VALUES ('s', 'ada@example.com', '', 'x', :at, :at)"
+                ),
+                {"at": datetime(2026, 1, 1)},
+            )
+            connection.execute(
+                text(
+                    "INSERT INTO recovery_codes (user_id, code_hash, created_at)"
+                    " SELECT id, 'h', :at FROM users"
+                ),
+                {"at": datetime(2026, 1, 1)},
+            )
+        capfd.readouterr()
+        with pytest.raises(SystemExit):
+            downgrade(revision="0012_grants")
+        said = capfd.readouterr().err
+        assert (
+            "Cannot downgrade: " in said and "1 in recovery_codes" in said and "reset-mfa" in said
+        )
+        assert db.session.scalar(text("SELECT version_num FROM alembic_version")) == "0013_factors"
+        assert db.session.scalar(text("SELECT COUNT(*) FROM recovery_codes")) == 1
+        db.session.rollback()
+
+        with db.engine.begin() as connection:
+            connection.execute(text("DELETE FROM recovery_codes"))
+        downgrade(revision="0010_signing_keys_encrypted")
+        assert "recovery_codes" not in inspect(db.engine).get_table_names()
+        assert "amr" not in {c["name"] for c in inspect(db.engine).get_columns("user_sessions")}
+        db.engine.dispose()

@@ -273,3 +273,56 @@ def test_the_metadata_advertises_the_table(client):
     assert metadata["revocation_endpoint_auth_methods_supported"] == list(
         policy.AUTH_METHODS["revocation"]
     )
+
+
+# --- amr, acr, passkeys' relying party ---------------------------------------------------------
+
+
+def test_a_password_and_a_code_are_two_factors() -> None:
+    assert policy.amr_with(["pwd"], "otp") == ["pwd", "otp", "mfa"]
+    assert policy.amr_with(["pwd"]) == ["pwd"]
+    assert policy.amr_with(["pwd", "otp", "mfa"], "otp") == ["pwd", "otp", "mfa"]
+
+
+def test_a_passkey_is_two_factors_only_when_the_device_verified_the_person() -> None:
+    assert policy.passkey_methods(backup_eligible=False, user_verified=True) == [
+        "hwk",
+        "user",
+        "mfa",
+    ]
+    assert policy.passkey_methods(backup_eligible=True, user_verified=False) == ["swk"]
+
+
+def test_acr_follows_mfa() -> None:
+    assert policy.acr_for(["pwd", "otp", "mfa"]) == policy.ACR_MFA
+    assert policy.acr_for(["pwd"]) == policy.ACR_ONE_FACTOR
+    assert policy.acr_for(["swk"]) == policy.ACR_ONE_FACTOR
+
+
+def test_acr_values_asking_for_mfa_step_up_a_session_without_it() -> None:
+    assert policy.needs_second_factor(policy.ACR_MFA, ["pwd"])
+    assert policy.needs_second_factor(f"{policy.ACR_ONE_FACTOR} {policy.ACR_MFA}", ["pwd"])
+    assert not policy.needs_second_factor(policy.ACR_MFA, ["pwd", "otp", "mfa"])
+    assert not policy.needs_second_factor(None, ["pwd"])
+    assert not policy.needs_second_factor("urn:other", ["pwd"])
+
+
+def test_a_loopback_ip_issuer_lets_passkeys_use_localhost() -> None:
+    rp = policy.relying_party("http://127.0.0.1:5000", "http://localhost:5000/")
+    assert rp == policy.RelyingParty("localhost", "http://localhost:5000")
+    # Served on the IP itself: the issuer's (a browser refuses it, but nothing else is right).
+    assert policy.relying_party("http://127.0.0.1:5000", "http://127.0.0.1:5000/").id == "127.0.0.1"
+
+
+def test_a_real_issuer_is_the_relying_party_whatever_host_the_request_names() -> None:
+    rp = policy.relying_party("https://id.example.com", "http://localhost:5000/")
+    assert rp == policy.RelyingParty("id.example.com", "https://id.example.com")
+    evil = policy.relying_party("https://id.example.com", "https://evil.example/")
+    assert evil.id == "id.example.com"
+
+
+def test_the_second_step_waits_five_minutes() -> None:
+    started = datetime(2026, 1, 1, tzinfo=UTC)
+    assert not policy.second_step_expired(started, started + timedelta(minutes=4, seconds=59))
+    assert policy.second_step_expired(started, started + timedelta(minutes=5))
+    assert policy.second_step_expired(started, started - timedelta(seconds=1))
