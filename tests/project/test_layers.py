@@ -37,8 +37,9 @@ ALLOWED: dict[str, set[str]] = {
     "metrics": set(),
     "scheduled": BOTTOM | {"extensions", "services", "ratelimit"},
     "migrations": set(),
-    "gunicorn_settings": set(),
+    "gunicorn_settings": {"config"},
     "launcher": {"__init__", "gunicorn_settings"},
+    "wsgi": {"__init__"},
     "__init__": BOTTOM
     | {
         "extensions",
