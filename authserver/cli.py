@@ -466,7 +466,7 @@ def cleanup_command(as_json: bool) -> None:
 def check_command(as_json: bool) -> None:
     """Check the running configuration against RFC 9700 and deployment basics."""
     findings = checks.run_checks(current_app.config)
-    db.session.commit()  # a fresh install's first signing key, if the check just made it
+    db.session.rollback()  # read only: whatever a check touched is not kept
     failed = [f for f in findings if f.status == checks.FAIL]
     if as_json:
         click.echo(json.dumps({"ok": not failed, "checks": [f.as_dict() for f in findings]}))

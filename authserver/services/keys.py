@@ -99,6 +99,12 @@ def _newest_active(key_set: tuple[KeyPair, ...]) -> KeyPair | None:
     return max(live, key=lambda k: cast(datetime, k.activated_at), default=None)  # all activated
 
 
+def current_active_key() -> KeyPair | None:
+    """The key that signs now, or None before the first one is made; never writes (readiness
+    and `authserver check` ask it)."""
+    return _newest_active(_key_set())
+
+
 def active_key() -> KeyPair:
     """The newest activated, unretired key; made on first use so a fresh install can sign."""
     active = _newest_active(_key_set())

@@ -493,3 +493,33 @@ def test_check_on_a_database_without_keys_names_the_kek_new_keys_will_use(fresh_
         f"no key yet; each will be encrypted under key-encryption key {kek_id} "
         "(from AUTHSERVER_SECRET_KEY)"
     )
+
+
+def test_readyz_is_503_on_a_node_whose_kek_cannot_open_the_active_key(app, node):
+    """Issue 19, item 8: such a node said ready, and its token endpoint answered 503."""
+    assert app.test_client().get("/readyz").status_code == 200
+    stranger = node(KEY_ENCRYPTION_KEY=OTHER_KEK)
+    response = stranger.test_client().get("/readyz")
+    assert response.status_code == 503
+    body = response.get_json()
+    assert body["status"] == "unavailable"
+    assert "which is not configured" in body["reason"]
+    assert OTHER_KEK not in response.get_data(as_text=True)
+    # Given the key it needs as a previous one, it is ready again.
+    healed = node(
+        KEY_ENCRYPTION_KEY=OTHER_KEK, KEY_ENCRYPTION_KEY_PREVIOUS=app.config["SECRET_KEY"]
+    )
+    assert healed.test_client().get("/readyz").status_code == 200
+
+
+def test_check_is_read_only_on_a_database_without_keys(fresh_database):
+    """Issue 19, item 8: `authserver check` made the first signing key."""
+    app, _ = fresh_database
+    with app.app_context():
+        upgrade()
+    result = _run(app, "check", "--json")
+    signing = next(c for c in json.loads(result.output)["checks"] if c["item"] == "signing key age")
+    assert signing["status"] == "pass"
+    assert signing["detail"].startswith("no key yet: the first token request makes one")
+    with app.app_context():
+        assert db.session.scalar(select(func.count()).select_from(SigningKey)) == 0
