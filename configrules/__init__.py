@@ -22,11 +22,14 @@ import math
 import typing
 from collections.abc import Callable, Mapping, MutableMapping
 from dataclasses import dataclass
+from typing import cast
 from urllib.parse import urlsplit
 
 from limits import parse_many  # Flask-Limiter's own parser, so both read a limit alike
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
+
+from servicemetrics import MetricsConfigError, parse_address
 
 
 class SettingError(RuntimeError):
@@ -223,18 +226,19 @@ class DatabaseUrl(Rule):
 
 @dataclass(frozen=True)
 class HostPort(Rule):
-    """``host:port``, the port a number from 0 to 65535."""
+    """``host:port`` (``[::1]:9100`` for IPv6), read as the metrics listener reads it."""
 
     def allowed(self) -> str:
         return "host:port (e.g. 127.0.0.1:9100)"
 
     def parse(self, value: object) -> str:
-        if not isinstance(value, str):
+        try:
+            address = parse_address(value, "")
+        except MetricsConfigError:
+            raise ValueError from None
+        if address is None:
             raise ValueError
-        host, _, port = value.rpartition(":")
-        if not host or not port.isdigit() or int(port) > 65535:
-            raise ValueError
-        return value
+        return cast(str, value)
 
 
 @dataclass(frozen=True)
