@@ -333,6 +333,35 @@ def end_sessions(email: str, as_json: bool) -> None:
     _emit({"email": user.email, "sessions": ended}, as_json)
 
 
+@click.command("after-restore")
+@with_appcontext
+@click.option("--yes", is_flag=True, help="Do it without asking (scripts).")
+@json_option
+@_one_line_errors
+def after_restore(yes: bool, as_json: bool) -> None:
+    """After restoring a backup: end every session, revoke every token, rotate the signing key.
+
+    Run it with the nodes stopped, before they serve from the restored database: tokens revoked
+    since the backup was taken are live again in it. Everyone logs in again.
+    """
+    if not yes:
+        click.confirm(
+            "End every login session and revoke every token (everyone logs in again)?",
+            abort=True,
+        )
+    done = operator.after_restore()
+    db.session.commit()
+    if as_json:
+        _emit(done, as_json)
+        return
+    click.echo(
+        f"Ended {done['sessions']} login session(s); revoked {done['families']} token "
+        f"grant(s) and {done['access_tokens']} access token(s); discarded {done['codes']} "
+        f"unredeemed code(s). New signing key {done['new_signing_key']} is active; the previous "
+        "ones stay in the JWKS until their tokens expire. Everyone logs in again; apps ask again."
+    )
+
+
 # --- keys --------------------------------------------------------------------------------------
 
 
@@ -523,6 +552,7 @@ def register_cli(app: Flask) -> None:
         demo,
         cleanup_command,
         check_command,
+        after_restore,
     ):
         _database_errors_in_one_line(command)
         app.cli.add_command(command)

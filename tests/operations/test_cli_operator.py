@@ -440,3 +440,42 @@ def test_a_database_that_cannot_be_used_is_one_line_not_a_traceback(
         assert "no such table" in line
     else:
         assert "Connection refused" in line or "connection failed" in line
+
+
+# --- after a restore ---------------------------------------------------------------------------
+
+
+def test_after_restore_ends_every_session_and_token_and_rotates_the_key(
+    app, logged_in, user, confidential_client, service_client, signing_pem
+):
+    """Issue 19, item 3: a restored (older) backup holds, live, tokens revoked since it was
+    taken; one command makes sure none of them works."""
+    issued = user_tokens(logged_in, confidential_client)
+    own = client_credentials_token(app.test_client(), service_client)
+    old_kid, _ = signing_pem
+
+    refused = _run(app, "after-restore")  # asks first; no answer, nothing done
+    assert refused.exit_code == 1
+    assert _introspect(logged_in, confidential_client, issued["access_token"])["active"]
+
+    done = _json(app, "after-restore", "--yes")
+    assert done["sessions"] == 1 and done["families"] == 1 and done["access_tokens"] == 2
+    assert done["new_signing_key"] != old_kid
+
+    assert _introspect(logged_in, confidential_client, issued["access_token"]) == {"active": False}
+    assert _introspect(logged_in, confidential_client, own) == {"active": False}
+    assert_oauth_error(
+        refresh(logged_in, confidential_client, issued["refresh_token"]), "invalid_grant"
+    )
+    response = logged_in.get(authorize_url(confidential_client))
+    assert response.status_code == 302 and "/login" in response.headers["Location"]
+    http = app.test_client()
+    # The new key signs; the old one stays published until its tokens have expired.
+    assert set(_kids(http)) == {old_kid, done["new_signing_key"]}
+    header, _ = decode_jwt(http, client_credentials_token(http, service_client))
+    assert header["kid"] == done["new_signing_key"]
+    with app.app_context():
+        assert "restore.hygiene" in db.session.scalars(select(AuditEvent.event)).all()
+
+    said = _run(app, "after-restore", "--yes").output
+    assert said.startswith("Ended 0 login session(s); revoked 0 token grant(s)")
