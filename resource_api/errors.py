@@ -107,7 +107,8 @@ def register_error_handlers(app: Flask) -> None:
         return response
 
     # SQLAlchemy's errors, and the drivers' own from the raw connections ``reads`` uses.
-    for kind in (DBAPIError, *DRIVER_ERRORS):
+    kinds: tuple[type[Exception], ...] = (DBAPIError, *DRIVER_ERRORS)
+    for kind in kinds:
         app.register_error_handler(kind, database_error)
 
     @app.errorhandler(HTTPException)

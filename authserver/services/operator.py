@@ -259,5 +259,13 @@ def after_restore(actor: str = "operator") -> dict[str, int | str]:
         "codes": codes,
         "new_signing_key": key.kid,
     }
-    audit.record("restore.hygiene", actor=actor, **counts)
+    audit.record(
+        "restore.hygiene",
+        actor=actor,
+        sessions=ended,
+        families=families,
+        access_tokens=access_tokens,
+        codes=codes,
+        new_signing_key=key.kid,
+    )
     return counts
