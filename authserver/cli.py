@@ -385,6 +385,7 @@ def list_keys(as_json: bool) -> None:
 def rotate_keys(publish_only: bool, as_json: bool) -> None:
     """Activate the pre-published key (or a new one); old keys stay published until their
     tokens expire."""
+    previous = keys.current_active_key()
     if publish_only:
         key = keys.publish_next_key()
         audit.record("key.published", actor="operator", kid=key.kid)
@@ -392,19 +393,70 @@ def rotate_keys(publish_only: bool, as_json: bool) -> None:
         key = keys.rotate_keys()
         audit.record("key.rotated", actor="operator", kid=key.kid)
     db.session.commit()
-    _emit({"kid": key.kid, "state": "published" if publish_only else "active"}, as_json)
+    state = "published" if publish_only else "active"
+    if as_json:
+        _emit({"kid": key.kid, "state": state}, as_json)
+    elif publish_only:
+        click.echo(
+            f"Published key {key.kid} in the JWKS; it signs nothing yet. Run `authserver keys "
+            "rotate` once resource servers have fetched it (after their JWKS cache time)."
+        )
+    else:
+        before = f"; {previous.kid} is retired" if previous is not None else ""
+        click.echo(
+            f"Key {key.kid} signs new tokens on every node within "
+            f"{current_app.config['CACHE_CHECK_INTERVAL']:g} s{before} and stays in the JWKS "
+            "until the tokens it signed have expired."
+        )
 
 
 @keys_cli.command("retire")
 @click.argument("kid")
+@click.option(
+    "--now",
+    "withdraw",
+    is_flag=True,
+    help="It leaked: out of the JWKS at once, tokens it signed refused (an active key is "
+    "replaced first).",
+)
 @json_option
 @_one_line_errors
-def retire_key(kid: str, as_json: bool) -> None:
-    """Retire a key that is not the active one."""
+def retire_key(kid: str, withdraw: bool, as_json: bool) -> None:
+    """Retire a key that is not the active one; with --now, withdraw any key at once."""
+    if withdraw:
+        withdrawn = keys.withdraw_key(kid)
+        audit.record(
+            "key.withdrawn", actor="operator", kid=withdrawn.kid, replaced_by=withdrawn.replaced_by
+        )
+        db.session.commit()
+        if as_json:
+            _emit({"kid": withdrawn.kid, "state": "withdrawn", **_replaced(withdrawn)}, as_json)
+            return
+        replaced = f" Key {withdrawn.replaced_by} signs instead." if withdrawn.replaced_by else ""
+        click.echo(
+            f"Withdrew key {withdrawn.kid}: it is out of this server's JWKS on every node within "
+            f"{current_app.config['CACHE_CHECK_INTERVAL']:g} s, and tokens it signed are refused "
+            f"here from now on (introspection: inactive; UserInfo: invalid_token).{replaced} "
+            "Clients holding such tokens must get new ones (refresh, or log in again); resource "
+            "servers that verify JWTs themselves accept them until their JWKS cache expires. "
+            "`authserver cleanup` deletes its private key."
+        )
+        return
     key = keys.retire_key(kid)
     audit.record("key.retired", actor="operator", kid=key.kid)
     db.session.commit()
-    _emit({"kid": key.kid, "state": "retired"}, as_json)
+    if as_json:
+        _emit({"kid": key.kid, "state": "retired"}, as_json)
+        return
+    click.echo(
+        f"Retired key {key.kid}: it signs nothing and stays in the JWKS until the tokens it "
+        "signed have expired (a key that never signed leaves it now). To pull it out at once, "
+        "use `keys retire --now`."
+    )
+
+
+def _replaced(withdrawn: keys.Withdrawn) -> dict[str, str]:
+    return {"replaced_by": withdrawn.replaced_by} if withdrawn.replaced_by else {}
 
 
 @keys_cli.command("rewrap")
