@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import json
+import sys
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -66,15 +67,50 @@ def json_option(command: Callable) -> Callable:
     return click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")(command)
 
 
+def password_options(command: Callable) -> Callable:
+    """``--password-stdin`` (the first line of standard input), else a hidden prompt asked
+    twice; ``--password`` still works but leaves the password in the shell's history and the
+    process list, so the help says so."""
+    command = click.option(
+        "--password-stdin",
+        "password_stdin",
+        is_flag=True,
+        help="Read the password from the first line of standard input (scripts).",
+    )(command)
+    return click.option(
+        "--password",
+        default=None,
+        help="The password itself (visible in shell history and `ps`: prefer the prompt or "
+        "--password-stdin).",
+    )(command)
+
+
+def read_password(password: str | None, from_stdin: bool) -> str:
+    """The password from whichever source the operator chose (one only)."""
+    if password is not None and from_stdin:
+        raise click.UsageError("Give --password or --password-stdin, not both.")
+    if from_stdin:
+        line = sys.stdin.readline().rstrip("\r\n")  # CliRunner's input in tests
+        if not line:
+            raise click.UsageError("--password-stdin read no password.")
+        return line
+    if password is not None:
+        return password
+    return str(click.prompt("Password", hide_input=True, confirmation_prompt=True))
+
+
 @users_cli.command("create")
 @click.option("--email", required=True)
-@click.option("--password", required=True)
+@password_options
 @click.option("--name", default="")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
-def create_user(email: str, password: str, name: str, as_json: bool) -> None:
-    """Create a user account."""
+def create_user(
+    email: str, password: str | None, password_stdin: bool, name: str, as_json: bool
+) -> None:
+    """Create a user account (the password is asked for unless given)."""
+    secret = read_password(password, password_stdin)
     try:
-        user = users.create_user(email, password, name)
+        user = users.create_user(email, secret, name)
     except ServiceError as error:
         raise click.ClickException(error.message) from None
     db.session.commit()
@@ -214,13 +250,15 @@ def delete_user(email: str, with_clients: bool, as_json: bool) -> None:
 
 @users_cli.command("set-password")
 @click.argument("email")
-@click.option("--password", required=True)
+@password_options
 @json_option
 @_one_line_errors
-def set_user_password(email: str, password: str, as_json: bool) -> None:
-    """Set a new password; every login session of the account ends."""
+def set_user_password(
+    email: str, password: str | None, password_stdin: bool, as_json: bool
+) -> None:
+    """Set a new password (asked for unless given); every login session of the account ends."""
     user = operator.get_user(email)
-    operator.set_password(user, password)
+    operator.set_password(user, read_password(password, password_stdin))
     db.session.commit()
     _emit({"email": user.email, "password_changed": True}, as_json)
 
