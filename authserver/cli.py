@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import json
 import os
+import sys
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -85,15 +86,50 @@ def json_option(command: Callable) -> Callable:
     return click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")(command)
 
 
+def password_options(command: Callable) -> Callable:
+    """``--password-stdin`` (the first line of standard input), else a hidden prompt asked
+    twice; ``--password`` still works but leaves the password in the shell's history and the
+    process list, so the help says so."""
+    command = click.option(
+        "--password-stdin",
+        "password_stdin",
+        is_flag=True,
+        help="Read the password from the first line of standard input (scripts).",
+    )(command)
+    return click.option(
+        "--password",
+        default=None,
+        help="The password itself (visible in shell history and `ps`: prefer the prompt or "
+        "--password-stdin).",
+    )(command)
+
+
+def read_password(password: str | None, from_stdin: bool) -> str:
+    """The password from whichever source the operator chose (one only)."""
+    if password is not None and from_stdin:
+        raise click.UsageError("Give --password or --password-stdin, not both.")
+    if from_stdin:
+        line = sys.stdin.readline().rstrip("\r\n")  # CliRunner's input in tests
+        if not line:
+            raise click.UsageError("--password-stdin read no password.")
+        return line
+    if password is not None:
+        return password
+    return str(click.prompt("Password", hide_input=True, confirmation_prompt=True))
+
+
 @users_cli.command("create")
 @click.option("--email", required=True)
-@click.option("--password", required=True)
+@password_options
 @click.option("--name", default="")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
-def create_user(email: str, password: str, name: str, as_json: bool) -> None:
-    """Create a user account."""
+def create_user(
+    email: str, password: str | None, password_stdin: bool, name: str, as_json: bool
+) -> None:
+    """Create a user account (the password is asked for unless given)."""
+    secret = read_password(password, password_stdin)
     try:
-        user = users.create_user(email, password, name)
+        user = users.create_user(email, secret, name)
     except ServiceError as error:
         raise click.ClickException(error.message) from None
     db.session.commit()
@@ -254,13 +290,15 @@ def delete_user(email: str, with_clients: bool, as_json: bool) -> None:
 
 @users_cli.command("set-password")
 @click.argument("email")
-@click.option("--password", required=True)
+@password_options
 @json_option
 @_one_line_errors
-def set_user_password(email: str, password: str, as_json: bool) -> None:
-    """Set a new password; every login session of the account ends."""
+def set_user_password(
+    email: str, password: str | None, password_stdin: bool, as_json: bool
+) -> None:
+    """Set a new password (asked for unless given); every login session of the account ends."""
     user = operator.get_user(email)
-    operator.set_password(user, password)
+    operator.set_password(user, read_password(password, password_stdin))
     db.session.commit()
     _emit({"email": user.email, "password_changed": True}, as_json)
 
@@ -397,6 +435,35 @@ def end_sessions(email: str, as_json: bool) -> None:
     _emit({"email": user.email, "sessions": ended}, as_json)
 
 
+@click.command("after-restore")
+@with_appcontext
+@click.option("--yes", is_flag=True, help="Do it without asking (scripts).")
+@json_option
+@_one_line_errors
+def after_restore(yes: bool, as_json: bool) -> None:
+    """After restoring a backup: end every session, revoke every token, rotate the signing key.
+
+    Run it with the nodes stopped, before they serve from the restored database: tokens revoked
+    since the backup was taken are live again in it. Everyone logs in again.
+    """
+    if not yes:
+        click.confirm(
+            "End every login session and revoke every token (everyone logs in again)?",
+            abort=True,
+        )
+    done = operator.after_restore()
+    db.session.commit()
+    if as_json:
+        _emit(done, as_json)
+        return
+    click.echo(
+        f"Ended {done['sessions']} login session(s); revoked {done['families']} token "
+        f"grant(s) and {done['access_tokens']} access token(s); discarded {done['codes']} "
+        f"unredeemed code(s). New signing key {done['new_signing_key']} is active; the previous "
+        "ones stay in the JWKS until their tokens expire. Everyone logs in again; apps ask again."
+    )
+
+
 # --- keys --------------------------------------------------------------------------------------
 
 
@@ -420,6 +487,7 @@ def list_keys(as_json: bool) -> None:
 def rotate_keys(publish_only: bool, as_json: bool) -> None:
     """Activate the pre-published key (or a new one); old keys stay published until their
     tokens expire."""
+    previous = keys.current_active_key()
     if publish_only:
         key = keys.publish_next_key()
         audit.record("key.published", actor="operator", kid=key.kid)
@@ -427,19 +495,70 @@ def rotate_keys(publish_only: bool, as_json: bool) -> None:
         key = keys.rotate_keys()
         audit.record("key.rotated", actor="operator", kid=key.kid)
     db.session.commit()
-    _emit({"kid": key.kid, "state": "published" if publish_only else "active"}, as_json)
+    state = "published" if publish_only else "active"
+    if as_json:
+        _emit({"kid": key.kid, "state": state}, as_json)
+    elif publish_only:
+        click.echo(
+            f"Published key {key.kid} in the JWKS; it signs nothing yet. Run `authserver keys "
+            "rotate` once resource servers have fetched it (after their JWKS cache time)."
+        )
+    else:
+        before = f"; {previous.kid} is retired" if previous is not None else ""
+        click.echo(
+            f"Key {key.kid} signs new tokens on every node within "
+            f"{current_app.config['CACHE_CHECK_INTERVAL']:g} s{before} and stays in the JWKS "
+            "until the tokens it signed have expired."
+        )
 
 
 @keys_cli.command("retire")
 @click.argument("kid")
+@click.option(
+    "--now",
+    "withdraw",
+    is_flag=True,
+    help="It leaked: out of the JWKS at once, tokens it signed refused (an active key is "
+    "replaced first).",
+)
 @json_option
 @_one_line_errors
-def retire_key(kid: str, as_json: bool) -> None:
-    """Retire a key that is not the active one."""
+def retire_key(kid: str, withdraw: bool, as_json: bool) -> None:
+    """Retire a key that is not the active one; with --now, withdraw any key at once."""
+    if withdraw:
+        withdrawn = keys.withdraw_key(kid)
+        audit.record(
+            "key.withdrawn", actor="operator", kid=withdrawn.kid, replaced_by=withdrawn.replaced_by
+        )
+        db.session.commit()
+        if as_json:
+            _emit({"kid": withdrawn.kid, "state": "withdrawn", **_replaced(withdrawn)}, as_json)
+            return
+        replaced = f" Key {withdrawn.replaced_by} signs instead." if withdrawn.replaced_by else ""
+        click.echo(
+            f"Withdrew key {withdrawn.kid}: it is out of this server's JWKS on every node within "
+            f"{current_app.config['CACHE_CHECK_INTERVAL']:g} s, and tokens it signed are refused "
+            f"here from now on (introspection: inactive; UserInfo: invalid_token).{replaced} "
+            "Clients holding such tokens must get new ones (refresh, or log in again); resource "
+            "servers that verify JWTs themselves accept them until their JWKS cache expires. "
+            "`authserver cleanup` deletes its private key."
+        )
+        return
     key = keys.retire_key(kid)
     audit.record("key.retired", actor="operator", kid=key.kid)
     db.session.commit()
-    _emit({"kid": key.kid, "state": "retired"}, as_json)
+    if as_json:
+        _emit({"kid": key.kid, "state": "retired"}, as_json)
+        return
+    click.echo(
+        f"Retired key {key.kid}: it signs nothing and stays in the JWKS until the tokens it "
+        "signed have expired (a key that never signed leaves it now). To pull it out at once, "
+        "use `keys retire --now`."
+    )
+
+
+def _replaced(withdrawn: keys.Withdrawn) -> dict[str, str]:
+    return {"replaced_by": withdrawn.replaced_by} if withdrawn.replaced_by else {}
 
 
 @keys_cli.command("rewrap")
@@ -552,7 +671,7 @@ def cleanup_command(as_json: bool) -> None:
 def check_command(as_json: bool) -> None:
     """Check the running configuration against RFC 9700 and deployment basics."""
     findings = checks.run_checks(current_app.config)
-    db.session.commit()  # a fresh install's first signing key, if the check just made it
+    db.session.rollback()  # read only: whatever a check touched is not kept
     failed = [f for f in findings if f.status == checks.FAIL]
     if as_json:
         click.echo(json.dumps({"ok": not failed, "checks": [f.as_dict() for f in findings]}))
@@ -642,6 +761,7 @@ def register_cli(app: Flask) -> None:
         demo,
         cleanup_command,
         check_command,
+        after_restore,
     ):
         _database_errors_in_one_line(command)
         app.cli.add_command(command)

@@ -7,141 +7,205 @@ Every setting can be overridden with an environment variable of the same name pr
 from __future__ import annotations
 
 import ipaddress
-import math
 import os
 import secrets
 from pathlib import Path
-from typing import SupportsFloat, cast
+from typing import Annotated
 from urllib.parse import urlsplit
 
 from flask import Flask
 
+from configrules import (
+    Check,
+    DatabaseUrl,
+    Flag,
+    Function,
+    HostPort,
+    Number,
+    OneOf,
+    Optional,
+    RateLimit,
+    SettingError,
+    Text,
+    Url,
+    Whole,
+    validate,
+)
+
 from .clock import wall_clock
+
+__all__ = ["DefaultConfig", "SettingError", "load_config"]
+
+#: The environment variables' prefix.
+PREFIX = "AUTHSERVER_"
+
+#: Shortest key-encryption key accepted: what `authserver check` asks of the session key.
+KEY_ENCRYPTION_KEY_MIN_LENGTH = 32
+#: The longest ``CACHE_CHECK_INTERVAL`` accepted: it is how long a disabled client may still get
+#: tokens from another worker, so a typo (milliseconds for seconds) must not stretch it.
+MAX_CACHE_CHECK_INTERVAL = 60.0
+#: Throttling storages: ours (``ratelimit.py``), Redis in its forms, and memory (tests only).
+STORAGE_SCHEMES = ("database", "redis", "rediss", "redis+sentinel", "redis+cluster", "memory")
+#: SameSite values browsers know; `authserver check` fails "None" (sent on cross-site requests).
+SAME_SITE = ("Lax", "Strict", "None")
+
+
+def _previous_keys(value: object) -> tuple[str, ...]:
+    keys = value.split() if isinstance(value, str) else value
+    if not isinstance(keys, list | tuple) or not all(
+        isinstance(k, str) and k.strip() for k in keys
+    ):
+        raise ValueError
+    return tuple(keys)
+
+
+PREVIOUS_KEYS = Check(
+    "the earlier key-encryption keys separated by spaces", _previous_keys, secret=True
+)
+
+
+def _smtp_url(value: object) -> str:
+    if not isinstance(value, str):
+        raise ValueError
+    parts = urlsplit(value)
+    if parts.scheme not in ("smtp", "smtps") or not parts.hostname:
+        raise ValueError
+    parts.port  # noqa: B018 - raises ValueError for a port that is not a number
+    return value
+
+
+#: The mail server's URL may carry credentials: a message about it never repeats it.
+SMTP_URL_RULE = Check("an smtp:// or smtps:// URL with a host", _smtp_url, secret=True)
 
 
 class DefaultConfig:
     #: "Now" for every rule and timestamp: an aware UTC datetime. Tests pass a controllable one;
     #: it cannot be set from the environment.
-    CLOCK = staticmethod(wall_clock)
+    CLOCK: Annotated[object, Function()] = staticmethod(wall_clock)
     #: SQLAlchemy URL, e.g. ``postgresql+psycopg://host/db``; None means a SQLite file,
     #: ``authserver.sqlite3``, in the instance folder (SPEC: embedded default).
-    DATABASE_URL: str | None = None
+    DATABASE_URL: Annotated[str | None, Optional(DatabaseUrl())] = None
     #: The ``iss`` of every token and of the metadata (RFC 8414 §2, OIDC Discovery §3);
     #: ``https`` unless it is a loopback address.
-    ISSUER = "http://127.0.0.1:5000"
+    ISSUER: Annotated[str, Url()] = "http://127.0.0.1:5000"
     #: Flask session key; None means one is generated once and kept in the instance folder,
     #: which only a loopback issuer allows (nodes behind a load balancer must share one key).
-    SECRET_KEY: str | None = None
+    SECRET_KEY: Annotated[str | None, Optional(Text(min_length=16, secret=True))] = None
     #: The key-encryption key: signing keys' private keys are stored encrypted under it, so a
     #: copy of the database cannot sign. 32+ random characters, kept outside the database and
     #: the same on every node; None means it is derived from SECRET_KEY (which already is).
-    KEY_ENCRYPTION_KEY: str | None = None
+    KEY_ENCRYPTION_KEY: Annotated[
+        str | None, Optional(Text(min_length=KEY_ENCRYPTION_KEY_MIN_LENGTH, secret=True))
+    ] = None
     #: Earlier key-encryption keys, space-separated: keys stored under them are still read
     #: (never written) until `authserver keys rewrap` moves them to the current one.
-    KEY_ENCRYPTION_KEY_PREVIOUS: str | None = None
+    KEY_ENCRYPTION_KEY_PREVIOUS: Annotated[str | None, Optional(PREVIOUS_KEYS)] = None
     #: Access token lifetime in seconds; short because JWTs cannot be recalled (RFC 9700 §2.2.2).
-    ACCESS_TOKEN_TTL = 600
+    ACCESS_TOKEN_TTL: Annotated[int, Whole(1, 86_400, "seconds")] = 600
     #: Refresh token lifetime in seconds (30 days); each use rotates it (RFC 9700 §4.14.2).
-    REFRESH_TOKEN_TTL = 2_592_000
+    REFRESH_TOKEN_TTL: Annotated[int, Whole(1, 31_536_000, "seconds")] = 2_592_000
     #: Authorization code lifetime in seconds; RFC 6749 §4.1.2 recommends at most 10 minutes.
-    CODE_TTL = 60
+    CODE_TTL: Annotated[int, Whole(1, 3600, "seconds")] = 60
     #: ID token lifetime in seconds (OIDC Core §2 leaves it to the server).
-    ID_TOKEN_TTL = 600
+    ID_TOKEN_TTL: Annotated[int, Whole(1, 86_400, "seconds")] = 600
     #: The ``aud`` of access tokens: the resource API's identifier (RFC 9068 §3).
-    DEFAULT_AUDIENCE = "http://127.0.0.1:5001"
+    DEFAULT_AUDIENCE: Annotated[str, Text()] = "http://127.0.0.1:5001"
     #: Space-separated resource identifiers (RFC 8707) tokens may also be issued for, besides
     #: DEFAULT_AUDIENCE; a ``resource`` naming anything else (or a resource registered to a
     #: client with ``clients create --resource``) is ``invalid_target``.
-    RESOURCES: str | None = None
+    RESOURCES: Annotated[str | None, Optional(Text())] = None
     #: bcrypt work factor for people's passwords (~300 ms a check at 12 on our machines).
-    BCRYPT_ROUNDS = 12
+    BCRYPT_ROUNDS: Annotated[int, Whole(4, 31)] = 12
     #: Shortest password accepted at signup (NIST SP 800-63B §5.1.1.2 asks for at least 8).
-    PASSWORD_MIN_LENGTH = 10
+    PASSWORD_MIN_LENGTH: Annotated[int, Whole(8, 128, "characters")] = 10
     #: RFC 7591 dynamic client registration; off unless the operator turns it on.
-    REGISTRATION_ENABLED = False
+    REGISTRATION_ENABLED: Annotated[bool, Flag()] = False
     #: If set, POST /oauth/register requires this initial access token, sent as a Bearer token
     #: (RFC 7591 §3).
-    REGISTRATION_INITIAL_ACCESS_TOKEN: str | None = None
+    REGISTRATION_INITIAL_ACCESS_TOKEN: Annotated[str | None, Optional(Text(secret=True))] = None
     #: Refresh-token family lifetime in seconds (90 days), however often it is refreshed, so
     #: access granted once does not live forever by refreshing (RFC 9700 §4.14.2).
-    REFRESH_TOKEN_MAX_LIFETIME = 7_776_000
+    REFRESH_TOKEN_MAX_LIFETIME: Annotated[int, Whole(1, 315_360_000, "seconds")] = 7_776_000
     #: Seconds in which the same refresh token sent again (a client that lost the answer on a
     #: flaky network) gets the same successor back instead of ending the grant (SPEC).
-    REFRESH_RETRY_WINDOW = 10
-    #: Days audit events are kept before `authserver cleanup` deletes them.
-    AUDIT_RETENTION_DAYS = 90
+    REFRESH_RETRY_WINDOW: Annotated[int, Whole(0, 300, "seconds")] = 10
+    #: Days audit events are kept before `authserver cleanup` deletes them. 0 is refused at start
+    #: (it once meant "delete the whole record"): to keep events for good, say 36500.
+    AUDIT_RETENTION_DAYS: Annotated[int, Whole(1, 36_500, "days")] = 90
     #: Seconds between cleanups run inside the server (each worker process, with jitter);
     #: None means none: run `authserver cleanup` yourself, e.g. hourly from cron (SPEC).
-    CLEANUP_INTERVAL: float | None = None
+    CLEANUP_INTERVAL: Annotated[
+        float | None, Optional(Number(0, 86_400, "seconds", above=True))
+    ] = None
     #: Seconds each process may answer from its cached signing keys and clients before reading
     #: their version stamps again (``services/caches.py``): a key rotation, a client disabled or
     #: edited on another node or by the command line shows on every worker within this bound.
     #: 0: read at every request, as exact as it gets (one small query each). At most 60.
-    CACHE_CHECK_INTERVAL = 1.0
+    CACHE_CHECK_INTERVAL: Annotated[float, Number(0, MAX_CACHE_CHECK_INTERVAL, "seconds")] = 1.0
     #: Where throttling counters live: "database://" (this server's own database, shared by every
     #: worker and node) or "redis://host:6379" for Redis. "memory://" is per process: tests only.
-    RATELIMIT_STORAGE_URI = "database://"
+    RATELIMIT_STORAGE_URI: Annotated[str, Url(STORAGE_SCHEMES)] = "database://"
     #: Throttling on. Set here, not left to Flask-Limiter: its ``init_app`` keeps the previous
     #: app's value as the default, so one app made with it off would turn it off for the next.
-    RATELIMIT_ENABLED = True
+    RATELIMIT_ENABLED: Annotated[bool, Flag()] = True
     #: If that storage cannot be reached (Redis down), count in each process's memory until it is
     #: back rather than refuse every login with a 500: throttling degrades to per-process, people
     #: can still sign in, and Flask-Limiter logs the switch and the recovery.
-    RATELIMIT_SWALLOW_ERRORS = True
-    RATELIMIT_IN_MEMORY_FALLBACK_ENABLED = True
+    RATELIMIT_SWALLOW_ERRORS: Annotated[bool, Flag()] = True
+    RATELIMIT_IN_MEMORY_FALLBACK_ENABLED: Annotated[bool, Flag()] = True
     #: Seconds a process may count the machine endpoints' throttling keys in memory before
     #: syncing them with the shared storage (database:// only; see ratelimit._Batches). Each
     #: counted request on the token endpoint would otherwise cost a transaction per limit; the
     #: price is that a limit may be overshot by about this long's worth of the sender's traffic
     #: on other processes. 0: every count is written and read at once.
-    RATELIMIT_SYNC_INTERVAL = 1.0
+    RATELIMIT_SYNC_INTERVAL: Annotated[float, Number(0, 60, "seconds")] = 1.0
     #: Failed logins allowed for one account from one address before that pair is refused until
     #: the window ends (OWASP authentication cheat sheet: throttle guessing, not people).
-    LOGIN_FAILURES_PER_ACCOUNT = "10 per 15 minutes"
+    LOGIN_FAILURES_PER_ACCOUNT: Annotated[str, RateLimit()] = "10 per 15 minutes"
     #: Failed logins allowed from one address over all accounts (credential stuffing); generous,
     #: since an office or a campus shares one address.
-    LOGIN_FAILURES_PER_ADDRESS = "100 per hour"
+    LOGIN_FAILURES_PER_ADDRESS: Annotated[str, RateLimit()] = "100 per hour"
     #: Wrong user codes one signed-in person may type on /device from one address (RFC 8628
     #: §5.1: a user code has about 34 bits, so a few guesses an hour cannot find a live one).
-    DEVICE_CODE_FAILURES_PER_PERSON = "10 per 15 minutes"
+    DEVICE_CODE_FAILURES_PER_PERSON: Annotated[str, RateLimit()] = "10 per 15 minutes"
     #: Wrong user codes from one address over all people (an office or campus shares one).
-    DEVICE_CODE_FAILURES_PER_ADDRESS = "60 per hour"
+    DEVICE_CODE_FAILURES_PER_ADDRESS: Annotated[str, RateLimit()] = "60 per hour"
     #: Wrong second-factor codes (authenticator or recovery code) allowed for one account, from
     #: any address, before its code form refuses until the window ends. Per account because
     #: whoever is guessing already has the password; three time steps' codes count at once, so
     #: 5 guesses an hour leave about one chance in 400 per week of guessing, and each wrong code
     #: is in the person's recent activity.
-    SECOND_FACTOR_FAILURES_PER_ACCOUNT = "5 per hour"
+    SECOND_FACTOR_FAILURES_PER_ACCOUNT: Annotated[str, RateLimit()] = "5 per hour"
     #: Sign-ups from one address; accounts cost bcrypt time and storage.
-    SIGNUP_RATE_LIMIT = "30 per hour"
+    SIGNUP_RATE_LIMIT: Annotated[str, RateLimit()] = "30 per hour"
     #: "Forgot password" requests from one address (any accounts): each may send a mail.
-    PASSWORD_RESET_PER_ADDRESS = "30 per hour"  # noqa: S105 - a limit, not a password
+    PASSWORD_RESET_PER_ADDRESS: Annotated[str, RateLimit()] = "30 per hour"  # noqa: S105 - a limit, not a password
     #: "Forgot password" requests for one account (from anywhere): bounds the mail one
     #: stranger can make a person receive; a reset link lives 30 minutes anyway.
-    PASSWORD_RESET_PER_ACCOUNT = "5 per hour"  # noqa: S105 - a limit, not a password
+    PASSWORD_RESET_PER_ACCOUNT: Annotated[str, RateLimit()] = "5 per hour"  # noqa: S105 - a limit, not a password
     #: Wrong current passwords on /account/security (change password or address, delete the
     #: account) per account: a stolen session must not become a password-guessing oracle.
-    ACCOUNT_PASSWORD_FAILURES = "10 per 15 minutes"  # noqa: S105 - a limit, not a password
+    ACCOUNT_PASSWORD_FAILURES: Annotated[str, RateLimit()] = "10 per 15 minutes"  # noqa: S105 - a limit, not a password
     #: Where mail goes (SPEC): ``smtp://[user:pass@]host:port`` (STARTTLS when the server offers
     #: it) or ``smtps://[user:pass@]host:port`` (TLS from the start). The credentials are never
     #: logged. The default is the local mail catcher that `make serve` starts.
-    SMTP_URL = "smtp://127.0.0.1:1025"
+    SMTP_URL: Annotated[str, SMTP_URL_RULE] = "smtp://127.0.0.1:1025"
     #: The sender of every mail (SPEC).
-    MAIL_FROM = "Authserver <no-reply@localhost>"
+    MAIL_FROM: Annotated[str, Text()] = "Authserver <no-reply@localhost>"
     #: Seconds between looks at the outbox (mail queued in the database) in each worker, which
     #: sends what is due there; several workers and nodes take turns (rows are claimed). None:
     #: nothing is sent from this server's processes (run `authserver outbox send` instead).
-    OUTBOX_INTERVAL: float | None = 2.0
+    OUTBOX_INTERVAL: Annotated[float | None, Optional(Number(0, 3600, "seconds", above=True))] = 2.0
     #: Seconds before a failed delivery is tried again, doubled at each failure (with jitter)
     #: up to OUTBOX_MAX_BACKOFF.
-    OUTBOX_FIRST_BACKOFF = 30
+    OUTBOX_FIRST_BACKOFF: Annotated[int, Whole(1, 86_400, "seconds")] = 30
     #: The longest wait between two tries of one message (seconds).
-    OUTBOX_MAX_BACKOFF = 3600
+    OUTBOX_MAX_BACKOFF: Annotated[int, Whole(1, 604_800, "seconds")] = 3600
     #: A message not delivered this many seconds after it was queued is given up (and counted
     #: as such in `authserver check` and the metrics): a link in it has expired by then anyway.
-    OUTBOX_GIVE_UP_AFTER = 172_800
+    OUTBOX_GIVE_UP_AFTER: Annotated[int, Whole(60, 2_592_000, "seconds")] = 172_800
     #: Seconds an SMTP conversation may take before it counts as failed.
-    SMTP_TIMEOUT = 10
+    SMTP_TIMEOUT: Annotated[int, Whole(1, 300, "seconds")] = 10
     #: Token, introspection and revocation requests one client may make to each of them
     #: (authenticated requests only, so nobody else can spend it). Far above what a well-behaved
     #: client needs: a service caches its 10-minute token, so even 1,000 instances ask for ~2 a
@@ -149,62 +213,59 @@ class DefaultConfig:
     #: a minute is one refresh every 10 minutes for 200,000 people using it at the same moment.
     #: It is there so that one runaway client (a token per API call, a retry loop) cannot take a
     #: node (a few hundred tokens a second) from every other client. Raise it for bigger apps.
-    MACHINE_RATE_LIMIT_PER_CLIENT = "20000 per minute"
+    MACHINE_RATE_LIMIT_PER_CLIENT: Annotated[str, RateLimit()] = "20000 per minute"
     #: Failed client authentications for one client_id from one address (all three endpoints),
     #: after which that pair waits out the minute: stops secret guessing and a misconfigured
     #: deployment hammering us, while the real client's servers elsewhere carry on.
-    MACHINE_AUTH_FAILURES_PER_CLIENT = "30 per minute"
+    MACHINE_AUTH_FAILURES_PER_CLIENT: Annotated[str, RateLimit()] = "30 per minute"
     #: Failed client authentications from one address over all client_ids (spraying ids).
     #: Generous: successful requests never count, and it takes ten clients behind one NAT all
     #: failing at their own limit to reach it.
-    MACHINE_AUTH_FAILURES_PER_ADDRESS = "300 per minute"
+    MACHINE_AUTH_FAILURES_PER_ADDRESS: Annotated[str, RateLimit()] = "300 per minute"
     #: RFC 7591 registrations from one address (when registration is on): each makes a client
     #: that lives until deleted; a CI pipeline registering per test run stays far below it.
-    REGISTRATION_RATE_LIMIT = "100 per hour"
+    REGISTRATION_RATE_LIMIT: Annotated[str, RateLimit()] = "100 per hour"
     #: Seconds the previous client secret keeps working after a rotation (in the console or by
     #: `clients rotate-secret`), so a developer can deploy the new one before the old one stops;
     #: 0 ends it at once.
-    CLIENT_SECRET_GRACE = 86_400
+    CLIENT_SECRET_GRACE: Annotated[int, Whole(0, 2_592_000, "seconds")] = 86_400
     #: Proxies in front whose X-Forwarded-For/-Proto/-Host (Werkzeug's ProxyFix) and
     #: X-Request-ID are trusted; 0 means the socket's peer is the client. Set it to the number
     #: of proxies, never more.
-    TRUSTED_PROXIES = 0
+    TRUSTED_PROXIES: Annotated[int, Whole(0, 10)] = 0
     #: Logs on stdout: "json" (one JSON object a line) or "text" (for a person at a terminal).
-    LOG_FORMAT = "json"
+    LOG_FORMAT: Annotated[str, OneOf(("json", "text"))] = "json"
     #: ``host:port`` serving Prometheus metrics (SPEC); None: off, and no per-request cost. Never
     #: the public port, and keep it private: metrics name clients and show traffic.
-    METRICS_ADDRESS: str | None = None
+    METRICS_ADDRESS: Annotated[str | None, Optional(HostPort())] = None
     #: A login session ends after this many seconds without a request (OWASP session management).
-    SESSION_IDLE_TIMEOUT = 28_800
+    SESSION_IDLE_TIMEOUT: Annotated[int, Whole(60, 31_536_000, "seconds")] = 28_800
     #: ...and after this many seconds in any case, however active (OWASP: absolute timeout).
-    SESSION_MAX_LIFETIME = 1_209_600
+    SESSION_MAX_LIFETIME: Annotated[int, Whole(60, 31_536_000, "seconds")] = 1_209_600
     #: The session cookie's name: cookies ignore ports, so Flask's default "session" would clash
     #: with any other Flask app on another port of the same host (SPEC).
-    SESSION_COOKIE_NAME = "authserver_session"
+    SESSION_COOKIE_NAME: Annotated[str, Text()] = "authserver_session"
     #: Largest request body accepted (forms and JSON are small; this bounds abuse).
-    MAX_CONTENT_LENGTH = 64 * 1024
+    MAX_CONTENT_LENGTH: Annotated[int, Whole(1024, 16 * 1024 * 1024, "bytes")] = 64 * 1024
     #: Session cookies: not readable from scripts, not sent on cross-site subrequests (OWASP
     #: session management); Secure follows the issuer's scheme unless set explicitly.
-    SESSION_COOKIE_HTTPONLY = True
-    SESSION_COOKIE_SAMESITE = "Lax"
-    REMEMBER_COOKIE_HTTPONLY = True
-    REMEMBER_COOKIE_SAMESITE = "Lax"
+    SESSION_COOKIE_HTTPONLY: Annotated[bool, Flag()] = True
+    SESSION_COOKIE_SAMESITE: Annotated[str, OneOf(SAME_SITE)] = "Lax"
+    REMEMBER_COOKIE_HTTPONLY: Annotated[bool, Flag()] = True
+    REMEMBER_COOKIE_SAMESITE: Annotated[str, OneOf(SAME_SITE)] = "Lax"
 
 
 def load_config(app: Flask, test_config: dict | None) -> None:
     """Defaults, then ``AUTHSERVER_*`` from the environment, then ``test_config``."""
     app.config.from_object(DefaultConfig)
-    app.config.from_prefixed_env("AUTHSERVER")
+    app.config.from_prefixed_env(PREFIX.rstrip("_"))
     if test_config:
         app.config.update(test_config)
 
-    if not callable(app.config["CLOCK"]):
-        raise RuntimeError("CLOCK must be a function returning an aware UTC datetime.")
-    app.config["CLEANUP_INTERVAL"] = cleanup_interval(app.config.get("CLEANUP_INTERVAL"))
-    app.config["OUTBOX_INTERVAL"] = cleanup_interval(
-        app.config.get("OUTBOX_INTERVAL"), "AUTHSERVER_OUTBOX_INTERVAL"
-    )
-    app.config["CACHE_CHECK_INTERVAL"] = cache_check_interval(app.config["CACHE_CHECK_INTERVAL"])
+    # Every declared setting against what it allows (``configrules``): one line naming the
+    # variable, before anything reads a value.
+    validate(DefaultConfig, app.config, PREFIX)
+    app.config["KEY_ENCRYPTION_KEY_PREVIOUS"] = app.config["KEY_ENCRYPTION_KEY_PREVIOUS"] or ()
     Path(app.instance_path).mkdir(parents=True, exist_ok=True)
     if not app.config["DATABASE_URL"]:
         app.config["DATABASE_URL"] = "sqlite:///" + str(
@@ -215,7 +276,7 @@ def load_config(app: Flask, test_config: dict | None) -> None:
 
     issuer_is_loopback = is_loopback_url(app.config["ISSUER"])
     if not issuer_is_loopback and urlsplit(app.config["ISSUER"]).scheme != "https":
-        raise RuntimeError(
+        raise SettingError(
             f"AUTHSERVER_ISSUER must use https unless it is a loopback address: "
             f"{app.config['ISSUER']!r}"
         )
@@ -223,9 +284,8 @@ def load_config(app: Flask, test_config: dict | None) -> None:
         if not issuer_is_loopback:
             # Several machines behind a load balancer must share one key; a generated one
             # would silently log people out whenever the balancer switches machines.
-            raise RuntimeError("AUTHSERVER_SECRET_KEY must be set when the issuer is public.")
+            raise SettingError("AUTHSERVER_SECRET_KEY must be set when the issuer is public.")
         app.config["SECRET_KEY"] = _instance_secret_key(Path(app.instance_path))
-    check_key_encryption_keys(app.config)
 
     # https-only cookies whenever the issuer is https, unless the operator said otherwise.
     secure = urlsplit(app.config["ISSUER"]).scheme == "https"
@@ -241,75 +301,27 @@ def load_config(app: Flask, test_config: dict | None) -> None:
     app.config.setdefault("WTF_CSRF_TIME_LIMIT", None)  # tied to the session instead
 
 
-def cleanup_interval(value: object, setting: str = "AUTHSERVER_CLEANUP_INTERVAL") -> float | None:
-    """An interval setting as seconds, or None when unset; anything else stops the start."""
-    if value is None or value == "":
-        return None
-    number = None
-    if not isinstance(value, bool):
-        try:
-            # A number, or a string of one; float() refuses anything else with a TypeError.
-            number = float(cast(SupportsFloat, value))
-        except (TypeError, ValueError):
-            number = None
-    if number is None or not math.isfinite(number) or number <= 0:
-        raise RuntimeError(
-            f"{setting} must be a positive number of seconds (or unset), not {value!r}."
-        )
-    return number
-
-
-#: Shortest key-encryption key accepted: what `authserver check` asks of the session key.
-KEY_ENCRYPTION_KEY_MIN_LENGTH = 32
-
-
-def check_key_encryption_keys(config: dict) -> None:
-    """``KEY_ENCRYPTION_KEY`` as a string (None when unset), ``..._PREVIOUS`` as a tuple of
-    strings, or the app does not start: a typo here would otherwise surface only as a token
-    endpoint that cannot sign. The messages never repeat the values: they are secrets."""
-    current = config.get("KEY_ENCRYPTION_KEY")
-    if current in (None, ""):
-        config["KEY_ENCRYPTION_KEY"] = None
-    elif not isinstance(current, str) or len(current) < KEY_ENCRYPTION_KEY_MIN_LENGTH:
-        raise RuntimeError(
-            f"AUTHSERVER_KEY_ENCRYPTION_KEY must be a string of at least "
-            f"{KEY_ENCRYPTION_KEY_MIN_LENGTH} random characters (or unset, to derive it from "
-            "AUTHSERVER_SECRET_KEY)."
-        )
-    previous = config.get("KEY_ENCRYPTION_KEY_PREVIOUS")
-    if isinstance(previous, str):
-        previous = previous.split()
-    elif previous is None:
-        previous = []
-    if not isinstance(previous, list | tuple) or not all(
-        isinstance(p, str) and p.strip() for p in previous
-    ):
-        raise RuntimeError(
-            "AUTHSERVER_KEY_ENCRYPTION_KEY_PREVIOUS must be the earlier key-encryption keys "
-            "separated by spaces (or unset)."
-        )
-    config["KEY_ENCRYPTION_KEY_PREVIOUS"] = tuple(previous)
-
-
-#: The longest ``CACHE_CHECK_INTERVAL`` accepted: it is how long a disabled client may still get
-#: tokens from another worker, so a typo (milliseconds for seconds) must not stretch it.
-MAX_CACHE_CHECK_INTERVAL = 60.0
+def cleanup_interval(value: object) -> float | None:
+    """``CLEANUP_INTERVAL`` as seconds, or None when unset; anything else is a ``SettingError``."""
+    return _one_setting("CLEANUP_INTERVAL", value)  # type: ignore[return-value]
 
 
 def cache_check_interval(value: object) -> float:
-    """``CACHE_CHECK_INTERVAL`` as seconds, 0 to 60; anything else stops the start."""
-    number = None
-    if not isinstance(value, bool):
-        try:
-            number = float(cast(str, value))  # a number, or a string of one: float() decides
-        except (TypeError, ValueError):
-            number = None
-    if number is None or not 0 <= number <= MAX_CACHE_CHECK_INTERVAL:  # NaN fails both
-        raise RuntimeError(
-            f"AUTHSERVER_CACHE_CHECK_INTERVAL must be a number of seconds from 0 to "
-            f"{MAX_CACHE_CHECK_INTERVAL:g}, not {value!r}."
-        )
-    return number
+    """``CACHE_CHECK_INTERVAL`` as seconds, 0 to 60; anything else is a ``SettingError``."""
+    return _one_setting("CACHE_CHECK_INTERVAL", value)  # type: ignore[return-value]
+
+
+def _one_setting(name: str, value: object) -> object:
+    config = {name: value}
+    validate(DefaultConfig, config, PREFIX)
+    return config[name]
+
+
+def check_environment() -> None:
+    """This process's ``AUTHSERVER_*`` settings, checked as the app would check them at start
+    (``SettingError`` on the first one not allowed), without making the app: gunicorn's master
+    asks before it starts any worker (``authserver.gunicorn_settings``)."""
+    load_config(Flask("authserver", instance_relative_config=True), None)
 
 
 def engine_options(url: str) -> dict:

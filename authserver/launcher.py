@@ -19,6 +19,7 @@ import click
 from flask.cli import FlaskGroup
 
 from authserver import create_app
+from configrules import SettingError
 
 #: gunicorn's ``module:factory()`` form: each service made in its worker, from any directory.
 AUTH_APP = "authserver:create_app()"
@@ -169,4 +170,10 @@ def main() -> None:
         create_app=create_app,
     )
     cli.add_command(serve)
-    cli.main(prog_name="authserver")
+    try:
+        cli.main(prog_name="authserver")
+    except SettingError as error:
+        # A setting out of range: its one line, not a traceback (the app is made lazily, by
+        # whichever command needs it, so this is where every command's start meets).
+        click.echo(f"Error: {error}", err=True)
+        raise SystemExit(2) from None

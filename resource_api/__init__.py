@@ -17,6 +17,7 @@ from .cors import init_cors
 from .database import ping_after_idle
 from .errors import register_error_handlers
 from .extensions import db, migrate
+from .health import bp as health_blueprint
 from .logs import configure_logging
 from .metrics import init_metrics
 from .protection import init_protection
@@ -47,5 +48,6 @@ def create_app(test_config: dict | None = None) -> Flask:
     register_error_handlers(app)
     init_cors(app)
     app.register_blueprint(api_blueprint)
+    app.register_blueprint(health_blueprint)
     init_metrics(app, db)  # off unless RESOURCE_API_METRICS_ADDRESS is set
     return app

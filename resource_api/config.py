@@ -10,80 +10,112 @@ from __future__ import annotations
 import ipaddress
 import time
 from pathlib import Path
+from typing import Annotated
 from urllib.parse import urlsplit
 
 from flask import Flask
 
+from configrules import (
+    Check,
+    DatabaseUrl,
+    Flag,
+    Function,
+    HostPort,
+    Number,
+    OneOf,
+    Optional,
+    SettingError,
+    Text,
+    Url,
+    Whole,
+    validate,
+)
+
 from .database import engine_options
 
+#: A setting that would make the API unsafe or unable to start (``configrules``' error, so the
+#: entry points that print it as one line catch both services' alike).
+ConfigError = SettingError
 
-class ConfigError(RuntimeError):
-    """A setting that would make the API unsafe or unable to start."""
+#: The environment variables' prefix.
+PREFIX = "RESOURCE_API_"
+
+
+def _origins(value: object) -> object:
+    items = value.split() if isinstance(value, str) else value
+    if not isinstance(items, list | tuple | set | frozenset):
+        raise ValueError
+    return value
+
+
+ORIGINS = Check("origins (scheme://host[:port]) separated by spaces", _origins)
 
 
 class DefaultConfig:
     #: The authorization server to trust; its tokens' ``iss`` (RFC 9068 §4, SPEC env table).
     #: ``https``, or ``http`` on a loopback address only.
-    ISSUER = "http://127.0.0.1:5000"
+    ISSUER: Annotated[str, Url()] = "http://127.0.0.1:5000"
     #: This API's identifier, the ``aud`` it accepts (RFC 9068 §4, SPEC env table).
-    AUDIENCE = "http://127.0.0.1:5001"
+    AUDIENCE: Annotated[str, Text()] = "http://127.0.0.1:5001"
     #: SQLAlchemy URL of its own database (``sqlite:///...`` or ``postgresql+psycopg://...``);
     #: None means a SQLite file, ``resource_api.sqlite3``, in the instance folder (SPEC:
     #: embedded default).
-    DATABASE_URL: str | None = None
+    DATABASE_URL: Annotated[str | None, Optional(DatabaseUrl())] = None
     #: The ``realm`` of WWW-Authenticate challenges (RFC 6750 §3); None means the AUDIENCE.
-    REALM: str | None = None
+    REALM: Annotated[str | None, Optional(Text())] = None
     #: Accept ``?access_token=`` (RFC 6750 §2.3 says SHOULD NOT: URLs end up in logs).
-    ALLOW_QUERY_TOKEN = False
+    ALLOW_QUERY_TOKEN: Annotated[bool, Flag()] = False
     #: Also ask the issuer's RFC 7662 endpoint, so revocation takes effect before expiry.
-    INTROSPECTION = False
+    INTROSPECTION: Annotated[bool, Flag()] = False
     #: Ask it only about requests that change something (POST, PUT, PATCH, DELETE): a revoked
     #: token stops writing within INTROSPECTION_CACHE_TTL, and reads stay local (no network
     #: hop) until the token expires. Implied by INTROSPECTION.
-    INTROSPECT_WRITES = False
+    INTROSPECT_WRITES: Annotated[bool, Flag()] = False
     #: Credentials for the introspection endpoint (RFC 7662 §2.1 requires the caller to
     #: authenticate); sent with client_secret_basic (RFC 6749 §2.3.1).
-    INTROSPECTION_CLIENT_ID: str | None = None
-    INTROSPECTION_CLIENT_SECRET: str | None = None
+    INTROSPECTION_CLIENT_ID: Annotated[str | None, Optional(Text())] = None
+    INTROSPECTION_CLIENT_SECRET: Annotated[str | None, Optional(Text(secret=True))] = None
     #: Seconds an introspection answer is reused: the longest a revoked token keeps working.
-    INTROSPECTION_CACHE_TTL = 5
+    INTROSPECTION_CACHE_TTL: Annotated[float, Number(0, 3600, "seconds")] = 5
     #: Clock skew tolerated on ``exp``/``nbf``/``iat`` (RFC 7519 §4.1.4: "a few minutes" at most).
-    LEEWAY = 30
+    LEEWAY: Annotated[float, Number(0, 300, "seconds")] = 30
     #: Seconds the JWKS is trusted before it is fetched again, so a withdrawn key stops working.
-    JWKS_MAX_AGE = 600
+    JWKS_MAX_AGE: Annotated[float, Number(0, 86_400, "seconds")] = 600
     #: Seconds the discovery document is reused (OIDC Discovery leaves caching to the client).
-    METADATA_MAX_AGE = 3600
+    METADATA_MAX_AGE: Annotated[float, Number(0, 86_400, "seconds")] = 3600
     #: Fewest seconds between two fetches from the issuer caused by an unknown ``kid`` or a failed
     #: fetch: tokens with made-up kids must not turn the API into a flood against the issuer.
-    ISSUER_MIN_REFETCH_INTERVAL = 10
+    ISSUER_MIN_REFETCH_INTERVAL: Annotated[float, Number(0, 3600, "seconds")] = 10
     #: Seconds to connect to and then to hear from the issuer; a stalled issuer must not hold
     #: every worker of the API.
-    ISSUER_CONNECT_TIMEOUT = 3.0
-    ISSUER_READ_TIMEOUT = 5.0
+    ISSUER_CONNECT_TIMEOUT: Annotated[float, Number(0, 60, "seconds", above=True)] = 3.0
+    ISSUER_READ_TIMEOUT: Annotated[float, Number(0, 60, "seconds", above=True)] = 5.0
     #: Largest request body accepted; events are small, this bounds abuse (413 beyond it).
-    MAX_CONTENT_LENGTH = 64 * 1024
+    MAX_CONTENT_LENGTH: Annotated[int, Whole(1024, 16 * 1024 * 1024, "bytes")] = 64 * 1024
     #: Browser origins (``scheme://host[:port]``, space-separated) whose pages may call the API
     #: (CORS, SPEC env table). None by default: a single-page app on another origin must be
     #: listed here, exactly as its browser sends ``Origin``. Never ``*``: tokens are involved.
-    CORS_ORIGINS = ""
+    CORS_ORIGINS: Annotated[str, ORIGINS] = ""
     #: Proxies in front whose X-Forwarded-For (the client's address) and X-Request-ID are
     #: trusted; 0 means the socket's peer is the client. Set it to the number of proxies.
-    TRUSTED_PROXIES = 0
+    TRUSTED_PROXIES: Annotated[int, Whole(0, 10)] = 0
     #: Logs on stdout: "json" (one JSON object a line) or "text" (for a person at a terminal).
-    LOG_FORMAT = "json"
+    LOG_FORMAT: Annotated[str, OneOf(("json", "text"))] = "json"
     #: ``host:port`` serving Prometheus metrics; None: off, and no per-request cost. Never the
     #: public port, and keep it private: metrics show traffic.
-    METRICS_ADDRESS: str | None = None
+    METRICS_ADDRESS: Annotated[str | None, Optional(HostPort())] = None
     #: Seconds since the epoch; tests pass a controllable clock instead (not settable from env).
-    CLOCK = time.time
+    CLOCK: Annotated[object, Function()] = time.time
 
 
 def load_config(app: Flask, test_config: dict | None) -> None:
     """Defaults, then ``RESOURCE_API_*`` from the environment, then ``test_config``."""
     app.config.from_object(DefaultConfig)
-    app.config.from_prefixed_env("RESOURCE_API")
+    app.config.from_prefixed_env(PREFIX.rstrip("_"))
     if test_config:
         app.config.update(test_config)
+    # Every declared setting against what it allows (``configrules``), one line naming it.
+    validate(DefaultConfig, app.config, PREFIX)
 
     if not app.config["DATABASE_URL"]:
         Path(app.instance_path).mkdir(parents=True, exist_ok=True)
@@ -106,36 +138,8 @@ def load_config(app: Flask, test_config: dict | None) -> None:
         raise ConfigError("RESOURCE_API_AUDIENCE must be a non-empty string.")
     app.config["REALM"] = app.config["REALM"] or app.config["AUDIENCE"]
 
-    if not callable(app.config["CLOCK"]):
-        raise ConfigError("CLOCK must be a function returning seconds since the epoch.")
-    for name in ("ALLOW_QUERY_TOKEN", "INTROSPECTION", "INTROSPECT_WRITES"):
-        app.config[name] = _as_flag(name, app.config[name])
-    for name in (
-        "INTROSPECTION_CACHE_TTL",
-        "LEEWAY",
-        "JWKS_MAX_AGE",
-        "METADATA_MAX_AGE",
-        "ISSUER_MIN_REFETCH_INTERVAL",
-        "ISSUER_CONNECT_TIMEOUT",
-        "ISSUER_READ_TIMEOUT",
-    ):
-        value = app.config[name]
-        if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
-            raise ConfigError(f"RESOURCE_API_{name} must be a number >= 0, not {value!r}.")
-
-    proxies = app.config["TRUSTED_PROXIES"]
-    if isinstance(proxies, bool) or not isinstance(proxies, int) or proxies < 0:
-        raise ConfigError(f"RESOURCE_API_TRUSTED_PROXIES must be a whole number >= 0: {proxies!r}")
-    log_format = app.config["LOG_FORMAT"]
-    if log_format not in ("json", "text"):
-        raise ConfigError(f"RESOURCE_API_LOG_FORMAT must be json or text, not {log_format!r}.")
-
     app.config["CORS_ORIGINS"] = _cors_origins(app.config["CORS_ORIGINS"])
 
-    for name in ("INTROSPECTION_CLIENT_ID", "INTROSPECTION_CLIENT_SECRET"):
-        # An all-digit client_id arrives from the environment as a number (JSON parsing).
-        if app.config[name] is not None:
-            app.config[name] = str(app.config[name])
     for name in ("INTROSPECTION", "INTROSPECT_WRITES"):
         if app.config[name] and not (
             app.config["INTROSPECTION_CLIENT_ID"] and app.config["INTROSPECTION_CLIENT_SECRET"]
@@ -195,14 +199,8 @@ def _cors_origins(value: object) -> frozenset[str]:
     return frozenset(origins)
 
 
-def _as_flag(name: str, value: object) -> bool:
-    # from_prefixed_env turns "1"/"true" into 1/True already; strings are what is left over.
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, int) and value in (0, 1):
-        return bool(value)
-    if isinstance(value, str) and value.strip().lower() in ("yes", "on", "true", "1"):
-        return True
-    if isinstance(value, str) and value.strip().lower() in ("no", "off", "false", "0", ""):
-        return False
-    raise ConfigError(f"RESOURCE_API_{name} must be 0 or 1, not {value!r}.")
+def check_environment() -> None:
+    """This process's ``RESOURCE_API_*`` settings, checked as the app would check them at start
+    (``SettingError`` on the first one not allowed), without making the app: gunicorn's master
+    asks before it starts any worker (``authserver.gunicorn_settings``)."""
+    load_config(Flask("resource_api", instance_relative_config=True), None)

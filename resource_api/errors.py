@@ -6,8 +6,12 @@ import logging
 from typing import Any
 
 from flask import Flask, Response, jsonify
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from werkzeug.exceptions import HTTPException, InternalServerError
 
+from outages import DRIVER_ERRORS, RETRY_AFTER_SECONDS, database_unavailable
+
+from .extensions import db
 from .issuer import IssuerUnavailable
 
 log = logging.getLogger(__name__)
@@ -81,6 +85,31 @@ def register_error_handlers(app: Flask) -> None:
         )
         response.headers["Retry-After"] = "10"
         return response
+
+    def database_error(error: Exception) -> Response:
+        if not database_unavailable(error):
+            raise error  # a refused query is a bug: Flask logs it, the client gets the 500 below
+        # Nothing half-written: each write is one transaction that died with the connection.
+        # The next request's checkout pings an idle connection and replaces a dead one, so
+        # the API heals by itself once the database is back.
+        try:
+            db.session.rollback()
+        except SQLAlchemyError:
+            pass  # the connection is gone; the session is discarded at the request's end
+        log.warning("database unavailable: %s", getattr(error, "orig", error))
+        response = json_error(
+            503,
+            "temporarily_unavailable",
+            "The API cannot reach its database; try again shortly.",
+        )
+        response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+        response.headers["Cache-Control"] = "no-store"
+        return response
+
+    # SQLAlchemy's errors, and the drivers' own from the raw connections ``reads`` uses.
+    kinds: tuple[type[Exception], ...] = (DBAPIError, *DRIVER_ERRORS)
+    for kind in kinds:
+        app.register_error_handler(kind, database_error)
 
     @app.errorhandler(HTTPException)
     def http_error(error: HTTPException) -> Response:

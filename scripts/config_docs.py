@@ -20,6 +20,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import configrules
+
 ROOT = Path(__file__).resolve().parent.parent
 OUTPUT = ROOT / "docs" / "configuration.md"
 COMMAND = "make docs"
@@ -87,8 +89,10 @@ as numbers and booleans, and a value that is not JSON stays a string. With none 
 runs on SQLite under `instance/` on the loopback addresses `make serve` uses.
 
 The tables are generated from each service's `DefaultConfig` class (`{COMMAND}`): the default is
-the class's value ("unset" is `None`), and the meaning is the comment above the setting in the
-code ("SPEC" there names [the contract](SPEC.md)). A setting whose default is a function (the
+the class's value ("unset" is `None`), "allowed" is what the service checks every value against
+when it starts (`configrules`, declared next to the setting: anything else stops the start with
+one line naming the variable), and the meaning is the comment above the setting in the code
+("SPEC" there names [the contract](SPEC.md)). A setting whose default is a function (the
 clocks) is for tests and cannot be set from the environment.
 """
 
@@ -187,12 +191,28 @@ def service_section(service: Service) -> str:
     module = importlib.import_module(service.module)
     config = module.DefaultConfig
     settings = documented_settings(inspect.getsource(module), lambda name: getattr(config, name))
-    rows = ["| setting | default | meaning |", "| --- | --- | --- |"]
+    # What each setting allows (its ``configrules`` declaration, checked at start), for the
+    # services that declare them; one that declares some must declare all.
+    declared = configrules.rules(config)
+    missing = configrules.undeclared(config) if declared else []
+    if missing:
+        raise UndocumentedSetting(
+            f"{service.module}.DefaultConfig.{missing[0]} declares no rule of what it allows "
+            "(Annotated[type, configrules.Rule])"
+        )
+    if declared:
+        rows = ["| setting | default | allowed | meaning |", "| --- | --- | --- | --- |"]
+    else:
+        rows = ["| setting | default | meaning |", "| --- | --- | --- |"]
     for setting in settings:
         names = ", ".join(f"`{service.prefix}{name}`" for name in setting.names)
         defaults = [default_text(value, setting.doc) for value in setting.defaults]
         default = defaults[0] if len(set(defaults)) == 1 else ", ".join(defaults)
-        rows.append(f"| {names} | {_cell(default)} | {_cell(setting.doc)} |")
+        allowed = ""
+        if declared:
+            texts = dict.fromkeys(declared[name].allowed() for name in setting.names)
+            allowed = f" {_cell('; '.join(texts))} |"
+        rows.append(f"| {names} | {_cell(default)} |{allowed} {_cell(setting.doc)} |")
     return f"## {service.title}\n\n{service.intro}\n\n" + "\n".join(rows) + "\n"
 
 

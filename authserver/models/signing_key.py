@@ -26,3 +26,6 @@ class SigningKey(Base):
     activated_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=clock.now)
     #: When a newer key took over; the public key stays in the JWKS until tokens it signed expire.
     retired_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    #: When the operator pulled it out of the JWKS at once (``keys retire --now``: it leaked);
+    #: tokens it signed are refused from then on, and cleanup deletes the row.
+    withdrawn_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -23,10 +23,11 @@ from ..models import (
     OutboxMessage,
     RateLimitCounter,
     RefreshToken,
+    SigningKey,
     TokenFamily,
     UserSession,
 )
-from . import rows_matched
+from . import caches, keys, rows_matched
 from .tokens import erase_retry_answers
 
 BATCH = 1000
@@ -124,9 +125,14 @@ def cleanup(now: datetime | None = None) -> Removed:
                 OutboxMessage.gave_up_at < now - timedelta(days=7),
             ),
         ),
+        # Private keys no JWKS will list again: kept, they would only be something to steal.
+        "signing_keys": (SigningKey, keys.unpublished(now)),
     }
     for name, (model, condition) in steps.items():
         removed.counts[name] = _delete_in_batches(model, condition)
+    if removed.counts["signing_keys"]:
+        caches.bump(caches.SIGNING_KEYS)  # every process drops its copy of the key set
+        db.session.commit()
     removed.counts["refresh_retry_answers"] = erase_stale_retry_answers(now, life)
     removed.counts["rate_limit_counters"] = _delete_in_batches(
         RateLimitCounter, RateLimitCounter.expires_at <= now.timestamp(), key="key"

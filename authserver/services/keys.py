@@ -24,7 +24,7 @@ from typing import cast
 
 from flask import current_app
 from joserfc.jwk import RSAKey
-from sqlalchemy import null, select, update
+from sqlalchemy import ColumnElement, null, or_, select, update
 
 from .. import clock
 from ..extensions import db
@@ -45,6 +45,7 @@ class KeyPair:
     created_at: datetime
     retired_at: datetime | None
     activated_at: datetime | None = None
+    withdrawn_at: datetime | None = None
 
     @property
     def pending(self) -> bool:
@@ -69,7 +70,12 @@ def _all_keys() -> tuple[KeyPair, ...]:
 
 def _pair(row: SigningKey) -> KeyPair:
     return KeyPair(
-        row.kid, row.encrypted_private_key, row.created_at, row.retired_at, row.activated_at
+        row.kid,
+        row.encrypted_private_key,
+        row.created_at,
+        row.retired_at,
+        row.activated_at,
+        row.withdrawn_at,
     )
 
 
@@ -97,6 +103,12 @@ def _key_set() -> tuple[KeyPair, ...]:
 def _newest_active(key_set: tuple[KeyPair, ...]) -> KeyPair | None:
     live = [k for k in key_set if k.activated_at is not None and k.retired_at is None]
     return max(live, key=lambda k: cast(datetime, k.activated_at), default=None)  # all activated
+
+
+def current_active_key() -> KeyPair | None:
+    """The key that signs now, or None before the first one is made; never writes (readiness
+    and `authserver check` ask it)."""
+    return _newest_active(_key_set())
 
 
 def active_key() -> KeyPair:
@@ -175,7 +187,40 @@ def retire_key(kid: str) -> SigningKey:
     return key
 
 
+@dataclass(frozen=True)
+class Withdrawn:
+    """What ``withdraw_key`` did: the key pulled, and the key that signs instead if the pulled
+    one was signing."""
+
+    kid: str
+    replaced_by: str | None
+
+
+def withdraw_key(kid: str) -> Withdrawn:
+    """Pull a key out of the JWKS now (it leaked): tokens it signed stop verifying here at once
+    (introspection says inactive, UserInfo refuses them); an active key is replaced first by the
+    pre-published key or a new one. Resource servers that cached the JWKS keep it until their
+    cache expires."""
+    key = db.session.scalar(select(SigningKey).where(SigningKey.kid == kid)) if kid else None
+    if key is None:
+        raise ServiceError(f"No signing key with kid {kid!r}.")
+    if key.withdrawn_at is not None:
+        raise ServiceError(f"Key {kid} is already withdrawn.")
+    replaced_by = None
+    current = current_active_key()
+    if current is not None and current.kid == key.kid:
+        replaced_by = rotate_keys().kid  # retires this one too
+    now = clock.now()
+    key.retired_at = key.retired_at or now
+    key.withdrawn_at = now
+    db.session.flush()
+    caches.bump(caches.SIGNING_KEYS)
+    return Withdrawn(key.kid, replaced_by)
+
+
 def key_state(key: KeyPair, active_kid: str) -> str:
+    if key.withdrawn_at is not None:
+        return "withdrawn"
     if key.kid == active_kid:
         return "active"
     if key.pending:
@@ -195,6 +240,7 @@ def list_keys() -> list[dict]:
             "created_at": _iso(k.created_at),
             "activated_at": _iso(k.activated_at),
             "retired_at": _iso(k.retired_at),
+            "withdrawn_at": _iso(k.withdrawn_at),
         }
         for k in _key_set()
     ]
@@ -213,12 +259,23 @@ def _publication_window() -> timedelta:
 
 def published_keys() -> list[KeyPair]:
     cutoff = clock.now() - _publication_window()
-    # A pre-published key retired before it signed anything has no token to verify: gone at once.
+    # A pre-published key retired before it signed anything has no token to verify: gone at once;
+    # so is a withdrawn key, whose tokens must not verify any more.
     return [
         k
         for k in _key_set()
-        if k.retired_at is None or (k.activated_at is not None and k.retired_at > cutoff)
+        if k.withdrawn_at is None
+        and (k.retired_at is None or (k.activated_at is not None and k.retired_at > cutoff))
     ]
+
+
+def unpublished(now: datetime) -> ColumnElement[bool]:
+    """The rows no JWKS will list again (withdrawn, or retired longer ago than any token it
+    signed can live): their private keys serve nothing, so cleanup deletes them."""
+    return or_(
+        SigningKey.withdrawn_at.is_not(None),
+        SigningKey.retired_at < now - _publication_window(),
+    )
 
 
 def jwks() -> PublishedKeys:

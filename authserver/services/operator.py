@@ -12,11 +12,11 @@ from __future__ import annotations
 from datetime import datetime
 
 from flask import current_app
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select, true, update
 
 from .. import clock
 from ..extensions import db
-from ..models import Client, TokenFamily, User
+from ..models import AccessToken, AuthorizationCode, Client, TokenFamily, User, UserSession
 from . import (
     ServiceError,
     accounts,
@@ -24,7 +24,9 @@ from . import (
     caches,
     clients,
     factors,
+    keys,
     locks,
+    rows_matched,
     sessions,
     tokens,
     users,
@@ -245,3 +247,60 @@ def revoke_tokens(
         **revoked,
     )
     return revoked
+
+
+# --- after restoring a backup ------------------------------------------------------------------
+
+
+def after_restore(actor: str = "operator") -> dict[str, int | str]:
+    """What a restored (older) database must not bring back: every login session ends, every
+    token family and access token is revoked, unredeemed codes go, sealed retry answers are
+    erased, and a new signing key takes over. A token revoked after the backup was taken is
+    live again in the restored rows; this is the one way to be sure none is. People log in
+    again and apps ask again (refresh tokens included). The counts; the command commits.
+
+    Run it with the nodes stopped, before they serve from the restored database.
+    """
+    now = clock.now()
+    ended = rows_matched(
+        update(UserSession)
+        .where(UserSession.ended_at.is_(None))
+        .values(ended_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    families = rows_matched(
+        update(TokenFamily)
+        .where(TokenFamily.revoked_at.is_(None))
+        .values(revoked_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    access_tokens = rows_matched(
+        update(AccessToken)
+        .where(AccessToken.revoked_at.is_(None))
+        .values(revoked_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    codes = rows_matched(
+        delete(AuthorizationCode)
+        .where(AuthorizationCode.redeemed_at.is_(None))
+        .execution_options(synchronize_session=False)
+    )
+    tokens.erase_retry_answers(true())
+    key = keys.rotate_keys()
+    counts: dict[str, int | str] = {
+        "sessions": ended,
+        "families": families,
+        "access_tokens": access_tokens,
+        "codes": codes,
+        "new_signing_key": key.kid,
+    }
+    audit.record(
+        "restore.hygiene",
+        actor=actor,
+        sessions=ended,
+        families=families,
+        access_tokens=access_tokens,
+        codes=codes,
+        new_signing_key=key.kid,
+    )
+    return counts

@@ -5,32 +5,18 @@ from __future__ import annotations
 from flask import Flask, current_app, jsonify, render_template, request
 from flask.globals import request_ctx
 from flask_wtf.csrf import CSRFError
-from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response
+
+from outages import RETRY_AFTER_SECONDS, database_unavailable
 
 from ..extensions import db
 from ..security.key_wrapping import KeyUnavailable
 
 _CODES = {400: "invalid_request", 401: "invalid_client", 404: "not_found", 405: "invalid_request"}
 
-#: Seconds a client is asked to wait before trying again when the database is away.
-RETRY_AFTER_SECONDS = 5
-#: PostgreSQL error classes that mean "no usable connection" (SQLSTATE class 08, and the
-#: server shutting down or starting up); a libpq failure to connect at all has no SQLSTATE.
-_CONNECTION_SQLSTATES = ("08", "57P01", "57P02", "57P03")
-
-
-def database_unavailable(error: DBAPIError) -> bool:
-    """True when ``error`` says the database could not be reached or dropped the connection,
-    as opposed to a query it refused (a constraint, a missing table: bugs, not outages)."""
-    if error.connection_invalidated:
-        return True  # SQLAlchemy saw the connection die mid-use and threw it away
-    orig = error.orig
-    if not isinstance(error, OperationalError) or orig is None or not hasattr(orig, "sqlstate"):
-        return False
-    sqlstate = orig.sqlstate  # psycopg 3; None when libpq never got an answer
-    return sqlstate is None or sqlstate.startswith(_CONNECTION_SQLSTATES)
+__all__ = ["RETRY_AFTER_SECONDS", "database_unavailable", "register"]
 
 
 def _wants_json() -> bool:

@@ -7,7 +7,8 @@ from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.wrappers import Response
 
 from ..extensions import db
-from ..services import schema
+from ..security.key_wrapping import KeyUnavailable
+from ..services import keys, schema
 
 bp = Blueprint("health", __name__)
 
@@ -21,6 +22,7 @@ def healthz() -> Response:
 def readyz() -> Response | tuple[Response, int]:
     try:
         behind = schema.schema_behind()
+        signing = None if behind else keys.current_active_key()
     except SQLAlchemyError:
         db.session.rollback()
         return jsonify(status="unavailable", reason="database unreachable"), 503
@@ -28,4 +30,11 @@ def readyz() -> Response | tuple[Response, int]:
     if behind is not None:
         # Its requests would fail wherever the code reads what the migration adds.
         return jsonify(status="unavailable", reason=behind), 503
+    if signing is not None:
+        try:
+            keys.private_key(signing)  # decrypted once per process, then cached
+        except KeyUnavailable as error:
+            # This node's key-encryption key cannot open the active key: every token request
+            # it took would fail, so the balancer should send them to a node that can.
+            return jsonify(status="unavailable", reason=str(error)), 503
     return jsonify(status="ok")

@@ -9,7 +9,7 @@ from sqlalchemy import select
 from authserver.extensions import db
 from authserver.models import Client, SigningKey, User
 from authserver.security.secrets import hash_secret
-from tests.helpers import basic_auth
+from tests.helpers import basic_auth, login
 
 
 def _run(app, *args):
@@ -221,3 +221,43 @@ def test_demo_follows_the_demo_client_s_settings_when_it_runs_elsewhere(app, mon
         row = db.session.scalar(select(Client).where(Client.client_id == "demo-client"))
         assert row.redirect_uris == ["http://127.0.0.1:9002/callback"]
         assert row.verified  # moved by the operator's settings: still vouched for
+
+
+def test_an_operator_password_can_come_from_stdin_or_a_prompt_not_the_command_line(app):
+    """Issue 19, item 9: passwords only on the command line end up in shell history and `ps`."""
+    runner = app.test_cli_runner()
+    piped = runner.invoke(
+        args=["users", "create", "--email", "pipe@example.com", "--password-stdin", "--json"],
+        input="from-standard-input\n",
+    )
+    assert piped.exit_code == 0, piped.output
+    prompted = runner.invoke(
+        args=["users", "create", "--email", "ask@example.com", "--json"],
+        input="typed-at-the-prompt\ntyped-at-the-prompt\n",
+    )
+    assert prompted.exit_code == 0, prompted.output
+    assert "typed-at-the-prompt" not in prompted.output  # hidden input is not echoed
+    mistyped = runner.invoke(
+        args=["users", "create", "--email", "typo@example.com"],
+        input="first-attempt-pw\nsecond-attempt-pw\n",
+    )
+    assert mistyped.exit_code != 0  # the two entries differ: asked again, then input ran out
+    both = runner.invoke(
+        args=["users", "create", "--email", "b@example.com", "--password", "x" * 12]
+        + ["--password-stdin"],
+        input="y" * 12 + "\n",
+    )
+    assert both.exit_code == 2 and "not both" in both.output
+    changed = runner.invoke(
+        args=["users", "set-password", "pipe@example.com", "--password-stdin"],
+        input="a-new-password-here\n",
+    )
+    assert changed.exit_code == 0, changed.output
+
+    for email, password in [
+        ("pipe@example.com", "a-new-password-here"),
+        ("ask@example.com", "typed-at-the-prompt"),
+    ]:
+        assert login(app.test_client(), email, password).status_code == 302
+    with app.app_context():
+        assert db.session.scalar(select(User).filter_by(email="typo@example.com")) is None

@@ -349,6 +349,7 @@ def test_keys_list(app, signing_pem):
             "created_at": data["keys"][0]["created_at"],
             "activated_at": data["keys"][0]["activated_at"],
             "retired_at": None,
+            "withdrawn_at": None,
         }
     ]
     assert _run(app, "keys", "list").output.startswith(signing_pem[0])
@@ -402,6 +403,68 @@ def test_keys_retire(app, client, signing_pem):
     assert new_kid not in (waiting, old_kid)
     assert _kids(client) == [new_kid, old_kid]
     _refused(app, "keys", "retire", "--", old_kid, mentions="already retired")
+
+
+def test_a_leaked_active_key_is_withdrawn_at_once_and_its_tokens_refused(
+    app, client, signing_pem, logged_in, confidential_client
+):
+    """Issue 19, item 7: `keys retire` could not pull a key out of the JWKS at once."""
+    leaked = signing_pem[0]
+    issued = user_tokens(logged_in, confidential_client)
+    assert _introspect(logged_in, confidential_client, issued["access_token"])["active"]
+
+    said = _run(app, "keys", "retire", "--now", "--", leaked)
+    assert said.exit_code == 0, said.output
+    text = said.output.replace("\n", " ")
+    assert f"Withdrew key {leaked}" in text and "tokens it signed are refused" in text
+    (line,) = [w for w in text.split(". ") if w.startswith("Key ") and w.endswith("signs instead")]
+    replacement = line.split()[1]
+
+    assert _kids(client) == [replacement]  # out of the JWKS now, not after the tokens expire
+    assert _introspect(logged_in, confidential_client, issued["access_token"]) == {"active": False}
+    bearer = {"Authorization": f"Bearer {issued['access_token']}"}
+    assert client.get("/oauth/userinfo", headers=bearer).status_code == 401
+    # New tokens are signed by the replacement and verify.
+    fresh = refresh(logged_in, confidential_client, issued["refresh_token"]).get_json()
+    assert decode_jwt(client, fresh["access_token"])[0]["kid"] == replacement
+    assert _introspect(logged_in, confidential_client, fresh["access_token"])["active"]
+    states = {k["kid"]: k["state"] for k in _json(app, "keys", "list")["keys"]}
+    assert states == {leaked: "withdrawn", replacement: "active"}
+    _refused(app, "keys", "retire", "--now", "--", leaked, mentions="already withdrawn")
+    with app.app_context():
+        assert "key.withdrawn" in db.session.scalars(select(AuditEvent.event)).all()
+
+    # Cleanup deletes its private key; the active key stays.
+    assert _json(app, "cleanup")["signing_keys"] == 1
+    with app.app_context():
+        assert db.session.scalars(select(SigningKey.kid)).all() == [replacement]
+
+
+def test_cleanup_deletes_retired_keys_once_no_token_of_theirs_can_live(
+    app, client, signing_pem, fake_clock
+):
+    old_kid = signing_pem[0]
+    new_kid = _json(app, "keys", "rotate")["kid"]
+    assert _json(app, "cleanup")["signing_keys"] == 0  # still published: its tokens live
+    assert set(_kids(client)) == {new_kid, old_kid}  # (the fake clock may precede old's birth)
+    ttl = max(app.config["ACCESS_TOKEN_TTL"], app.config["ID_TOKEN_TTL"])
+    fake_clock.advance(ttl + 61)
+    assert _kids(client) == [new_kid]
+    assert _json(app, "cleanup")["signing_keys"] == 1
+    with app.app_context():
+        assert db.session.scalars(select(SigningKey.kid)).all() == [new_kid]
+
+
+def test_rotate_and_retire_say_plainly_what_they_did(app, signing_pem):
+    old_kid = signing_pem[0]
+    published = _run(app, "keys", "rotate", "--publish-only").output
+    assert published.startswith("Published key ") and "signs nothing yet" in published
+    waiting = published.split()[2]
+    rotated = _run(app, "keys", "rotate").output
+    assert rotated.startswith(f"Key {waiting} signs new tokens on every node within 1 s; ")
+    assert f"{old_kid} is retired" in rotated
+    retired = _run(app, "keys", "retire", "--", old_kid)
+    assert "already retired" in retired.output  # rotate retired it
 
 
 @pytest.mark.parametrize(
@@ -466,3 +529,42 @@ def test_users_send_reset_queues_a_working_link(app, user):
         )
     _json(app, "users", "disable", user.email)
     _refused(app, "users", "send-reset", user.email, mentions="disabled")
+
+
+# --- after a restore ---------------------------------------------------------------------------
+
+
+def test_after_restore_ends_every_session_and_token_and_rotates_the_key(
+    app, logged_in, user, confidential_client, service_client, signing_pem
+):
+    """Issue 19, item 3: a restored (older) backup holds, live, tokens revoked since it was
+    taken; one command makes sure none of them works."""
+    issued = user_tokens(logged_in, confidential_client)
+    own = client_credentials_token(app.test_client(), service_client)
+    old_kid, _ = signing_pem
+
+    refused = _run(app, "after-restore")  # asks first; no answer, nothing done
+    assert refused.exit_code == 1
+    assert _introspect(logged_in, confidential_client, issued["access_token"])["active"]
+
+    done = _json(app, "after-restore", "--yes")
+    assert done["sessions"] == 1 and done["families"] == 1 and done["access_tokens"] == 2
+    assert done["new_signing_key"] != old_kid
+
+    assert _introspect(logged_in, confidential_client, issued["access_token"]) == {"active": False}
+    assert _introspect(logged_in, confidential_client, own) == {"active": False}
+    assert_oauth_error(
+        refresh(logged_in, confidential_client, issued["refresh_token"]), "invalid_grant"
+    )
+    response = logged_in.get(authorize_url(confidential_client))
+    assert response.status_code == 302 and "/login" in response.headers["Location"]
+    http = app.test_client()
+    # The new key signs; the old one stays published until its tokens have expired.
+    assert set(_kids(http)) == {old_kid, done["new_signing_key"]}
+    header, _ = decode_jwt(http, client_credentials_token(http, service_client))
+    assert header["kid"] == done["new_signing_key"]
+    with app.app_context():
+        assert "restore.hygiene" in db.session.scalars(select(AuditEvent.event)).all()
+
+    said = _run(app, "after-restore", "--yes").output
+    assert said.startswith("Ended 0 login session(s); revoked 0 token grant(s)")

@@ -1,10 +1,12 @@
 import sqlite3
 
+import flask_migrate
 import psycopg
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from authserver import create_app
-from authserver.views.errors import database_unavailable
+from authserver.extensions import db
+from outages import database_unavailable
 from tests.helpers import basic_auth
 
 
@@ -122,3 +124,67 @@ def test_readyz_is_503_while_the_schema_is_behind_the_code(app, client):
     finally:
         _set_revision(app, head)
     assert client.get("/readyz").get_json() == {"status": "ok"}
+
+
+def test_sqlite_that_cannot_be_used_is_an_outage_and_a_refused_query_is_not():
+    """Issue 19, item 5: SQLite's "unable to open" and "locked" answered 500."""
+
+    def sqlite_error(message: str, code: int) -> sqlite3.OperationalError:
+        error = sqlite3.OperationalError(message)
+        error.sqlite_errorcode = code  # as the sqlite3 module sets it
+        return error
+
+    for message, code in [
+        ("unable to open database file", 14),  # SQLITE_CANTOPEN
+        ("database is locked", 5),  # SQLITE_BUSY, past the busy timeout
+        ("disk I/O error", 10 | (1 << 8)),  # SQLITE_IOERR_READ: extended codes count too
+        ("database or disk is full", 13),
+    ]:
+        assert database_unavailable(OperationalError("SELECT 1", {}, sqlite_error(message, code)))
+        assert database_unavailable(sqlite_error(message, code))  # as a raw driver error
+    refused = sqlite_error("no such table: users", 1)  # SQLITE_ERROR
+    assert not database_unavailable(OperationalError("SELECT 1", {}, refused))
+
+
+def test_a_sqlite_file_that_cannot_be_opened_answers_503_and_heals(tmp_path):
+    folder = tmp_path / "data"
+    folder.mkdir()
+    app = create_app(
+        {
+            "TESTING": True,
+            "INSTANCE_PATH": str(tmp_path),
+            "DATABASE_URL": f"sqlite:///{folder / 'auth.sqlite3'}",
+            "SECRET_KEY": "x" * 32,
+            "RATELIMIT_ENABLED": False,
+        }
+    )
+    with app.app_context():
+        flask_migrate.upgrade()
+        db.engine.dispose()
+    http = app.test_client()
+    assert http.get("/readyz").status_code == 200
+
+    folder.rename(tmp_path / "moved")
+    with app.app_context():
+        db.engine.dispose()  # open connections would keep the moved file
+    token = http.post(
+        "/oauth/token",
+        data={"grant_type": "client_credentials"},
+        headers=basic_auth("some-client", "secret"),
+    )
+    assert token.status_code == 503, token.data
+    assert token.get_json()["error"] == "temporarily_unavailable"
+    assert int(token.headers["Retry-After"]) > 0
+    assert http.get("/readyz").status_code == 503
+    assert http.get("/healthz").status_code == 200
+
+    (tmp_path / "moved").rename(folder)
+    assert http.get("/readyz").status_code == 200
+    refused = http.post(
+        "/oauth/token",
+        data={"grant_type": "client_credentials"},
+        headers=basic_auth("some-client", "secret"),
+    )
+    assert refused.status_code == 401  # answered again: an unknown client, not a 503
+    with app.app_context():
+        db.engine.dispose()

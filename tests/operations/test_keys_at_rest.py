@@ -21,13 +21,14 @@ from joserfc.jwk import RSAKey
 from sqlalchemy import func, null, select, text, update
 from sqlalchemy.engine import make_url
 
-from authserver import create_app
+from authserver import PACKAGE_DIR, create_app
 from authserver.extensions import db
 from authserver.models import AccessToken, SigningKey
 from authserver.security import key_wrapping
 from authserver.security.key_wrapping import KeyUnavailable, derive_kek
 from authserver.security.signing import generate_private_key
 from authserver.services import caches, checks, keys
+from authserver.services.schema import shipped_revisions
 from tests.databases import (
     drop_postgres_schema,
     postgres_url_for_tests,
@@ -444,7 +445,8 @@ def test_the_migration_encrypts_plaintext_keys_and_its_downgrade_restores_them(
     assert dict(_stored_rows(app)) == stored
     with app.app_context():
         version = db.session.scalar(text("SELECT version_num FROM alembic_version"))
-    assert version == "0010_signing_keys_encrypted"
+    [head] = shipped_revisions(PACKAGE_DIR / "migrations").heads
+    assert version in ("0010_signing_keys_encrypted", head)  # PostgreSQL: all rolled back
     monkeypatch.setitem(app.config, "KEY_ENCRYPTION_KEY", None)
 
     # With the KEK, the downgrade gives back the PEMs, exactly.
@@ -493,3 +495,33 @@ def test_check_on_a_database_without_keys_names_the_kek_new_keys_will_use(fresh_
         f"no key yet; each will be encrypted under key-encryption key {kek_id} "
         "(from AUTHSERVER_SECRET_KEY)"
     )
+
+
+def test_readyz_is_503_on_a_node_whose_kek_cannot_open_the_active_key(app, node):
+    """Issue 19, item 8: such a node said ready, and its token endpoint answered 503."""
+    assert app.test_client().get("/readyz").status_code == 200
+    stranger = node(KEY_ENCRYPTION_KEY=OTHER_KEK)
+    response = stranger.test_client().get("/readyz")
+    assert response.status_code == 503
+    body = response.get_json()
+    assert body["status"] == "unavailable"
+    assert "which is not configured" in body["reason"]
+    assert OTHER_KEK not in response.get_data(as_text=True)
+    # Given the key it needs as a previous one, it is ready again.
+    healed = node(
+        KEY_ENCRYPTION_KEY=OTHER_KEK, KEY_ENCRYPTION_KEY_PREVIOUS=app.config["SECRET_KEY"]
+    )
+    assert healed.test_client().get("/readyz").status_code == 200
+
+
+def test_check_is_read_only_on_a_database_without_keys(fresh_database):
+    """Issue 19, item 8: `authserver check` made the first signing key."""
+    app, _ = fresh_database
+    with app.app_context():
+        upgrade()
+    result = _run(app, "check", "--json")
+    signing = next(c for c in json.loads(result.output)["checks"] if c["item"] == "signing key age")
+    assert signing["status"] == "pass"
+    assert signing["detail"].startswith("no key yet: the first token request makes one")
+    with app.app_context():
+        assert db.session.scalar(select(func.count()).select_from(SigningKey)) == 0

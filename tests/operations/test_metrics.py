@@ -18,6 +18,7 @@ import servicemetrics
 from authserver import create_app, gunicorn_settings, scheduled
 from authserver.extensions import db
 from authserver.services import outbox
+from configrules import SettingError
 from servicemetrics.gunicorn import GunicornHooks
 from servicemetrics.instruments import RequestMetrics, bounded, for_service
 from tests import factories
@@ -71,7 +72,7 @@ def test_anything_else_is_refused_naming_the_setting(raw):
 
 
 def test_a_bad_address_stops_the_app_from_starting(test_database, tmp_path):
-    with pytest.raises(servicemetrics.MetricsConfigError, match="AUTHSERVER_METRICS_ADDRESS"):
+    with pytest.raises(SettingError, match="AUTHSERVER_METRICS_ADDRESS must be host:port"):
         create_app(
             {
                 "TESTING": True,

@@ -13,7 +13,13 @@ from sqlalchemy import inspect, select, text
 from authserver import create_app
 from authserver.extensions import db
 from authserver.models import Base, User
-from authserver.services import users
+from authserver.services import operator, users
+from tests.databases import (
+    drop_postgres_schema,
+    postgres_url_for_tests,
+    required_postgres_schema,
+    schema_options,
+)
 
 
 def _fresh_app(tmp_path):
@@ -129,3 +135,74 @@ def test_the_factors_downgrade_refuses_while_anyone_has_a_factor(tmp_path, capfd
         assert "recovery_codes" not in inspect(db.engine).get_table_names()
         assert "amr" not in {c["name"] for c in inspect(db.engine).get_columns("user_sessions")}
         db.engine.dispose()
+
+
+@pytest.fixture
+def empty_app(test_database, tmp_path):
+    """An app on an empty database of the run's kind (SQLite file, or a PostgreSQL schema)."""
+    if test_database.is_postgresql:
+        url = postgres_url_for_tests(test_database)
+        schema = required_postgres_schema(url)
+        options = schema_options(schema)
+    else:
+        url, schema, options = f"sqlite:///{tmp_path / 'fresh.sqlite3'}", None, {}
+    app = create_app(
+        {
+            "TESTING": True,
+            "INSTANCE_PATH": str(tmp_path),
+            "DATABASE_URL": url,
+            "SQLALCHEMY_ENGINE_OPTIONS": options,
+            "SECRET_KEY": "x" * 32,
+            "BCRYPT_ROUNDS": 4,
+        }
+    )
+    yield app
+    with app.app_context():
+        db.engine.dispose()
+    if schema is not None:
+        drop_postgres_schema(url, schema)
+
+
+def _revision(app) -> str:
+    with app.app_context():
+        return db.session.scalar(text("SELECT version_num FROM alembic_version"))
+
+
+def test_a_downgrade_that_would_enable_a_disabled_account_refuses(empty_app, capfd):
+    """Issue 19, item 3: `db downgrade` then `upgrade` re-enabled a disabled user (0007's
+    downgrade drops ``disabled_at``). Now it stops first, saying what and what to do."""
+    with empty_app.app_context():
+        upgrade()
+        user = users.create_user("mallory@example.com", "a long enough password")
+        operator.disable_user(user)
+        db.session.commit()
+        head = _revision(empty_app)
+        capfd.readouterr()
+        with pytest.raises(SystemExit):  # Flask-Migrate: the reason on stderr, exit status 1
+            downgrade(revision="0006_pages")
+    said = capfd.readouterr().err
+    assert "Cannot downgrade below 0007_operator without losing data: 1 disabled account(s)" in (
+        said
+    )
+    assert "-x drop_data=yes" in said
+    # The step that would lose it did not run: PostgreSQL rolls back the whole run (DDL is
+    # transactional there); SQLite keeps the later steps' downgrades, which lost nothing.
+    assert _revision(empty_app) in (head, "0007_operator")
+    with empty_app.app_context():
+        assert db.session.scalar(select(User.disabled_at)) is not None
+        db.session.rollback()  # no read left open: the downgrade's ALTER would wait on it
+
+        # Told explicitly, it goes ahead; the loss is the operator's informed choice.
+        downgrade(revision="0006_pages", x_arg=["drop_data=yes"])
+    assert _revision(empty_app) == "0006_pages"
+
+
+def test_a_downgrade_that_loses_nothing_runs_without_being_told(empty_app):
+    with empty_app.app_context():
+        upgrade()
+        users.create_user("ann@example.com", "a long enough password")
+        db.session.commit()
+        downgrade(revision="0006_pages")
+        upgrade()
+    with empty_app.app_context():
+        assert db.session.scalar(select(User.email)) == "ann@example.com"

@@ -19,6 +19,7 @@ import sysconfig
 import time
 from pathlib import Path
 
+import pytest
 import requests
 
 from tests.processes import free_port, stop_process_group
@@ -127,3 +128,103 @@ def test_the_wheel_migrates_seeds_and_serves_from_anywhere(tmp_path):
     finally:
         stop_process_group(server)
         server.stderr.close()
+
+
+@pytest.fixture(scope="module")
+def installed(tmp_path_factory) -> Path:
+    """The wheel built once for this module's tests and installed into a fresh venv."""
+    tmp_path = tmp_path_factory.mktemp("wheel")
+    return _venv_with(_build_wheel(tmp_path), tmp_path)
+
+
+def _wait_for(url: str, process: subprocess.Popen, seconds: float = 30) -> requests.Response:
+    deadline = time.monotonic() + seconds
+    while True:
+        assert process.poll() is None, process.stderr.read().decode() if process.stderr else ""
+        try:
+            response = requests.get(url, timeout=10)  # a worker still booting holds it
+            if response.status_code < 500:
+                return response
+        except (requests.ConnectionError, requests.Timeout):
+            pass
+        assert time.monotonic() < deadline, f"{url} did not answer within {seconds} s"
+        time.sleep(0.2)
+
+
+#: Every start command the SPEC and docs name (issue 19, item 6): (gunicorn arguments, path
+#: that answers 200 once it serves).
+DOCUMENTED_STARTS = [
+    (["wsgi:auth_app"], "/healthz"),  # SPEC
+    (["wsgi:api_app"], "/healthz"),  # SPEC, docs/integrating.md
+    (["authserver:create_app()"], "/healthz"),  # docs/operating.md
+    (["resource_api:create_app()"], "/healthz"),
+    (["-c", "python:authserver.gunicorn_settings", "authserver.wsgi:app"], "/healthz"),
+    (["-c", "python:authserver.gunicorn_settings", "resource_api.wsgi:app"], "/healthz"),
+]
+
+
+@pytest.mark.parametrize(
+    ("arguments", "path"), DOCUMENTED_STARTS, ids=[" ".join(a) for a, _ in DOCUMENTED_STARTS]
+)
+def test_each_documented_start_command_serves_from_the_wheel(installed, tmp_path, arguments, path):
+    elsewhere = tmp_path / "empty"  # nothing of the checkout to import by accident
+    elsewhere.mkdir()
+    port = free_port()
+    env = _clean_environment(tmp_path, port)
+    server = subprocess.Popen(  # noqa: S603 - gunicorn of the venv just made
+        [str(installed / "bin" / "python"), "-m", "gunicorn", "--bind", f"127.0.0.1:{port}"]
+        + arguments,
+        cwd=elsewhere,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
+    try:
+        response = _wait_for(f"http://127.0.0.1:{port}{path}", server)
+        assert response.status_code == 200
+        assert response.json() == {"status": "ok"}
+    finally:
+        stop_process_group(server)
+        server.stderr.close()
+
+
+def test_the_shipped_gunicorn_settings_keep_the_metrics_hooks(installed, tmp_path):
+    """Plain gunicorn with ``-c python:authserver.gunicorn_settings``: the master serves every
+    worker's metrics, as under `authserver serve`."""
+    port, metrics_port = free_port(), free_port()
+    env = _clean_environment(tmp_path, port) | {
+        "RESOURCE_API_METRICS_ADDRESS": f"127.0.0.1:{metrics_port}"
+    }
+    server = subprocess.Popen(  # noqa: S603 - gunicorn of the venv just made
+        [str(installed / "bin" / "python"), "-m", "gunicorn", "--bind", f"127.0.0.1:{port}"]
+        + ["-c", "python:authserver.gunicorn_settings", "resource_api.wsgi:app"],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
+    try:
+        _wait_for(f"http://127.0.0.1:{port}/healthz", server)
+        requests.get(f"http://127.0.0.1:{port}/healthz", timeout=5)
+        metrics = _wait_for(f"http://127.0.0.1:{metrics_port}/metrics", server)
+        assert metrics.status_code == 200
+        assert "healthz" in metrics.text or "http_requests" in metrics.text
+    finally:
+        stop_process_group(server)
+        server.stderr.close()
+
+
+def _clean_environment(tmp_path: Path, port: int) -> dict[str, str]:
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if key != "PYTHONPATH" and not key.startswith(("AUTHSERVER_", "RESOURCE_API_", "FLASK_"))
+    }
+    return env | {
+        "AUTHSERVER_DATABASE_URL": f"sqlite:///{tmp_path / 'auth.db'}",
+        "RESOURCE_API_DATABASE_URL": f"sqlite:///{tmp_path / 'api.db'}",
+        "AUTHSERVER_ISSUER": f"http://127.0.0.1:{port}",
+        "GUNICORN_WORKERS": "1",
+    }

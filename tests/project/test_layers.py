@@ -38,8 +38,9 @@ ALLOWED: dict[str, set[str]] = {
     "scheduled": BOTTOM | {"extensions", "services", "ratelimit", "mail", "metrics"},
     "mail": BOTTOM | {"services"},
     "migrations": set(),
-    "gunicorn_settings": set(),
+    "gunicorn_settings": {"config"},
     "launcher": {"__init__", "gunicorn_settings"},
+    "wsgi": {"__init__"},
     "__init__": BOTTOM
     | {
         "extensions",

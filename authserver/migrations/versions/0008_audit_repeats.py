@@ -8,6 +8,8 @@ Create Date: 2026-12-03 09:00:00.000000
 from alembic import op
 import sqlalchemy as sa
 
+from authserver.migrations.guard import refuse_losing
+
 
 # revision identifiers, used by Alembic.
 revision = '0008_audit_repeats'
@@ -25,6 +27,15 @@ def upgrade():
 
 
 def downgrade():
+    refuse_losing(
+        '0008_audit_repeats',
+        [
+            (
+                "SELECT count(*) FROM audit_events WHERE repeats > 1",
+                "audit event(s) would lose how often they repeated",
+            ),
+        ],
+    )
     with op.batch_alter_table('audit_events', schema=None) as batch_op:
         batch_op.drop_column('last_at')
         batch_op.drop_column('repeats')
