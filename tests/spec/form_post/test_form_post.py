@@ -84,7 +84,12 @@ def test_an_unknown_redirect_uri_is_never_posted_to(logged_in, confidential_clie
     )
     response = logged_in.get(url)
     assert response.status_code == 400
-    assert "evil.example" not in response.data.decode()
+    page = response.data.decode()
+    # The developer is shown the URI that was sent, as text (issue 19, item 11), never a form
+    # or a link that would take the person there.
+    assert "<form" not in page or 'action="https://evil.example' not in page
+    assert 'href="https://evil.example' not in page
+    assert "Location" not in response.headers
 
 
 def test_an_unsupported_response_mode_is_invalid_request(logged_in, confidential_client):
