@@ -3,6 +3,7 @@ from .base import Base
 from .cache_version import CacheVersion
 from .client import Client
 from .grant import AuthorizationCode, Consent
+from .pushed_request import PushedRequest
 from .session import UserSession
 from .signing_key import SigningKey
 from .throttle import RateLimitCounter
@@ -17,6 +18,7 @@ __all__ = [
     "Base",
     "Client",
     "Consent",
+    "PushedRequest",
     "RateLimitCounter",
     "RefreshToken",
     "SigningKey",

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from flask import Flask, current_app
 
+from .. import policy
 from ..scopes import CATALOGUE
+from .client_assertion import ClientSecretJWT, PrivateKeyJWT
 from .endpoints import EndSessionEndpoint, IntrospectionEndpoint, RevocationEndpoint
 from .grants import (
     AuthorizationCodeGrant,
@@ -22,6 +24,8 @@ def init_oauth2(app: Flask) -> None:
     server = AuthorizationServer(app, query_client=query_client, save_token=save_token)
     server.scopes_supported = list(CATALOGUE)
     server.register_token_generator("default", generate_token)
+    server.register_client_auth_method(policy.PRIVATE_KEY_JWT, PrivateKeyJWT())
+    server.register_client_auth_method(policy.CLIENT_SECRET_JWT, ClientSecretJWT())
 
     server.register_grant(
         AuthorizationCodeGrant, [S256CodeChallenge(required=True), OpenIDCode(require_nonce=False)]

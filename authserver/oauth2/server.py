@@ -107,7 +107,8 @@ def check_single_auth_method(request) -> None:
     # Any whitespace may follow the scheme (RFC 9110 §11.4 allows a TAB too).
     uses_basic = bool(parts) and parts[0].lower() == "basic"
     uses_post = "client_secret" in request.form
-    if uses_basic and uses_post:
+    uses_assertion = "client_assertion" in request.form or "client_assertion_type" in request.form
+    if uses_basic + uses_post + uses_assertion > 1:
         raise InvalidRequestError("Use exactly one client authentication method, not several.")
     if uses_basic:
         claimed = basic_client_id(parts[1])

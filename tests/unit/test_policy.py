@@ -244,20 +244,26 @@ def test_withdrawing_a_scope_keeps_the_rest_unless_the_grant_must_end():
 
 
 @pytest.mark.parametrize(
-    ("is_public", "method", "endpoint", "allowed"),
+    ("registered", "method", "endpoint", "allowed"),
     [
-        (False, "client_secret_basic", "authorization_code", True),
-        (False, "client_secret_post", "introspection", True),
-        (False, "none", "token", False),  # a confidential client always proves itself
-        (True, "none", "refresh_token", True),
-        (True, "none", "revocation", True),  # RFC 7009 §2.1: its own tokens
-        (True, "none", "introspection", False),
-        (True, "none", "client_credentials", False),
-        (True, "client_secret_basic", "token", False),  # a public client has no secret
+        ("client_secret_basic", "client_secret_basic", "authorization_code", True),
+        ("client_secret_basic", "client_secret_post", "introspection", True),
+        ("client_secret_basic", "none", "token", False),  # a confidential client proves itself
+        ("client_secret_basic", "private_key_jwt", "token", False),  # it has no keys
+        ("none", "none", "refresh_token", True),
+        ("none", "none", "revocation", True),  # RFC 7009 §2.1: its own tokens
+        ("none", "none", "introspection", False),
+        ("none", "none", "client_credentials", False),
+        ("none", "client_secret_basic", "token", False),  # a public client has no secret
+        ("private_key_jwt", "private_key_jwt", "introspection", True),
+        ("private_key_jwt", "client_secret_basic", "token", False),
+        ("private_key_jwt", "none", "token", False),
+        ("client_secret_jwt", "client_secret_jwt", "client_credentials", True),
+        ("client_secret_jwt", "private_key_jwt", "token", False),
     ],
 )
-def test_one_table_says_how_each_client_authenticates_where(is_public, method, endpoint, allowed):
-    assert policy.client_may_use(is_public, method, endpoint) is allowed
+def test_one_table_says_how_each_client_authenticates_where(registered, method, endpoint, allowed):
+    assert policy.client_may_use(registered, method, endpoint) is allowed
 
 
 def test_the_metadata_advertises_the_table(client):
@@ -265,6 +271,8 @@ def test_the_metadata_advertises_the_table(client):
     assert metadata["token_endpoint_auth_methods_supported"] == [
         "client_secret_basic",
         "client_secret_post",
+        "private_key_jwt",
+        "client_secret_jwt",
         "none",
     ]
     assert metadata["introspection_endpoint_auth_methods_supported"] == list(
