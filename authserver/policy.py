@@ -166,6 +166,19 @@ def assertion_problem(
     return None
 
 
+# --- pushed authorization requests (RFC 9126) ---------------------------------------------------
+
+#: Seconds a pushed request waits to be opened (``expires_in``), and how long the browser that
+#: opened it may come back to it while the person logs in and consents.
+PUSHED_REQUEST_LIFETIME = 60
+PUSHED_REQUEST_FLOW_LIFETIME = 1800
+
+
+def must_push(client_requires: bool, server_requires: bool) -> bool:
+    """Whether a client's authorization requests must come through PAR (RFC 9126 §5, §6)."""
+    return client_requires or server_requires
+
+
 # --- consent ----------------------------------------------------------------------------------
 
 

@@ -15,6 +15,7 @@ from .grants import (
     S256CodeChallenge,
 )
 from .oidc import OpenIDCode
+from .par import PushedAuthorizationEndpoint
 from .registration import ClientConfigurationEndpoint, ClientRegistrationEndpoint
 from .server import AuthorizationServer
 from .storage import generate_token, query_client, save_token
@@ -36,6 +37,7 @@ def init_oauth2(app: Flask) -> None:
     server.register_endpoint(RevocationEndpoint)
     server.register_endpoint(IntrospectionEndpoint)
     server.register_endpoint(EndSessionEndpoint)
+    server.register_endpoint(PushedAuthorizationEndpoint)
     server.register_endpoint(ClientRegistrationEndpoint)
     server.register_endpoint(ClientConfigurationEndpoint)
     app.extensions["authorization_server"] = server

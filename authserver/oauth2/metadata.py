@@ -32,6 +32,9 @@ def server_metadata() -> dict:
         "revocation_endpoint_auth_methods_supported": policy.auth_methods("revocation"),
         "introspection_endpoint_auth_methods_supported": policy.auth_methods("introspection"),
         **_assertion_algorithms("token", "revocation", "introspection"),
+        "pushed_authorization_request_endpoint_auth_methods_supported": policy.auth_methods(
+            "pushed_authorization"
+        ),
         "code_challenge_methods_supported": ["S256"],
         "id_token_signing_alg_values_supported": ["RS256"],
         "claims_supported": supported_claims(),
@@ -42,6 +45,10 @@ def server_metadata() -> dict:
         "request_uri_parameter_supported": False,
         "require_request_uri_registration": False,
         "service_documentation": f"{issuer}/",
+        "pushed_authorization_request_endpoint": f"{issuer}/oauth/par",
+        "require_pushed_authorization_requests": policy.must_push(
+            False, bool(config["REQUIRE_PUSHED_AUTHORIZATION_REQUESTS"])
+        ),
     }
     if config["REGISTRATION_ENABLED"]:
         metadata["registration_endpoint"] = f"{issuer}/oauth/register"

@@ -30,7 +30,7 @@ class _Payload(FlaskOAuth2Payload):
 #: The view of the authorization endpoint, whose consent form posts back to it.
 AUTHORIZATION_ENDPOINT = "authorize.authorize"
 #: Endpoints whose parameters come only in an application/x-www-form-urlencoded body.
-FORM_ENDPOINTS = ("revocation", "introspection")
+FORM_ENDPOINTS = ("revocation", "introspection", "pushed_authorization")
 #: RFC 8707 §2 lets ``resource`` repeat; every other parameter is sent at most once.
 REPEATABLE = frozenset({"resource"})
 #: RFC 6749 §3.3: scope-token = 1*( %x21 / %x23-5B / %x5D-7E ), separated by spaces.

@@ -18,6 +18,7 @@ from ..models import (
     AccessToken,
     AuditEvent,
     AuthorizationCode,
+    PushedRequest,
     RateLimitCounter,
     RefreshToken,
     TokenFamily,
@@ -106,6 +107,11 @@ def cleanup(now: datetime | None = None) -> Removed:
             ),
         ),
         "audit_events": (AuditEvent, AuditEvent.at < now - retention),
+        # Past the time a browser that opened it may still finish it.
+        "pushed_requests": (
+            PushedRequest,
+            PushedRequest.expires_at < now - timedelta(seconds=policy.PUSHED_REQUEST_FLOW_LIFETIME),
+        ),
     }
     for name, (model, condition) in steps.items():
         removed.counts[name] = _delete_in_batches(model, condition)

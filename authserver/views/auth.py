@@ -24,7 +24,7 @@ from ..forms import LoginForm, LogoutForm, SignupForm
 from ..models import User
 from ..oauth2 import authorization_server
 from ..services import ServiceError, audit, sessions, users
-from . import reauthentication
+from . import pushed, reauthentication
 from .current import current_login
 from .hosts import host_of
 
@@ -53,10 +53,12 @@ def start_session(user: User, next_url: str | None = None) -> None:
     audit.record("login.succeeded", user=user, address=request.remote_addr)
     db.session.commit()
     remembered = reauthentication.requirements()
+    pushed_claims = pushed.carried()
     session.clear()
     session["sid"] = login.sid
     session["auth_time"] = int(login.auth_time.timestamp())
     reauthentication.logged_in(remembered, login.sid, next_url)
+    pushed.restore(pushed_claims)
     login_user(user)
 
 
