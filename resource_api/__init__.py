@@ -20,6 +20,7 @@ from .extensions import db, migrate
 from .logs import configure_logging
 from .metrics import init_metrics
 from .protection import init_protection
+from .resource_metadata import bp as resource_metadata_blueprint
 from .views import bp as api_blueprint  # importing it registers the models' tables too
 
 
@@ -47,5 +48,6 @@ def create_app(test_config: dict | None = None) -> Flask:
     register_error_handlers(app)
     init_cors(app)
     app.register_blueprint(api_blueprint)
+    app.register_blueprint(resource_metadata_blueprint)
     init_metrics(app, db)  # off unless RESOURCE_API_METRICS_ADDRESS is set
     return app
