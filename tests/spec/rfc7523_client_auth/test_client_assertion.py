@@ -560,3 +560,29 @@ def test_cli_refuses_a_private_jwks_file(app, rsa_key, tmp_path) -> None:
     )  # fmt: skip
     assert result.exit_code != 0
     assert "public keys only" in result.output
+
+
+# --- the client's record ---------------------------------------------------------------------
+
+
+def test_a_forged_assertion_goes_on_the_record_of_the_client_it_names(
+    app, client, fake_clock, rsa_key
+) -> None:
+    """Its developer sees the refusals (console, Recent activity), as for a wrong secret; the
+    named client is read from the unverified assertion, and charged, like a Basic user name."""
+    from sqlalchemy import select
+
+    from authserver.models import AuditEvent
+
+    client_id, _ = register(app, "private_key_jwt", jwks=public_jwks(rsa_key))
+    forger = RSAKey.generate_key(2048, {"kid": "rsa-1"})
+    refused = token_request(client, assertion(forger, client_id, fake_clock.timestamp()))
+    assert_oauth_error(refused, "invalid_client", 401)
+    with app.app_context():
+        events = db.session.scalars(
+            select(AuditEvent).where(
+                AuditEvent.client_id == client_id, AuditEvent.event == "token.refused"
+            )
+        ).all()
+    assert len(events) == 1
+    assert events[0].actor == "anonymous"  # nothing proved it came from the client
