@@ -281,3 +281,59 @@ def test_the_metadata_advertises_the_table(client):
     assert metadata["revocation_endpoint_auth_methods_supported"] == list(
         policy.AUTH_METHODS["revocation"]
     )
+
+
+# --- JWT client assertions (RFC 7523 §3) -----------------------------------------------------
+
+_NOW = datetime(2026, 1, 1, tzinfo=UTC)
+_AUDIENCES = ("https://as.example", "https://as.example/oauth/token")
+
+
+def _claims(**changes):
+    at = int(_NOW.timestamp())
+    claims = {"iss": "c1", "sub": "c1", "aud": "https://as.example", "exp": at + 60, "jti": "j"}
+    claims.update(changes)
+    return {k: v for k, v in claims.items() if v is not None}
+
+
+@pytest.mark.parametrize(
+    ("changes", "reason"),
+    [
+        ({}, None),
+        ({"aud": ["https://other.example", "https://as.example/oauth/token"]}, None),
+        ({"iss": "c2"}, "iss and sub"),
+        ({"sub": "c2"}, "iss and sub"),
+        ({"aud": "https://as.example/oauth/tokens"}, "aud"),
+        ({"aud": None}, "aud"),
+        ({"exp": None}, "exp"),
+        ({"exp": "soon"}, "exp"),
+        ({"exp": True}, "exp"),
+        ({"exp": int(_NOW.timestamp()) - 61}, "expired"),
+        ({"exp": int(_NOW.timestamp()) - 59}, None),  # within the leeway
+        ({"exp": int(_NOW.timestamp()) + 3600 + 61}, "ahead"),
+        ({"nbf": int(_NOW.timestamp()) + 120}, "nbf"),
+        ({"iat": int(_NOW.timestamp()) + 120}, "iat"),
+        ({"jti": None}, "jti"),
+        ({"jti": ""}, "jti"),
+        ({"jti": "x" * 257}, "jti"),
+    ],
+)
+def test_what_a_client_assertion_must_say(changes, reason):
+    problem = policy.assertion_problem(_claims(**changes), "c1", _AUDIENCES, _NOW)
+    if reason is None:
+        assert problem is None
+    else:
+        assert problem is not None and reason in problem
+
+
+def test_each_assertion_method_has_its_own_algorithms():
+    assert "HS256" not in policy.ASSERTION_ALGORITHMS["private_key_jwt"]
+    assert policy.ASSERTION_ALGORITHMS["client_secret_jwt"] == ("HS256",)
+
+
+@pytest.mark.parametrize(
+    ("client_requires", "server_requires", "expected"),
+    [(False, False, False), (True, False, True), (False, True, True)],
+)
+def test_who_must_push_authorization_requests(client_requires, server_requires, expected):
+    assert policy.must_push(client_requires, server_requires) is expected
