@@ -114,7 +114,9 @@ def open_pushed_request() -> str | None:
     gets an error page (where to redirect is among what is unknown). The request_uri, or None.
     """
     request_uri = request.args.get("request_uri")
-    if request_uri is None:
+    if request_uri is None or not request_uri.startswith(pushed_requests.REQUEST_URI_PREFIX):
+        # Not one of ours: a request object by reference (RFC 9101), which ``checked_request``
+        # answers with request_uri_not_supported.
         return None
     client = find_client(request.args.get("client_id"))
     if client is None or client.disabled_at is not None:

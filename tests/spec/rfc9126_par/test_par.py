@@ -148,11 +148,26 @@ def test_an_expired_request_uri_is_refused(
     assert logged_in.get(authorize_with(confidential_client, request_uri)).status_code == 400
 
 
-@pytest.mark.parametrize("request_uri", [PREFIX + "made-up", "https://evil.example/req", ""])
+@pytest.mark.parametrize("request_uri", [PREFIX + "made-up", PREFIX, PREFIX + "x" * 300])
 def test_a_made_up_request_uri_is_refused(logged_in, confidential_client, request_uri) -> None:
     response = logged_in.get(authorize_with(confidential_client, request_uri))
     assert response.status_code == 400
     assert "Location" not in response.headers
+
+
+def test_a_request_object_by_reference_is_still_not_supported(logged_in, confidential_client):
+    """A request_uri that is not a pushed request's is a request object URL (RFC 9101), which
+    this server does not fetch: the client is told, as before PAR existed."""
+    response = logged_in.get(
+        authorize_with(
+            confidential_client,
+            "https://app.example.com/request.jwt",
+            redirect_uri=confidential_client.redirect_uri,
+            response_type="code",
+            scope="openid",
+        )
+    )
+    assert_redirect_error(response, confidential_client.redirect_uri, "request_uri_not_supported")
 
 
 def test_pushing_needs_client_authentication(client, confidential_client) -> None:
