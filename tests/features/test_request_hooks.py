@@ -14,6 +14,7 @@ CSRF_EXEMPT = {
     "oauth2.token",
     "oauth2.revoke",
     "oauth2.introspect",
+    "oauth2.pushed_authorization_request",
     "oauth2.register",
     "oauth2.client_configuration",
     "oidc.userinfo",

@@ -238,8 +238,12 @@ def test_replay_is_refused_by_another_app_on_the_same_database(
     signed = assertion(rsa_key, client_id, fake_clock.timestamp())
     assert token_request(client, signed).status_code == 200
     other = _make_app(test_database, tmp_path / "other", CLOCK=fake_clock)
-    response = token_request(other.test_client(), signed)
-    assert_oauth_error(response, "invalid_client", 401)
+    try:
+        response = token_request(other.test_client(), signed)
+        assert_oauth_error(response, "invalid_client", 401)
+    finally:
+        with other.app_context():
+            db.engine.dispose()  # its connections, closed now rather than by the collector
 
 
 @pytest.mark.parametrize(
