@@ -7,14 +7,14 @@ import json
 import os
 import sys
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, TextIO
 
 import click
 from flask import Flask, current_app
 from flask.cli import AppGroup, with_appcontext
 from sqlalchemy.exc import SQLAlchemyError
 
-from . import mail
+from . import mail, policy
 from .extensions import db
 from .services import (
     ServiceError,
@@ -164,6 +164,24 @@ def create_user(
     multiple=True,
     help="A resource (RFC 8707) this client serves: tokens may be issued for it (repeatable).",
 )
+@click.option(
+    "--auth-method",
+    type=click.Choice(policy.CONFIDENTIAL_METHODS),
+    help="How it authenticates (default client_secret_basic; RFC 7523 private_key_jwt or "
+    "client_secret_jwt).",
+)
+@click.option(
+    "--jwks",
+    "jwks_file",
+    type=click.File("r"),
+    help="private_key_jwt: a file with its public keys (a JWK Set).",
+)
+@click.option("--jwks-uri", help="private_key_jwt: the https URL of its public keys.")
+@click.option(
+    "--require-par",
+    is_flag=True,
+    help="Its authorization requests must be pushed first (RFC 9126 PAR).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 def create_client(
     name: str,
@@ -175,6 +193,10 @@ def create_client(
     resource_server: bool,
     verified: bool,
     resource_uris: tuple[str, ...],
+    auth_method: str | None,
+    jwks_file: TextIO | None,
+    jwks_uri: str | None,
+    require_par: bool,
     as_json: bool,
 ) -> None:
     """Register a client; a confidential client's secret is printed this once."""
@@ -183,6 +205,12 @@ def create_client(
         owner = users.find_by_email(owner_email)
         if owner is None:
             raise click.ClickException(f"No user with email {owner_email!r}.")
+    jwks = None
+    if jwks_file is not None:
+        try:
+            jwks = json.load(jwks_file)
+        except ValueError:
+            raise click.ClickException("The --jwks file is not JSON.") from None
     try:
         client, secret = clients.create_client(
             name=name,
@@ -194,6 +222,10 @@ def create_client(
             can_introspect_any=resource_server,
             verified=verified,
             actor="operator",
+            auth_method=auth_method,
+            jwks=jwks,
+            jwks_uri=jwks_uri,
+            require_pushed_authorization_requests=require_par,
         )
         resources.register(client, list(resource_uris))
     except ServiceError as error:

@@ -123,6 +123,12 @@ class DefaultConfig:
     #: If set, POST /oauth/register requires this initial access token, sent as a Bearer token
     #: (RFC 7591 §3).
     REGISTRATION_INITIAL_ACCESS_TOKEN: Annotated[str | None, Optional(Text(secret=True))] = None
+    #: Fetch a client's ``jwks_uri`` (and metadata documents) over plain ``http`` from loopback
+    #: addresses too; for development and tests only, never in production (SSRF guard).
+    OUTBOUND_ALLOW_LOOPBACK: Annotated[bool, Flag()] = False
+    #: Every client must send its authorization requests through PAR (RFC 9126 §5); clients
+    #: can also be registered to require it one by one.
+    REQUIRE_PUSHED_AUTHORIZATION_REQUESTS: Annotated[bool, Flag()] = False
     #: Refresh-token family lifetime in seconds (90 days), however often it is refreshed, so
     #: access granted once does not live forever by refreshing (RFC 9700 §4.14.2).
     REFRESH_TOKEN_MAX_LIFETIME: Annotated[int, Whole(1, 315_360_000, "seconds")] = 7_776_000

@@ -144,6 +144,29 @@ class ClientForm(Form):
         ],
         default="confidential",
     )
+    auth_method = RadioField(
+        "How a confidential client authenticates",
+        choices=[
+            SelectChoice("client_secret_basic", "With a client secret (HTTP Basic or the form)"),
+            SelectChoice(
+                "private_key_jwt", "With a JWT signed by its private key (private_key_jwt)"
+            ),
+            SelectChoice(
+                "client_secret_jwt", "With a JWT signed with its client secret (client_secret_jwt)"
+            ),
+        ],
+        default="client_secret_basic",
+    )
+    jwks = TextAreaField(
+        "Public keys (JWK Set, for private_key_jwt)",
+        description='A JSON object {"keys": [...]} of public keys only; or give a URL below.',
+        validators=[Length(max=50000)],
+    )
+    jwks_uri = StringField(
+        "Public keys URL (jwks_uri, for private_key_jwt)",
+        description="An https URL serving your JWK Set, fetched when your assertions need it.",
+        validators=[Length(max=2000)],
+    )
 
 
 class CodeForm(Form):

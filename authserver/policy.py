@@ -270,21 +270,35 @@ def polls_too_fast(now: datetime, last_polled_at: datetime | None, interval: int
 #: (RFC 6749 §2.3.1); a public client has none and names itself only ("none", RFC 7591 §2).
 SECRET_METHODS = ("client_secret_basic", "client_secret_post")
 PUBLIC_METHOD = "none"
+#: Or with a JWT it signed (RFC 7523 §2.2, OIDC Core §9): with a private key whose public half
+#: it registered (``jwks`` or ``jwks_uri``), or with HMAC under its client secret.
+PRIVATE_KEY_JWT = "private_key_jwt"
+CLIENT_SECRET_JWT = "client_secret_jwt"  # noqa: S105 (a method's name, no secret)
+JWT_METHODS = (PRIVATE_KEY_JWT, CLIENT_SECRET_JWT)
+CONFIDENTIAL_METHODS = (*SECRET_METHODS, *JWT_METHODS)
+#: The signing algorithms each assertion method accepts (asymmetric for keys, HMAC for secrets:
+#: never a public key used as an HMAC secret).
+ASSERTION_ALGORITHMS = {
+    PRIVATE_KEY_JWT: ("RS256", "ES256", "EdDSA", "Ed25519"),  # Ed25519: RFC 9864's name
+    CLIENT_SECRET_JWT: ("HS256",),
+}
 
 #: Which methods each endpoint (each grant, at the token endpoint) accepts. Public clients may
 #: redeem codes, refresh and revoke their own tokens (RFC 7009 §2.1), but never act for
 #: themselves (``client_credentials``, RFC 6749 §4.4) nor introspect (RFC 7662 §2.1).
+#: Pushed authorization requests take every method the token endpoint takes (RFC 9126 §2).
 AUTH_METHODS = {
-    "authorization_code": (*SECRET_METHODS, PUBLIC_METHOD),
-    "refresh_token": (*SECRET_METHODS, PUBLIC_METHOD),
-    "client_credentials": SECRET_METHODS,
+    "authorization_code": (*CONFIDENTIAL_METHODS, PUBLIC_METHOD),
+    "refresh_token": (*CONFIDENTIAL_METHODS, PUBLIC_METHOD),
+    "client_credentials": CONFIDENTIAL_METHODS,
     # RFC 8628 §3.1: a device is often a public client (a TV app, a command line).
-    "device_authorization": (*SECRET_METHODS, PUBLIC_METHOD),
-    DEVICE_CODE_GRANT: (*SECRET_METHODS, PUBLIC_METHOD),
+    "device_authorization": (*CONFIDENTIAL_METHODS, PUBLIC_METHOD),
+    DEVICE_CODE_GRANT: (*CONFIDENTIAL_METHODS, PUBLIC_METHOD),
     # RFC 8693: the exchanging client is a resource that received the token: it proves itself.
-    TOKEN_EXCHANGE_GRANT: SECRET_METHODS,
-    "revocation": (*SECRET_METHODS, PUBLIC_METHOD),
-    "introspection": SECRET_METHODS,
+    TOKEN_EXCHANGE_GRANT: CONFIDENTIAL_METHODS,
+    "revocation": (*CONFIDENTIAL_METHODS, PUBLIC_METHOD),
+    "introspection": CONFIDENTIAL_METHODS,
+    "pushed_authorization": (*CONFIDENTIAL_METHODS, PUBLIC_METHOD),
 }
 
 
@@ -299,11 +313,76 @@ def token_endpoint_auth_methods() -> list[str]:
     return list(dict.fromkeys(methods))
 
 
-def client_may_use(is_public: bool, method: str, endpoint: str) -> bool:
-    """Whether a (public or confidential) client may authenticate with ``method`` there; the
-    token endpoint's grant decides first, so ``endpoint`` "token" admits its whole union."""
+def methods_of(registered: str) -> tuple[str, ...]:
+    """The methods a client registered with ``registered`` may use: a secret in either place,
+    the one assertion method it registered keys (or an HMAC secret) for, or nothing at all."""
+    if registered in SECRET_METHODS:
+        return SECRET_METHODS
+    return (registered,)
+
+
+def client_may_use(registered: str, method: str, endpoint: str) -> bool:
+    """Whether a client registered with method ``registered`` may authenticate with ``method``
+    there; the token endpoint's grant decides first, so ``endpoint`` "token" admits its union."""
     allowed = token_endpoint_auth_methods() if endpoint == "token" else AUTH_METHODS[endpoint]
-    return method in allowed and (method == PUBLIC_METHOD) == is_public
+    return method in allowed and method in methods_of(registered)
+
+
+#: Seconds a client assertion may still be valid for when it arrives (its ``exp`` at most this
+#: far ahead), and the clock skew allowed either way. RFC 7523 §3 leaves the bound to us. An
+#: hour, because that is what Authlib's client (and others) set by default: a tighter bound
+#: refused them in the interop test. Replay stays impossible whatever the bound (each ``jti``
+#: is remembered until its ``exp``); the bound caps how long that memory is kept.
+ASSERTION_MAX_LIFETIME = 3600
+ASSERTION_LEEWAY = 60
+
+
+def assertion_problem(
+    claims: Mapping[str, Any], client_id: str, audiences: Collection[str], now: datetime
+) -> str | None:
+    """Why a client assertion's claims are refused (RFC 7523 §3), or None: ``iss`` and ``sub``
+    name the client, ``aud`` names us, ``exp`` is present, in the future and not too far, and
+    ``nbf``/``iat`` are not in the future; ``jti`` is present (its single use is checked apart).
+    """
+    if claims.get("iss") != client_id or claims.get("sub") != client_id:
+        return "The assertion's iss and sub must both be the client_id."
+    aud = claims.get("aud")
+    named = [aud] if isinstance(aud, str) else aud if isinstance(aud, list) else []
+    if not any(isinstance(a, str) and a in audiences for a in named):
+        return "The assertion's aud must be this server's issuer or the endpoint's URL."
+    at = now.timestamp()
+    exp = claims.get("exp")
+    if not isinstance(exp, int | float) or isinstance(exp, bool):
+        return "The assertion must carry a numeric exp."
+    if exp + ASSERTION_LEEWAY <= at:
+        return "The assertion has expired."
+    if exp > at + ASSERTION_MAX_LIFETIME + ASSERTION_LEEWAY:
+        return f"The assertion's exp is more than {ASSERTION_MAX_LIFETIME} seconds ahead."
+    for name in ("nbf", "iat"):
+        value = claims.get(name)
+        if value is None:
+            continue
+        if not isinstance(value, int | float) or isinstance(value, bool):
+            return f"The assertion's {name} must be numeric."
+        if value > at + ASSERTION_LEEWAY:
+            return f"The assertion's {name} is in the future."
+    jti = claims.get("jti")
+    if not isinstance(jti, str) or not 0 < len(jti) <= 256:
+        return "The assertion must carry a jti."
+    return None
+
+
+# --- pushed authorization requests (RFC 9126) ---------------------------------------------------
+
+#: Seconds a pushed request waits to be opened (``expires_in``), and how long the browser that
+#: opened it may come back to it while the person logs in and consents.
+PUSHED_REQUEST_LIFETIME = 60
+PUSHED_REQUEST_FLOW_LIFETIME = 1800
+
+
+def must_push(client_requires: bool, server_requires: bool) -> bool:
+    """Whether a client's authorization requests must come through PAR (RFC 9126 §5, §6)."""
+    return client_requires or server_requires
 
 
 # --- consent ----------------------------------------------------------------------------------

@@ -17,6 +17,7 @@ MACHINE_PATHS = (
     "/oauth/userinfo",
     "/oauth/jwks",
     "/oauth/register",
+    "/oauth/par",
     "/.well-known/",
     "/healthz",
     "/readyz",

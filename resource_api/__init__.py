@@ -21,6 +21,7 @@ from .health import bp as health_blueprint
 from .logs import configure_logging
 from .metrics import init_metrics
 from .protection import init_protection
+from .resource_metadata import bp as resource_metadata_blueprint
 from .views import bp as api_blueprint  # importing it registers the models' tables too
 
 
@@ -49,5 +50,6 @@ def create_app(test_config: dict | None = None) -> Flask:
     init_cors(app)
     app.register_blueprint(api_blueprint)
     app.register_blueprint(health_blueprint)
+    app.register_blueprint(resource_metadata_blueprint)
     init_metrics(app, db)  # off unless RESOURCE_API_METRICS_ADDRESS is set
     return app

@@ -36,6 +36,7 @@ from joserfc.util import urlsafe_b64decode
 from .errors import ApiError
 from .issuer import IssuerClient
 from .models import SUB_MAX_LENGTH
+from .resource_metadata import metadata_url
 
 #: RFC 6750 §2.1: b64token = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="
 _B64TOKEN = re.compile(r"[A-Za-z0-9\-._~+/]+=*")
@@ -69,7 +70,9 @@ class BearerError(ApiError):
         if scope is not None:
             params.append(("scope", scope))
         super().__init__(
-            description, headers={"WWW-Authenticate": _challenge(params)}, **_scope_extra(scope)
+            description,
+            headers={"WWW-Authenticate": _challenge(params, self.status == 401)},
+            **_scope_extra(scope),
         )
 
 
@@ -99,13 +102,15 @@ class MissingToken(ApiError):
     def __init__(self) -> None:
         super().__init__(
             "This endpoint needs an access token: send it as 'Authorization: Bearer <token>'.",
-            headers={"WWW-Authenticate": _challenge([])},
+            headers={"WWW-Authenticate": _challenge([], True)},
         )
 
 
-def _challenge(params: list[tuple[str, str]]) -> str:
-    realm = current_app.config["REALM"]
-    items = [("realm", realm), *params]
+def _challenge(params: list[tuple[str, str]], unauthorized: bool) -> str:
+    items = [("realm", current_app.config["REALM"]), *params]
+    if unauthorized:
+        # RFC 9728 §5.1: a 401 says where a client learns how to get a token for this API.
+        items.append(("resource_metadata", metadata_url(current_app.config["AUDIENCE"])))
     return "Bearer " + ", ".join(f'{name}="{_quoted(name, value)}"' for name, value in items)
 
 

@@ -7,6 +7,7 @@ from .factor import Passkey, RecoveryCode, TotpCredential
 from .grant import AuthorizationCode, Consent
 from .link import OneTimeLink
 from .outbox import OutboxMessage
+from .pushed_request import PushedRequest
 from .session import UserSession
 from .signing_key import SigningKey
 from .throttle import RateLimitCounter
@@ -26,6 +27,7 @@ __all__ = [
     "OutboxMessage",
     "DeviceAuthorization",
     "Passkey",
+    "PushedRequest",
     "RateLimitCounter",
     "RecoveryCode",
     "RefreshToken",

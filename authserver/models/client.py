@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, Boolean, ForeignKey, String, UniqueConstraint
+from sqlalchemy import JSON, Boolean, ForeignKey, String, Text, UniqueConstraint
 from sqlalchemy import false as sa_false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -46,6 +46,21 @@ class Client(Base):
     #: Set by the operator (``clients disable``): the client cannot authenticate nor start an
     #: authorization while it is set; its tokens were revoked when it was disabled.
     disabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    #: The registered ``token_endpoint_auth_method`` (RFC 7591 §2); None for clients registered
+    #: before it was kept, whose method follows from ``is_public``.
+    auth_method: Mapped[str | None] = mapped_column(String(32))
+    #: ``private_key_jwt``: the client's public keys, inline (``jwks``) or by URL (``jwks_uri``,
+    #: fetched through ``security/outbound.py``); never both (RFC 7591 §2).
+    jwks: Mapped[dict | None] = mapped_column(JSON)
+    jwks_uri: Mapped[str | None] = mapped_column(String(2000))
+    #: ``client_secret_jwt``: the secret itself, encrypted under the key-encryption key
+    #: (``security/key_wrapping.py``), since HS256 cannot be checked against a hash. Only
+    #: clients registered with that method have one.
+    sealed_secret: Mapped[str | None] = mapped_column(Text)
+    #: Its authorization requests must come through PAR (RFC 9126 §6).
+    require_pushed_authorization_requests: Mapped[bool] = mapped_column(
+        Boolean, default=False, server_default=sa_false()
+    )
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.now)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.now, onupdate=clock.now)
 
@@ -96,7 +111,7 @@ class Client(Base):
         return self.owner_id is not None or self.registration_token_hash is not None
 
     def check_endpoint_auth_method(self, method: str, endpoint: str) -> bool:
-        return policy.client_may_use(self.is_public, method, endpoint)
+        return policy.client_may_use(self.token_endpoint_auth_method, method, endpoint)
 
     def check_response_type(self, response_type: str) -> bool:
         return response_type == "code" and "authorization_code" in self.grant_types
@@ -107,7 +122,14 @@ class Client(Base):
     @property
     def client_metadata(self) -> dict:
         """RFC 7591 §2 metadata, as Authlib's registration and logout endpoints read it."""
-        return {
+        keys: dict = {}
+        if self.jwks is not None:
+            keys["jwks"] = self.jwks
+        if self.jwks_uri is not None:
+            keys["jwks_uri"] = self.jwks_uri
+        if self.require_pushed_authorization_requests:
+            keys["require_pushed_authorization_requests"] = True
+        return keys | {
             "client_name": self.name,
             "redirect_uris": list(self.redirect_uris),
             "post_logout_redirect_uris": list(self.post_logout_redirect_uris),
@@ -119,6 +141,8 @@ class Client(Base):
 
     @property
     def token_endpoint_auth_method(self) -> str:
+        if self.auth_method is not None:
+            return self.auth_method
         return policy.PUBLIC_METHOD if self.is_public else policy.SECRET_METHODS[0]
 
 

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from flask import Flask, current_app
 
+from .. import policy
 from ..scopes import CATALOGUE
+from .client_assertion import ClientSecretJWT, PrivateKeyJWT
 from .endpoints import (
     DeviceAuthorizationEndpoint,
     EndSessionEndpoint,
@@ -20,6 +22,7 @@ from .grants import (
     TokenExchangeGrant,
 )
 from .oidc import OpenIDCode
+from .par import PushedAuthorizationEndpoint
 from .registration import ClientConfigurationEndpoint, ClientRegistrationEndpoint
 from .server import AuthorizationServer
 from .storage import generate_token, query_client, save_token
@@ -29,6 +32,8 @@ def init_oauth2(app: Flask) -> None:
     server = AuthorizationServer(app, query_client=query_client, save_token=save_token)
     server.scopes_supported = list(CATALOGUE)
     server.register_token_generator("default", generate_token)
+    server.register_client_auth_method(policy.PRIVATE_KEY_JWT, PrivateKeyJWT())
+    server.register_client_auth_method(policy.CLIENT_SECRET_JWT, ClientSecretJWT())
 
     server.register_grant(
         AuthorizationCodeGrant, [S256CodeChallenge(required=True), OpenIDCode(require_nonce=False)]
@@ -42,6 +47,7 @@ def init_oauth2(app: Flask) -> None:
     server.register_endpoint(IntrospectionEndpoint)
     server.register_endpoint(EndSessionEndpoint)
     server.register_endpoint(DeviceAuthorizationEndpoint)
+    server.register_endpoint(PushedAuthorizationEndpoint)
     server.register_endpoint(ClientRegistrationEndpoint)
     server.register_endpoint(ClientConfigurationEndpoint)
     app.extensions["authorization_server"] = server

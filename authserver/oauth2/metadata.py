@@ -32,6 +32,10 @@ def server_metadata() -> dict:
         "token_endpoint_auth_methods_supported": policy.token_endpoint_auth_methods(),
         "revocation_endpoint_auth_methods_supported": policy.auth_methods("revocation"),
         "introspection_endpoint_auth_methods_supported": policy.auth_methods("introspection"),
+        **_assertion_algorithms("token", "revocation", "introspection"),
+        "pushed_authorization_request_endpoint_auth_methods_supported": policy.auth_methods(
+            "pushed_authorization"
+        ),
         "code_challenge_methods_supported": ["S256"],
         "id_token_signing_alg_values_supported": ["RS256"],
         "claims_supported": supported_claims(),
@@ -43,7 +47,29 @@ def server_metadata() -> dict:
         "request_uri_parameter_supported": False,
         "require_request_uri_registration": False,
         "service_documentation": f"{issuer}/",
+        "pushed_authorization_request_endpoint": f"{issuer}/oauth/par",
+        "require_pushed_authorization_requests": policy.must_push(
+            False, bool(config["REQUIRE_PUSHED_AUTHORIZATION_REQUESTS"])
+        ),
     }
     if config["REGISTRATION_ENABLED"]:
         metadata["registration_endpoint"] = f"{issuer}/oauth/register"
     return metadata
+
+
+def _assertion_algorithms(*endpoints: str) -> dict[str, list[str]]:
+    """``<endpoint>_endpoint_auth_signing_alg_values_supported`` (RFC 8414 §2): the algorithms
+    of the JWT methods each endpoint accepts."""
+    found = {}
+    for endpoint in endpoints:
+        methods = (
+            policy.token_endpoint_auth_methods()
+            if endpoint == "token"
+            else policy.auth_methods(endpoint)
+        )
+        algorithms = [
+            a for m in policy.JWT_METHODS if m in methods for a in policy.ASSERTION_ALGORITHMS[m]
+        ]
+        if algorithms:
+            found[f"{endpoint}_endpoint_auth_signing_alg_values_supported"] = algorithms
+    return found

@@ -19,6 +19,7 @@ from flask import request as flask_request
 from joserfc.errors import InvalidClaimError
 from werkzeug.exceptions import RequestEntityTooLarge
 
+from .. import policy
 from ..models import Client
 from ..security.secrets import new_secret, verify_secret
 from ..services import ServiceError, clients
@@ -162,6 +163,18 @@ def _stored_fields(metadata: dict) -> dict:
     }
 
 
+def _authentication_fields(metadata: dict) -> dict:
+    """How the client authenticates, as the service takes it (RFC 7591 §2, RFC 9126 §6)."""
+    return {
+        "auth_method": metadata.get("token_endpoint_auth_method"),
+        "jwks": metadata.get("jwks"),
+        "jwks_uri": metadata.get("jwks_uri"),
+        "require_pushed_authorization_requests": bool(
+            metadata.get("require_pushed_authorization_requests", False)
+        ),
+    }
+
+
 def client_information(client: Client) -> dict:
     """The RFC 7591 §3.2.1 client information response, from what is stored: registration,
     read and update all answer with it, so what the client is told is what it gets back."""
@@ -170,7 +183,7 @@ def client_information(client: Client) -> dict:
         "client_id_issued_at": int(client.created_at.timestamp()),
         **client.client_metadata,
     }
-    if not client.is_public:
+    if client.client_secret_hash is not None:
         info["client_secret_expires_at"] = 0  # REQUIRED with a secret; ours do not expire
     return info
 
@@ -198,7 +211,18 @@ class ClientMetadataClaims(_ClientMetadataClaims):
         "response_types",
         "client_name",
         "scope",
+        "jwks",
+        "jwks_uri",
+        "require_pushed_authorization_requests",  # RFC 9126 §6
     ]
+
+    def validate_require_pushed_authorization_requests(self) -> None:
+        if not isinstance(self.get("require_pushed_authorization_requests", False), bool):
+            raise InvalidClaimError("require_pushed_authorization_requests")
+
+    def validate(self, now=None, leeway=0) -> None:
+        super().validate(now, leeway)
+        self.validate_require_pushed_authorization_requests()
 
     def validate_jwks(self) -> None:
         # joserfc trips with a TypeError over key sets of the wrong shape; say invalid instead.
@@ -262,10 +286,10 @@ class ClientRegistrationEndpoint(_RegistrationEndpoint):
         return None  # software statements are not accepted
 
     def generate_client_info(self, request) -> dict:
-        public = request.payload.data.get("token_endpoint_auth_method") == "none"
+        method = request.payload.data.get("token_endpoint_auth_method")
         info = super().generate_client_info(request)
         info["client_id"] = new_secret(18)
-        if public:
+        if method in ("none", policy.PRIVATE_KEY_JWT):  # no secret: none, or a key pair
             info.pop("client_secret")
             info.pop("client_secret_expires_at")
         else:
@@ -281,6 +305,7 @@ class ClientRegistrationEndpoint(_RegistrationEndpoint):
                 secret=client_info.get("client_secret"),
                 actor="registration",
                 address=flask_request.remote_addr,
+                **_authentication_fields(client_metadata),
             )
         except ServiceError as error:
             raise _service_error(error, client_metadata) from error
@@ -356,11 +381,13 @@ class ClientConfigurationEndpoint(_ConfigurationEndpoint):
         ):
             raise InvalidRequestError("client_secret is not the currently issued client secret.")
         method = client_metadata.get("token_endpoint_auth_method")
-        if method is not None and (method == "none") != client.is_public:
-            # A client gets or loses a secret only by registering anew.
+        if method is not None and method not in policy.methods_of(
+            client.token_endpoint_auth_method
+        ):
+            # A client gets or loses a secret or keys only by registering anew.
             raise InvalidClientMetadataError(
-                f"token_endpoint_auth_method cannot become {method!r}: this client is "
-                + ("public." if client.is_public else "confidential.")
+                f"token_endpoint_auth_method cannot become {method!r}: this client uses "
+                f"{client.token_endpoint_auth_method!r}."
             )
         try:
             return clients.update_client(

@@ -31,7 +31,7 @@ class _Payload(FlaskOAuth2Payload):
 #: The view of the authorization endpoint, whose consent form posts back to it.
 AUTHORIZATION_ENDPOINT = "authorize.authorize"
 #: Endpoints whose parameters come only in an application/x-www-form-urlencoded body.
-FORM_ENDPOINTS = ("revocation", "introspection", "device_authorization")
+FORM_ENDPOINTS = ("revocation", "introspection", "device_authorization", "pushed_authorization")
 #: RFC 8707 §2 lets ``resource`` repeat; every other parameter is sent at most once.
 REPEATABLE = frozenset({"resource"})
 #: RFC 6749 §3.3: scope-token = 1*( %x21 / %x23-5B / %x5D-7E ), separated by spaces.
@@ -108,7 +108,8 @@ def check_single_auth_method(request) -> None:
     # Any whitespace may follow the scheme (RFC 9110 §11.4 allows a TAB too).
     uses_basic = bool(parts) and parts[0].lower() == "basic"
     uses_post = "client_secret" in request.form
-    if uses_basic and uses_post:
+    uses_assertion = "client_assertion" in request.form or "client_assertion_type" in request.form
+    if uses_basic + uses_post + uses_assertion > 1:
         raise InvalidRequestError("Use exactly one client authentication method, not several.")
     if uses_basic:
         claimed = basic_client_id(parts[1])

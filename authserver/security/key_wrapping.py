@@ -93,11 +93,12 @@ def _ring(current: str, previous: tuple[str, ...], source: str) -> KeyRing:
     return KeyRing(current_kek, olds, source)
 
 
-def wrap(private_pem: str, kid: str, ring: KeyRing) -> str:
-    """``private_pem`` encrypted under the ring's current KEK, bound to ``kid``."""
+def wrap(private_pem: str, kid: str, ring: KeyRing, purpose: str = "signing key") -> str:
+    """``private_pem`` encrypted under the ring's current KEK, bound to ``kid`` and to
+    ``purpose`` (a client secret sealed for ``client_secret_jwt`` is no signing key)."""
     kek = ring.current
     nonce = os.urandom(_NONCE_BYTES)
-    sealed = AESGCM(kek.key).encrypt(nonce, private_pem.encode(), _associated_data(kid))
+    sealed = AESGCM(kek.key).encrypt(nonce, private_pem.encode(), _associated_data(kid, purpose))
     return f"{VERSION}:{kek.id}:{base64.urlsafe_b64encode(nonce + sealed).decode()}"
 
 
@@ -111,7 +112,7 @@ def is_plaintext(stored: str) -> bool:
     return stored.lstrip().startswith("-----BEGIN")
 
 
-def unwrap(stored: str, kid: str, ring: KeyRing) -> str:
+def unwrap(stored: str, kid: str, ring: KeyRing, purpose: str = "signing key") -> str:
     """The PEM of a stored key, or ``KeyUnavailable`` saying which KEK it needs."""
     if is_plaintext(stored):
         raise KeyUnavailable(
@@ -131,7 +132,7 @@ def unwrap(stored: str, kid: str, ring: KeyRing) -> str:
     try:
         raw = base64.urlsafe_b64decode(stored.split(":", 2)[2].encode())
         plain = AESGCM(kek.key).decrypt(
-            raw[:_NONCE_BYTES], raw[_NONCE_BYTES:], _associated_data(kid)
+            raw[:_NONCE_BYTES], raw[_NONCE_BYTES:], _associated_data(kid, purpose)
         )
     except (ValueError, InvalidTag):
         raise KeyUnavailable(
@@ -160,5 +161,5 @@ def unreadable(stored_keys: Iterable[tuple[str, str]], ring: KeyRing) -> dict[st
     return problems
 
 
-def _associated_data(kid: str) -> bytes:
-    return f"authserver signing key {VERSION}\0{kid}".encode()
+def _associated_data(kid: str, purpose: str = "signing key") -> bytes:
+    return f"authserver {purpose} {VERSION}\0{kid}".encode()

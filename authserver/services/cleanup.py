@@ -21,6 +21,7 @@ from ..models import (
     DeviceAuthorization,
     OneTimeLink,
     OutboxMessage,
+    PushedRequest,
     RateLimitCounter,
     RefreshToken,
     SigningKey,
@@ -127,6 +128,11 @@ def cleanup(now: datetime | None = None) -> Removed:
         ),
         # Private keys no JWKS will list again: kept, they would only be something to steal.
         "signing_keys": (SigningKey, keys.unpublished(now)),
+        # Past the time a browser that opened it may still finish it.
+        "pushed_requests": (
+            PushedRequest,
+            PushedRequest.expires_at < now - timedelta(seconds=policy.PUSHED_REQUEST_FLOW_LIFETIME),
+        ),
     }
     for name, (model, condition) in steps.items():
         removed.counts[name] = _delete_in_batches(model, condition)

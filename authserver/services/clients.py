@@ -13,7 +13,7 @@ from ..extensions import db
 from ..models import Client, User
 from ..scopes import CATALOGUE, join_scopes, scope_list
 from ..security.secrets import hash_secret, new_secret
-from . import ServiceError, audit, caches
+from . import ServiceError, audit, caches, client_keys
 
 GRANT_TYPES = policy.GRANT_TYPES
 MAX_REDIRECT_URIS = 10
@@ -99,6 +99,43 @@ def validate_registration(
     return name, uris, join_scopes(scopes), grants
 
 
+def authentication_fields(
+    public: bool,
+    auth_method: str | None,
+    jwks: dict | None,
+    jwks_uri: str | None,
+) -> tuple[str, dict | None, str | None]:
+    """The checked (method, jwks, jwks_uri) a client registers: a public client uses ``none``;
+    ``private_key_jwt`` needs exactly one of public keys or their URL (RFC 7591 §2), and no
+    other method takes either."""
+    method = auth_method or (policy.PUBLIC_METHOD if public else policy.SECRET_METHODS[0])
+    if (method == policy.PUBLIC_METHOD) != public:
+        raise ServiceError(
+            "A public client authenticates with 'none', a confidential one never does.",
+            "token_endpoint_auth_method",
+        )
+    if method not in (*policy.CONFIDENTIAL_METHODS, policy.PUBLIC_METHOD):
+        raise ServiceError(
+            f"Unsupported token_endpoint_auth_method {method!r}.", "token_endpoint_auth_method"
+        )
+    if method != policy.PRIVATE_KEY_JWT:
+        if jwks is not None or jwks_uri is not None:
+            raise ServiceError(
+                "Only private_key_jwt clients register keys (jwks, jwks_uri).", "jwks"
+            )
+        return method, None, None
+    if (jwks is None) == (jwks_uri is None):
+        raise ServiceError("private_key_jwt needs exactly one of jwks and jwks_uri.", "jwks")
+    problem = (
+        client_keys.jwks_problem(jwks)
+        if jwks is not None
+        else client_keys.jwks_uri_problem(jwks_uri or "")
+    )
+    if problem:
+        raise ServiceError(problem, "jwks" if jwks is not None else "jwks_uri")
+    return method, jwks, jwks_uri
+
+
 def new_client_id() -> str:
     """144 random bits, URL-safe, never starting with ``-`` (a command line reads an option)."""
     while (client_id := new_secret(18)).startswith("-"):
@@ -120,18 +157,40 @@ def create_client(
     verified: bool = False,
     actor: str | None = None,
     address: str | None = None,
+    auth_method: str | None = None,
+    jwks: dict | None = None,
+    jwks_uri: str | None = None,
+    require_pushed_authorization_requests: bool = False,
 ) -> tuple[Client, str | None]:
-    """A new client and its secret (None for a public client): the only time it is readable."""
+    """A new client and its secret (None for a public client): the only time it is readable.
+
+    A ``client_secret_jwt`` client's secret is also kept sealed (``client_keys``): HS256 needs it.
+    """
     grant_types = grant_types or ["authorization_code", "refresh_token"]
     name, uris, scope, grants = validate_registration(
         name, redirect_uris, scope_list(scope), grant_types, public
     )
+    method, jwks, jwks_uri = authentication_fields(public, auth_method, jwks, jwks_uri)
     logout_uris = clean_uris(
         post_logout_redirect_uris or [], "post_logout_redirect_uris", "Post-logout redirect URI"
     )
-    secret = None if public else (secret or new_secret())
+    # A key-pair client has no secret at all: nothing to leak, nothing to rotate.
+    has_secret = not public and method != policy.PRIVATE_KEY_JWT
+    secret = (secret or new_secret()) if has_secret else None
+    client_id = client_id or new_client_id()
+    sealed = (
+        client_keys.seal_secret(client_id, secret)
+        if method == policy.CLIENT_SECRET_JWT and secret
+        else None
+    )
     client = Client(
-        client_id=client_id or new_client_id(),
+        client_id=client_id,
+        # Secret clients keep None: either secret method works for them, as before.
+        auth_method=method if method in policy.JWT_METHODS else None,
+        jwks=jwks,
+        jwks_uri=jwks_uri,
+        sealed_secret=sealed,
+        require_pushed_authorization_requests=require_pushed_authorization_requests,
         client_secret_hash=hash_secret(secret) if secret else None,
         name=name,
         owner=owner,
@@ -154,6 +213,7 @@ def create_client(
         address=address,
         public=public,
         verified=verified or None,
+        auth_method=method,
     )
     return client, secret
 
@@ -206,9 +266,17 @@ def rotate_secret(
 
     Only one previous secret is kept: rotating twice inside the grace period ends the first.
     """
-    if client.is_public:
-        raise ServiceError("A public client has no secret.")
+    if client.is_public or client.token_endpoint_auth_method == policy.PRIVATE_KEY_JWT:
+        raise ServiceError(
+            "A public client has no secret."
+            if client.is_public
+            else "A private_key_jwt client has no secret: it rotates its own keys."
+        )
     secret = new_secret()
+    if client.token_endpoint_auth_method == policy.CLIENT_SECRET_JWT:
+        # HS256 is checked with the current secret only: the grace period covers the hashed
+        # secret (client_secret_basic/post), which this client does not use.
+        client.sealed_secret = client_keys.seal_secret(client.client_id, secret)
     if grace_seconds > 0 and client.client_secret_hash is not None:
         client.previous_secret_hash = client.client_secret_hash
         client.previous_secret_expires_at = clock.now() + timedelta(seconds=grace_seconds)

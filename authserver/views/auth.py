@@ -24,7 +24,7 @@ from ..forms import LoginForm, LogoutForm, SignupForm
 from ..models import User, UserSession
 from ..oauth2 import authorization_server
 from ..services import ServiceError, accounts, audit, factors, sessions, users
-from . import reauthentication
+from . import pushed, reauthentication
 from .current import current_login
 from .hosts import host_of
 from .responses import UriMismatch, authorize_refused, uri_mismatch
@@ -56,10 +56,12 @@ def start_session(user: User, next_url: str | None = None, amr: list[str] | None
     )
     db.session.commit()
     remembered = reauthentication.requirements()
+    pushed_claims = pushed.carried()
     session.clear()
     session["sid"] = login.sid
     session["auth_time"] = int(login.auth_time.timestamp())
     reauthentication.logged_in(remembered, login.sid, next_url)
+    pushed.restore(pushed_claims)
     login_user(user)
 
 

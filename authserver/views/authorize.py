@@ -3,6 +3,8 @@
 Each step either hands its result to the next or answers the request itself (by raising
 ``Answer``):
 
+0. ``open_pushed_request`` — a ``request_uri`` (RFC 9126) stands for the parameters its client
+   pushed, claimed for this browser at its first opening;
 1. ``trusted_target`` — the client and its redirect URI; until both check out, an error page and
    never a redirect (RFC 6749 §4.1.2.1);
 2. ``checked_request`` — what is wrong with the request, and its ``id_token_hint``; errors go
@@ -28,8 +30,9 @@ from authlib.oidc.core.errors import (
     RequestNotSupportedError,
     RequestURINotSupportedError,
 )
-from flask import Blueprint, redirect, render_template, request, url_for
+from flask import Blueprint, current_app, g, redirect, render_template, request, url_for
 from flask_login import current_user
+from werkzeug.datastructures import ImmutableMultiDict
 from werkzeug.wrappers import Response
 
 from .. import clock, policy
@@ -42,10 +45,10 @@ from ..oauth2.errors import InvalidTargetError, refusal_reason
 from ..oauth2.server import parameter_problem
 from ..oauth2.storage import Grantor
 from ..scopes import REQUIRED_SCOPES, describe, join_scopes, scope_list
-from ..services import audit, codes, consents, factors, locks, resources, sessions
+from ..services import audit, codes, consents, factors, locks, pushed_requests, resources, sessions
 from ..services.clients import find_client
 from ..services.tokens import decode_id_token_hint
-from . import reauthentication
+from . import pushed, reauthentication
 from .auth import begin_second_step
 from .current import current_login
 from .hosts import host_of
@@ -85,7 +88,15 @@ class Target:
 def authorize() -> Response | str | tuple[str, int]:
     target = None
     try:
+        pushed_request = open_pushed_request()
         target = trusted_target()
+        if pushed_request is None and policy.must_push(
+            target.client.require_pushed_authorization_requests,
+            bool(current_app.config["REQUIRE_PUSHED_AUTHORIZATION_REQUESTS"]),
+        ):
+            raise target.error(
+                InvalidRequestError("This client must push its authorization requests (PAR).")
+            )
         hint = checked_request(target)
         login = logged_in(target, hint)
         grant = consent_grant(target)
@@ -131,6 +142,48 @@ def in_response_mode(
         return_host=host_of(target.redirect_uri),
     )
     return Response(page, status=200, mimetype="text/html")
+
+
+# --- 0. a pushed request (RFC 9126) ---------------------------------------------------------
+
+
+def open_pushed_request() -> str | None:
+    """RFC 9126 §4: ``request_uri`` (with ``client_id``) stands for the parameters that client
+    pushed, which replace the query; anything else in the query is ignored. Its first opening
+    claims it for this browser; an unknown, expired, reused or another client's ``request_uri``
+    gets an error page (where to redirect is among what is unknown). The request_uri, or None.
+    """
+    request_uri = request.args.get("request_uri")
+    if request_uri is None or not request_uri.startswith(pushed_requests.REQUEST_URI_PREFIX):
+        # Not one of ours: a request object by reference (RFC 9101), which ``checked_request``
+        # answers with request_uri_not_supported.
+        return None
+    client = find_client(request.args.get("client_id"))
+    if client is None or client.disabled_at is not None:
+        return None  # the next step says so, as for any request
+    if len(request.args.getlist("request_uri")) > 1:
+        raise Answer(error_page("Invalid request", "request_uri was sent more than once."))
+    if pushed.claimed_here(request_uri):
+        parameters = pushed_requests.reopen(request_uri, client)
+    else:
+        parameters = pushed_requests.claim(request_uri, client)
+        if parameters is not None:
+            db.session.commit()  # claimed now, whatever happens next
+            pushed.remember(request_uri)
+    if parameters is None:
+        db.session.rollback()
+        authorize_refused(client.client_id, "invalid_request_uri", "request_uri unknown or used")
+        raise Answer(
+            error_page(
+                "Request expired",
+                f"This sign-in request from {client.name} has expired or was already used. "
+                "Nothing was shared; go back to the application and start again.",
+            )
+        )
+    # Werkzeug's ``args`` is a cached property: what every later step (and Authlib) reads.
+    request.args = ImmutableMultiDict(parameters)
+    g.pushed_request_uri = request_uri
+    return request_uri
 
 
 # --- 1. the client and where answers go -------------------------------------------------------
@@ -332,6 +385,10 @@ def url_after_login(prompts: list[str]) -> str:
     send the person straight back to the login page): the login page's ``next``. What they ask
     is remembered server-side under this URL (``reauthentication``), so opening it without the
     login still meets them."""
+    if g.get("pushed_request_uri"):
+        # The pushed request again (this browser claimed it); its login requirements are
+        # remembered under this URL like any other's.
+        return request.full_path
     args = request.args.copy()
     args.poplist("prompt")
     args.poplist("max_age")
@@ -493,6 +550,8 @@ def issue_code(grant, granted: list[str], login: UserSession) -> Response:
     if "code" in parse_qs(urlsplit(response.headers.get("Location", "")).query):
         db.session.commit()
         note(outcome="code_issued")
+        if g.get("pushed_request_uri"):
+            pushed.forget(g.pushed_request_uri)
     else:
         db.session.rollback()
     return with_issuer(response)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from urllib.parse import urlencode
 
 from flask import (
@@ -58,12 +59,14 @@ def new_client() -> Response | str | tuple[str, int]:
         form.grant_types.data = ["authorization_code", "refresh_token"]
     if form.validate_on_submit():
         try:
+            public = form.client_type.data == "public"
             client, secret = clients.create_client(
+                **_key_fields(form, public),
                 name=form.name.data,
                 redirect_uris=(form.redirect_uris.data or "").splitlines(),
                 scope=" ".join(form.scopes.data or []),
                 grant_types=form.grant_types.data or [],
-                public=form.client_type.data == "public",
+                public=public,
                 owner=current_user,
                 post_logout_redirect_uris=(form.post_logout_redirect_uris.data or "").splitlines(),
                 address=request.remote_addr,
@@ -76,6 +79,24 @@ def new_client() -> Response | str | tuple[str, int]:
             return render_template("console/created.html", client=client, secret=secret)
     status = 400 if request.method == "POST" else 200
     return render_template("console/edit.html", form=form, client=None), status
+
+
+def _key_fields(form: ClientForm, public: bool) -> dict:
+    """How the new client authenticates (RFC 7591 §2 names): a public client with none; a
+    private_key_jwt client with the keys it pasted or their URL."""
+    if public:
+        return {}
+    method = form.auth_method.data or "client_secret_basic"
+    fields: dict = {"auth_method": method}
+    if method == "private_key_jwt":
+        text = (form.jwks.data or "").strip()
+        if text:
+            try:
+                fields["jwks"] = json.loads(text)
+            except ValueError:
+                raise ServiceError("The public keys are not valid JSON.", "jwks") from None
+        fields["jwks_uri"] = (form.jwks_uri.data or "").strip() or None
+    return fields
 
 
 def discovery_url() -> str:

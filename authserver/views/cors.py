@@ -34,7 +34,11 @@ def note_client(client: Client | None) -> None:
 
 
 def is_public_path(path: str) -> bool:
-    return path.startswith("/.well-known/") or path == "/oauth/jwks"
+    return (
+        path.startswith("/.well-known/")
+        or path.endswith("/.well-known/openid-configuration")  # an issuer with a path
+        or path == "/oauth/jwks"
+    )
 
 
 def cors_headers(response: Response) -> Response:

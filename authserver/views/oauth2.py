@@ -78,6 +78,18 @@ def introspect() -> Response:
     return uncached(response)
 
 
+@bp.post("/oauth/par")
+@csrf.exempt
+@throttling.machine_endpoint
+def pushed_authorization_request() -> Response:
+    return uncached(_push())
+
+
+@commits_once()
+def _push() -> Response:
+    return authorization_server().create_endpoint_response("pushed_authorization")
+
+
 @bp.post("/oauth/register")
 @csrf.exempt
 @throttling.registration_endpoint

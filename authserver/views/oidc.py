@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+from urllib.parse import urlsplit
 
-from flask import Blueprint, current_app, jsonify, request
+from flask import Blueprint, abort, current_app, jsonify, request
 from werkzeug.wrappers import Response
 
 from ..extensions import csrf
@@ -86,3 +87,16 @@ def discovery() -> Response:
             f'"{hashlib.sha256(body).hexdigest()[:32]}"',
         )
     return cacheable_json(built[0], built[1], max_age=3600)
+
+
+@bp.get("/.well-known/oauth-authorization-server/<path:issuer_path>")
+@bp.get("/.well-known/openid-configuration/<path:issuer_path>")
+@bp.get("/<path:issuer_path>/.well-known/openid-configuration")
+def path_aware_discovery(issuer_path: str) -> Response:
+    """RFC 8414 §3.1 (the well-known string between host and path) and OIDC Discovery §4.1
+    (appended to the issuer) for an issuer with a path, ``https://host/tenant``: the three
+    places clients look. Any other path is not ours."""
+    own = urlsplit(current_app.config["ISSUER"]).path.strip("/")
+    if not own or issuer_path.strip("/") != own:
+        abort(404)
+    return discovery()

@@ -15,6 +15,7 @@ CSRF_EXEMPT = {
     "oauth2.revoke",
     "oauth2.introspect",
     "oauth2.device_authorization",
+    "oauth2.pushed_authorization_request",
     "oauth2.register",
     "oauth2.client_configuration",
     "oidc.userinfo",

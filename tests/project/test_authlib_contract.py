@@ -11,7 +11,8 @@ import inspect
 
 import pytest
 from authlib.integrations.flask_oauth2 import AuthorizationServer
-from authlib.oauth2.rfc6749 import grants
+from authlib.oauth2.rfc6749 import TokenEndpoint, grants
+from authlib.oauth2.rfc7523 import JWTBearerClientAssertion
 from authlib.oauth2.rfc7636 import CodeChallenge
 from authlib.oidc.core.grants import OpenIDCode
 from authlib.oidc.rpinitiated import EndSessionEndpoint
@@ -41,7 +42,24 @@ HOOKS = [
     (AuthorizationServer, "validate_requested_scope"),
     (AuthorizationServer, "authenticate_client"),
     (AuthorizationServer, "handle_error_response"),
+    (AuthorizationServer, "register_client_auth_method"),
+    (JWTBearerClientAssertion, "get_audiences"),
+    (JWTBearerClientAssertion, "resolve_client_public_key"),
+    (JWTBearerClientAssertion, "process_assertion_claims"),
+    (JWTBearerClientAssertion, "verify_claims"),
+    (JWTBearerClientAssertion, "validate_jti"),
+    (JWTBearerClientAssertion, "extract_assertion"),
+    (TokenEndpoint, "authenticate_endpoint_client"),
 ]
+
+
+def test_client_assertions_still_call_the_hooks_we_override():
+    """JWTBearerClientAssertion.__call__ (overridden to pass on the other JWT method's clients,
+    authserver/oauth2/client_assertion.py) still resolves the key and processes the claims
+    through the hooks we implement."""
+    source = inspect.getsource(JWTBearerClientAssertion.__call__)
+    assert "resolve_client_public_key(" in source
+    assert "process_assertion_claims(" in source
 
 
 @pytest.mark.parametrize(("owner", "name"), HOOKS, ids=lambda v: getattr(v, "__name__", v))

@@ -29,7 +29,7 @@ ALLOWED: dict[str, set[str]] = {
     "throttling": BOTTOM | {"extensions", "ratelimit"},
     "services": BOTTOM | {"models", "extensions"},
     "forms": BOTTOM | {"services"},
-    "oauth2": BOTTOM | {"models", "extensions", "services", "metrics", "throttling"},
+    "oauth2": BOTTOM | {"models", "extensions", "services", "metrics", "throttling", "ratelimit"},
     "views": BOTTOM
     | {"models", "extensions", "services", "oauth2", "forms", "ratelimit", "throttling"},
     "cli": BOTTOM | {"models", "extensions", "services", "mail"},

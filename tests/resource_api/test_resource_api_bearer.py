@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from .api_testing import REALM, assert_bearer_error, bearer, challenge_params
+from .api_testing import AUDIENCE, REALM, assert_bearer_error, bearer, challenge_params
+
+RESOURCE_METADATA = f"{AUDIENCE}/.well-known/oauth-protected-resource"
 
 FORM = "application/x-www-form-urlencoded"
 
@@ -16,14 +18,18 @@ def test_request_without_token_gets_a_bare_challenge(client):
     §3.1"""
     response = client.get("/api/events")
     assert response.status_code == 401
-    assert response.headers["WWW-Authenticate"] == f'Bearer realm="{REALM}"'
+    assert response.headers["WWW-Authenticate"] == (
+        f'Bearer realm="{REALM}", resource_metadata="{RESOURCE_METADATA}"'
+    )
     assert response.get_json()["error"] == "unauthorized"
 
 
 def test_other_authentication_scheme_gets_a_bare_challenge(client):
     response = client.get("/api/events", headers={"Authorization": "Basic YWxpY2U6c2VjcmV0"})
     assert response.status_code == 401
-    assert response.headers["WWW-Authenticate"] == f'Bearer realm="{REALM}"'
+    assert response.headers["WWW-Authenticate"] == (
+        f'Bearer realm="{REALM}", resource_metadata="{RESOURCE_METADATA}"'
+    )
 
 
 def test_invalid_token_challenge_carries_error_and_description(client, make_token):
@@ -34,7 +40,8 @@ def test_invalid_token_challenge_carries_error_and_description(client, make_toke
     assert_bearer_error(response, 401, "invalid_token")
     assert response.headers["WWW-Authenticate"] == (
         f'Bearer realm="{REALM}", error="invalid_token", '
-        'error_description="The access token is meant for another audience."'
+        'error_description="The access token is meant for another audience.", '
+        f'resource_metadata="{RESOURCE_METADATA}"'
     )
 
 

@@ -244,20 +244,26 @@ def test_withdrawing_a_scope_keeps_the_rest_unless_the_grant_must_end():
 
 
 @pytest.mark.parametrize(
-    ("is_public", "method", "endpoint", "allowed"),
+    ("registered", "method", "endpoint", "allowed"),
     [
-        (False, "client_secret_basic", "authorization_code", True),
-        (False, "client_secret_post", "introspection", True),
-        (False, "none", "token", False),  # a confidential client always proves itself
-        (True, "none", "refresh_token", True),
-        (True, "none", "revocation", True),  # RFC 7009 §2.1: its own tokens
-        (True, "none", "introspection", False),
-        (True, "none", "client_credentials", False),
-        (True, "client_secret_basic", "token", False),  # a public client has no secret
+        ("client_secret_basic", "client_secret_basic", "authorization_code", True),
+        ("client_secret_basic", "client_secret_post", "introspection", True),
+        ("client_secret_basic", "none", "token", False),  # a confidential client proves itself
+        ("client_secret_basic", "private_key_jwt", "token", False),  # it has no keys
+        ("none", "none", "refresh_token", True),
+        ("none", "none", "revocation", True),  # RFC 7009 §2.1: its own tokens
+        ("none", "none", "introspection", False),
+        ("none", "none", "client_credentials", False),
+        ("none", "client_secret_basic", "token", False),  # a public client has no secret
+        ("private_key_jwt", "private_key_jwt", "introspection", True),
+        ("private_key_jwt", "client_secret_basic", "token", False),
+        ("private_key_jwt", "none", "token", False),
+        ("client_secret_jwt", "client_secret_jwt", "client_credentials", True),
+        ("client_secret_jwt", "private_key_jwt", "token", False),
     ],
 )
-def test_one_table_says_how_each_client_authenticates_where(is_public, method, endpoint, allowed):
-    assert policy.client_may_use(is_public, method, endpoint) is allowed
+def test_one_table_says_how_each_client_authenticates_where(registered, method, endpoint, allowed):
+    assert policy.client_may_use(registered, method, endpoint) is allowed
 
 
 def test_the_metadata_advertises_the_table(client):
@@ -265,6 +271,8 @@ def test_the_metadata_advertises_the_table(client):
     assert metadata["token_endpoint_auth_methods_supported"] == [
         "client_secret_basic",
         "client_secret_post",
+        "private_key_jwt",
+        "client_secret_jwt",
         "none",
     ]
     assert metadata["introspection_endpoint_auth_methods_supported"] == list(
@@ -326,3 +334,59 @@ def test_the_second_step_waits_five_minutes() -> None:
     assert not policy.second_step_expired(started, started + timedelta(minutes=4, seconds=59))
     assert policy.second_step_expired(started, started + timedelta(minutes=5))
     assert policy.second_step_expired(started, started - timedelta(seconds=1))
+
+
+# --- JWT client assertions (RFC 7523 §3) -----------------------------------------------------
+
+_NOW = datetime(2026, 1, 1, tzinfo=UTC)
+_AUDIENCES = ("https://as.example", "https://as.example/oauth/token")
+
+
+def _claims(**changes):
+    at = int(_NOW.timestamp())
+    claims = {"iss": "c1", "sub": "c1", "aud": "https://as.example", "exp": at + 60, "jti": "j"}
+    claims.update(changes)
+    return {k: v for k, v in claims.items() if v is not None}
+
+
+@pytest.mark.parametrize(
+    ("changes", "reason"),
+    [
+        ({}, None),
+        ({"aud": ["https://other.example", "https://as.example/oauth/token"]}, None),
+        ({"iss": "c2"}, "iss and sub"),
+        ({"sub": "c2"}, "iss and sub"),
+        ({"aud": "https://as.example/oauth/tokens"}, "aud"),
+        ({"aud": None}, "aud"),
+        ({"exp": None}, "exp"),
+        ({"exp": "soon"}, "exp"),
+        ({"exp": True}, "exp"),
+        ({"exp": int(_NOW.timestamp()) - 61}, "expired"),
+        ({"exp": int(_NOW.timestamp()) - 59}, None),  # within the leeway
+        ({"exp": int(_NOW.timestamp()) + 3600 + 61}, "ahead"),
+        ({"nbf": int(_NOW.timestamp()) + 120}, "nbf"),
+        ({"iat": int(_NOW.timestamp()) + 120}, "iat"),
+        ({"jti": None}, "jti"),
+        ({"jti": ""}, "jti"),
+        ({"jti": "x" * 257}, "jti"),
+    ],
+)
+def test_what_a_client_assertion_must_say(changes, reason):
+    problem = policy.assertion_problem(_claims(**changes), "c1", _AUDIENCES, _NOW)
+    if reason is None:
+        assert problem is None
+    else:
+        assert problem is not None and reason in problem
+
+
+def test_each_assertion_method_has_its_own_algorithms():
+    assert "HS256" not in policy.ASSERTION_ALGORITHMS["private_key_jwt"]
+    assert policy.ASSERTION_ALGORITHMS["client_secret_jwt"] == ("HS256",)
+
+
+@pytest.mark.parametrize(
+    ("client_requires", "server_requires", "expected"),
+    [(False, False, False), (True, False, True), (False, True, True)],
+)
+def test_who_must_push_authorization_requests(client_requires, server_requires, expected):
+    assert policy.must_push(client_requires, server_requires) is expected

@@ -59,6 +59,6 @@ def test_act_names_the_client_and_nests_earlier_actors():
 
 
 def test_the_token_endpoint_admits_each_grants_methods():
-    assert policy.auth_methods(policy.TOKEN_EXCHANGE_GRANT) == list(policy.SECRET_METHODS)
+    assert policy.auth_methods(policy.TOKEN_EXCHANGE_GRANT) == list(policy.CONFIDENTIAL_METHODS)
     assert "none" in policy.auth_methods(policy.DEVICE_CODE_GRANT)
     assert "none" in policy.auth_methods("device_authorization")

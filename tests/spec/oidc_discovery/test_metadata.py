@@ -136,19 +136,30 @@ def test_advertised_values_are_exactly_what_is_implemented(client):
         "urn:ietf:params:oauth:grant-type:device_code",
         "urn:ietf:params:oauth:grant-type:token-exchange",
     ]
+    jwt_methods = ["private_key_jwt", "client_secret_jwt"]  # RFC 7523
     assert metadata["token_endpoint_auth_methods_supported"] == [
         "client_secret_basic",
         "client_secret_post",
+        *jwt_methods,
         "none",
     ]
     assert metadata["revocation_endpoint_auth_methods_supported"] == [
         "client_secret_basic",
         "client_secret_post",
+        *jwt_methods,
         "none",
     ]
     assert metadata["introspection_endpoint_auth_methods_supported"] == [
         "client_secret_basic",
         "client_secret_post",
+        *jwt_methods,
+    ]
+    assert metadata["token_endpoint_auth_signing_alg_values_supported"] == [
+        "RS256",
+        "ES256",
+        "EdDSA",
+        "Ed25519",
+        "HS256",
     ]
     assert metadata["code_challenge_methods_supported"] == ["S256"]
     assert metadata["id_token_signing_alg_values_supported"] == ["RS256"]
