@@ -54,6 +54,10 @@ def create_app(test_config: dict | None = None) -> Flask:
     migrate.init_app(app, db, directory=str(PACKAGE_DIR / "migrations"), render_as_batch=True)
     # Their request hooks go only on the blueprints they apply to (``register_views``).
     csrf_hooks = init_taking_back_hooks(app, csrf.init_app)
+    # The one Limiter serves every app this process makes (tests, the CLI): an earlier app's
+    # RATELIMIT_DEFAULT or RATELIMIT_APPLICATION must not carry over, and init_app keeps them.
+    limiter.limit_manager.set_default_limits([])
+    limiter.limit_manager.set_application_limits([])
     limiter_hooks = init_taking_back_hooks(app, limiter.init_app)
     login_hooks = init_taking_back_hooks(app, login_manager.init_app)
 

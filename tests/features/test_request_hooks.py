@@ -9,6 +9,9 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
+from authserver.extensions import db
+from tests.conftest import _make_app
+
 #: Machine endpoints: authenticated by their own credentials, never by a browser's cookie.
 CSRF_EXEMPT = {
     "oauth2.token",
@@ -105,3 +108,15 @@ def test_default_limits_an_operator_configures_still_apply_everywhere(client: Fl
     """Flask-Limiter's before-request check (for default and application-wide limits) is kept
     when such limits are configured."""
     assert [client.get("/healthz").status_code for _ in range(3)] == [200, 200, 429]
+
+
+def test_an_earlier_apps_default_limits_do_not_carry_over(test_database, tmp_path) -> None:
+    """One Limiter serves every app a process makes: the next app without such limits has
+    none (they once leaked into the next test file of the same worker)."""
+    first = _make_app(test_database, tmp_path / "first", RATELIMIT_DEFAULT="2 per minute")
+    assert [first.test_client().get("/healthz").status_code for _ in range(3)] == [200, 200, 429]
+    second = _make_app(test_database, tmp_path / "second")
+    assert [second.test_client().get("/healthz").status_code for _ in range(3)] == [200] * 3
+    for made in (first, second):
+        with made.app_context():
+            db.engine.dispose()
