@@ -190,7 +190,8 @@ class DefaultConfig:
     #: stranger can make a person receive; a reset link lives 30 minutes anyway.
     PASSWORD_RESET_PER_ACCOUNT: Annotated[str, RateLimit()] = "5 per hour"  # noqa: S105 - a limit, not a password
     #: Wrong current passwords on /account/security (change password or address, delete the
-    #: account) per account: a stolen session must not become a password-guessing oracle.
+    #: account, remove a second factor or a passkey, new recovery codes), per account over all
+    #: those forms together: a stolen session must not become a password-guessing oracle.
     ACCOUNT_PASSWORD_FAILURES: Annotated[str, RateLimit()] = "10 per 15 minutes"  # noqa: S105 - a limit, not a password
     #: Where mail goes (SPEC): ``smtp://[user:pass@]host:port`` (STARTTLS when the server offers
     #: it) or ``smtps://[user:pass@]host:port`` (TLS from the start). The credentials are never

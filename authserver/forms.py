@@ -83,6 +83,13 @@ class DeleteAccountForm(Form):
     )
 
 
+class ConfirmPasswordForm(Form):
+    """The current password again, before removing a second factor or making new recovery
+    codes (a session alone is not enough to weaken the account)."""
+
+    password = PasswordField("Current password", validators=[DataRequired(), Length(max=1000)])
+
+
 class LogoutForm(Form):
     revoke_tokens = BooleanField("Also disconnect the apps I signed in to during this session")
     everywhere = BooleanField("Log out on every device and browser, not only this one")

@@ -287,6 +287,7 @@ def attempts_limited(
     *limits: tuple[str, Callable[[], str]],
     failed: Callable[[Response], bool],
     on_breach: Callable[[RequestLimit], Response],
+    shared: str | None = None,
 ) -> Callable[[Callable], Callable]:
     """Limits on attempts at a secret (a password): ``(setting, key function)`` pairs.
 
@@ -304,6 +305,9 @@ def attempts_limited(
     ``_REFUND_MARGIN`` of its end): given back to the next window, attempts that straddle a
     window's end would each buy a guess there. The storage's counters are exact for these keys
     (``ratelimit``: no ``BATCHED_MARK``/``CACHED_MARK``; Redis and memory are exact too).
+
+    Each view decorated has counters of its own, unless ``shared`` names a scope: then every
+    view decorated with that name counts into one (several forms guessing the same secret).
     """
 
     def decorate(view: Callable) -> Callable:
@@ -318,12 +322,20 @@ def attempts_limited(
 
         limited: Callable[..., object] = counted
         for setting, key_func in limits:
-            limited = limiter.limit(
-                _setting(setting),
-                key_func=functools.partial(_attempt_key, key_func),
-                methods=["POST"],
-                on_breach=refused,
-            )(limited)
+            key = functools.partial(_attempt_key, key_func)
+            if shared is None:
+                limit = limiter.limit(
+                    _setting(setting), key_func=key, methods=["POST"], on_breach=refused
+                )
+            else:
+                limit = limiter.shared_limit(
+                    _setting(setting),
+                    f"{shared}-{setting}",
+                    key_func=key,
+                    methods=["POST"],
+                    on_breach=refused,
+                )
+            limited = limit(limited)
         return limited
 
     return decorate
@@ -493,11 +505,13 @@ def _signed_in_account() -> str:
 
 def account_password_attempts(view: Callable) -> Callable:
     """Forms of /account/security that ask for the current password: ``ACCOUNT_PASSWORD_FAILURES``
-    wrong ones per account (a stolen session must not become a way to guess the password)."""
+    wrong ones per account, over all those forms together (a stolen session must not become a
+    way to guess the password, nor get a budget per form)."""
     return attempts_limited(
         ("ACCOUNT_PASSWORD_FAILURES", _signed_in_account),
         failed=lambda response: bool(g.get("account_password_failed")),
         on_breach=too_many_attempts,
+        shared="account-password",
     )(view)
 
 

@@ -172,7 +172,10 @@ def reset_password(token: str | None, password: str, address: str | None = None)
 # --- the account page ---------------------------------------------------------------------------
 
 
-def _check_current(user: User, password: str) -> None:
+def check_current_password(user: User, password: str) -> None:
+    """The person proves they are at the keyboard again (not merely holding a session cookie)
+    before a change that weakens or ends their account: WrongPassword unless ``password`` is
+    their current one. Throttled by the caller (``throttling.account_password_attempts``)."""
     if not password or len(password) > 1000 or not check_password(password, user.password_hash):
         raise WrongPassword()
 
@@ -182,7 +185,7 @@ def change_password(
 ) -> int:
     """A new password for a signed-in person who knows the current one: their other sessions
     end (this one stays), a mail says so. How many sessions ended."""
-    _check_current(user, current)
+    check_current_password(user, current)
     users.validate_password(new)
     locks.lock_person(user.id)
     user.password_hash = hash_password(new, current_app.config["BCRYPT_ROUNDS"])
@@ -200,7 +203,7 @@ def request_email_change(
     """Mail a confirmation link to ``new_email`` and a notice to the current address; nothing
     changes until the link is followed. An address that has an account answers alike (and
     gets no mail): this page must not tell who has one either."""
-    _check_current(user, password)
+    check_current_password(user, password)
     new_email = users.validate_email(new_email)
     if new_email == user.email:
         raise ServiceError("That is already your address.", "email")
@@ -216,7 +219,7 @@ def delete_account(user: User, password: str, address: str | None = None) -> Non
     """The person deletes their own account: sessions, consents, tokens and links go with it
     (ON DELETE CASCADE, after revoking, so introspection answers inactive at once); a mail
     confirms. A developer deletes their apps first (their users depend on them)."""
-    _check_current(user, password)
+    check_current_password(user, password)
     owned = clients.clients_of(user)
     if owned:
         raise ServiceError(

@@ -29,7 +29,7 @@ from ..extensions import db
 from ..models import Passkey, RecoveryCode, TotpCredential, User
 from ..security import key_wrapping
 from ..security.secrets import hash_secret
-from . import audit, locks, rows_matched
+from . import accounts, audit, locks, rows_matched
 
 TOTP_DIGITS = 6
 TOTP_PERIOD = 30
@@ -166,8 +166,11 @@ def confirm_totp(user: User, code: str, address: str | None = None) -> list[str]
     return codes
 
 
-def remove_totp(user: User, address: str | None = None) -> bool:
-    """Take the authenticator away (and the recovery codes, unless a passkey remains)."""
+def remove_totp(user: User, password: str, address: str | None = None) -> bool:
+    """Take the authenticator away (and the recovery codes, unless a passkey remains), once the
+    current password is given again (``accounts.WrongPassword`` otherwise: a session alone must
+    not strip the account of its second factor)."""
+    accounts.check_current_password(user, password)
     locks.lock_person(user.id)
     removed = rows_matched(
         delete(TotpCredential)
@@ -263,11 +266,15 @@ def new_recovery_codes(user: User) -> list[str]:
     return codes
 
 
-def regenerate_recovery_codes(user: User, address: str | None = None) -> list[str] | None:
-    """Ten new codes, the old ones void; None for a person with no second factor."""
-    locks.lock_person(user.id)
+def regenerate_recovery_codes(
+    user: User, password: str, address: str | None = None
+) -> list[str] | None:
+    """Ten new codes, the old ones void; None for a person with no second factor. Asks for the
+    current password (``accounts.WrongPassword``): whoever holds new codes holds a factor."""
     if not has_second_factor(user):
         return None
+    accounts.check_current_password(user, password)
+    locks.lock_person(user.id)
     codes = new_recovery_codes(user)
     audit.record("mfa.recovery_codes_renewed", user=user, address=address)
     return codes

@@ -31,7 +31,7 @@ from webauthn.helpers.structs import (
 from .. import clock, policy
 from ..extensions import db
 from ..models import Passkey, User
-from . import ServiceError, audit, factors, locks
+from . import ServiceError, accounts, audit, factors, locks
 
 #: Passkeys one person may register: enough for every device they own.
 MAX_PASSKEYS = 20
@@ -132,23 +132,33 @@ def register(
     return passkey, first_factor
 
 
-def _owned(user: User, passkey_id: int) -> Passkey | None:
+def owned(user: User, passkey_id: int) -> Passkey | None:
+    """``user``'s passkey of that id; None if there is none or it is someone else's."""
     passkey = db.session.get(Passkey, passkey_id)
     return passkey if passkey is not None and passkey.user_id == user.id else None
 
 
 def rename(user: User, passkey_id: int, name: str) -> bool:
-    passkey = _owned(user, passkey_id)
+    passkey = owned(user, passkey_id)
     if passkey is None:
         return False
     passkey.name = clean_name(name)
     return True
 
 
-def remove(user: User, passkey_id: int, address: str | None = None) -> bool:
+def remove(user: User, passkey_id: int, password: str, address: str | None = None) -> bool:
+    """Remove one of ``user``'s passkeys (False: none of theirs has that id), once the current
+    password is given again (``accounts.WrongPassword`` otherwise)."""
+    if owned(user, passkey_id) is None:
+        return False
+    accounts.check_current_password(user, password)
     locks.lock_person(user.id)
-    passkey = _owned(user, passkey_id)
-    if passkey is None:
+    passkey = db.session.scalar(  # as committed now, after the lock
+        select(Passkey)
+        .where(Passkey.id == passkey_id, Passkey.user_id == user.id)
+        .execution_options(populate_existing=True)
+    )
+    if passkey is None:  # removed by a simultaneous request
         return False
     db.session.delete(passkey)
     db.session.flush()

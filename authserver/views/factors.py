@@ -13,16 +13,16 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import segno
-from flask import Blueprint, abort, flash, redirect, render_template, request, session, url_for
+from flask import Blueprint, flash, redirect, render_template, request, session, url_for
 from flask_login import current_user, login_required
 from markupsafe import Markup
 from werkzeug.wrappers import Response
 
 from .. import clock, policy, throttling
 from ..extensions import db
-from ..forms import ActionForm, CodeForm
+from ..forms import ActionForm, CodeForm, ConfirmPasswordForm
 from ..models import Passkey, User, UserSession
-from ..services import audit, factors, sessions
+from ..services import accounts, audit, factors, sessions
 from .auth import SECOND_STEP, safe_next, start_session
 from .current import current_login
 
@@ -194,28 +194,91 @@ def show_recovery_codes(codes: list[str], title: str) -> str:
     return render_template("account/recovery_codes.html", codes=codes, title=title)
 
 
-@bp.post("/account/security/totp/remove")
-@login_required
-def remove_totp() -> Response:
-    if not ActionForm().validate_on_submit():
-        abort(400)
-    if factors.remove_totp(current_user._get_current_object(), request.remote_addr):
-        db.session.commit()
-        flash("Your authenticator app was removed.", "success")
-    return redirect(url_for("security.security"))
+def confirm_password_page(
+    form: ConfirmPasswordForm,
+    *,
+    title: str,
+    explanation: str,
+    button: str,
+    action: str,
+    danger: bool = True,
+) -> tuple[str, int]:
+    """The page that asks for the current password before a change that weakens the account
+    (400 once a POST was refused)."""
+    return render_template(
+        "account/confirm_password.html",
+        form=form,
+        title=title,
+        explanation=explanation,
+        button=button,
+        button_class="danger" if danger else "primary",
+        action=action,
+    ), (400 if request.method == "POST" else 200)
 
 
-@bp.post("/account/security/recovery-codes")
+def refused_password(form: ConfirmPasswordForm) -> None:
+    """A wrong current password: nothing changes, the attempt stays counted
+    (``throttling.account_password_attempts``), the field says so."""
+    db.session.rollback()
+    throttling.account_password_failed()
+    form.password.errors = [*form.password.errors, accounts.WrongPassword().message]
+
+
+@bp.route("/account/security/totp/remove", methods=["GET", "POST"])
 @login_required
-def recovery_codes() -> Response | str:
-    """Ten new recovery codes (the old ones stop working), shown once."""
-    if not ActionForm().validate_on_submit():
-        abort(400)
-    codes = factors.regenerate_recovery_codes(
-        current_user._get_current_object(), request.remote_addr
+@throttling.account_password_attempts
+def remove_totp() -> Response | tuple[str, int]:
+    user = current_user._get_current_object()
+    if not factors.has_totp(user):  # removed already (a double submit, another tab)
+        flash("No authenticator app is set up.", "info")
+        return redirect(url_for("security.security"))
+    form = ConfirmPasswordForm()
+    if form.validate_on_submit():
+        try:
+            factors.remove_totp(user, form.password.data or "", request.remote_addr)
+        except accounts.WrongPassword:
+            refused_password(form)
+        else:
+            db.session.commit()
+            flash("Your authenticator app was removed.", "success")
+            return redirect(url_for("security.security"))
+    return confirm_password_page(
+        form,
+        title="Remove your authenticator app",
+        explanation="Signing in will no longer ask for a code from your app"
+        + ("" if factors.passkeys_of(user) else ", and your recovery codes stop working")
+        + ".",
+        button="Remove authenticator app",
+        action=url_for("factors.remove_totp"),
     )
-    if codes is None:
+
+
+@bp.route("/account/security/recovery-codes", methods=["GET", "POST"])
+@login_required
+@throttling.account_password_attempts
+def recovery_codes() -> Response | str | tuple[str, int]:
+    """Ten new recovery codes (the old ones stop working), shown once."""
+    user = current_user._get_current_object()
+    if not factors.has_second_factor(user):
         flash("Set up an authenticator app or a passkey first.", "info")
         return redirect(url_for("security.security"))
-    db.session.commit()
-    return show_recovery_codes(codes, "New recovery codes")
+    form = ConfirmPasswordForm()
+    if form.validate_on_submit():
+        try:
+            codes = factors.regenerate_recovery_codes(
+                user, form.password.data or "", request.remote_addr
+            )
+        except accounts.WrongPassword:
+            refused_password(form)
+        else:
+            if codes is not None:
+                db.session.commit()
+                return show_recovery_codes(codes, "New recovery codes")
+    return confirm_password_page(
+        form,
+        title="Make new recovery codes",
+        explanation="You get ten new codes; the ones you have now stop working.",
+        button="Make new recovery codes",
+        action=url_for("factors.recovery_codes"),
+        danger=False,
+    )

@@ -26,10 +26,15 @@ from werkzeug.wrappers import Response
 
 from .. import clock, policy, throttling
 from ..extensions import db
-from ..forms import ActionForm
-from ..services import ServiceError, passkeys
+from ..forms import ActionForm, ConfirmPasswordForm
+from ..services import ServiceError, accounts, passkeys
 from .auth import safe_next, start_session
-from .factors import passed_second_step, pending_second_step
+from .factors import (
+    confirm_password_page,
+    passed_second_step,
+    pending_second_step,
+    refused_password,
+)
 
 bp = Blueprint("passkeys", __name__)
 
@@ -144,16 +149,35 @@ def rename(passkey_id: int) -> Response:
     return redirect(url_for("security.security"))
 
 
-@bp.post("/account/security/passkeys/<int:passkey_id>/remove")
+@bp.route("/account/security/passkeys/<int:passkey_id>/remove", methods=["GET", "POST"])
 @login_required
-def remove(passkey_id: int) -> Response:
-    if not ActionForm().validate_on_submit():
-        abort(400)
-    if not passkeys.remove(current_user._get_current_object(), passkey_id, request.remote_addr):
+@throttling.account_password_attempts
+def remove(passkey_id: int) -> Response | tuple[str, int]:
+    user = current_user._get_current_object()
+    passkey = passkeys.owned(user, passkey_id)
+    if passkey is None:
         abort(404)
-    db.session.commit()
-    flash("Passkey removed.", "success")
-    return redirect(url_for("security.security"))
+    form = ConfirmPasswordForm()
+    if form.validate_on_submit():
+        try:
+            removed = passkeys.remove(
+                user, passkey_id, form.password.data or "", request.remote_addr
+            )
+        except accounts.WrongPassword:
+            refused_password(form)
+        else:
+            if not removed:
+                abort(404)
+            db.session.commit()
+            flash("Passkey removed.", "success")
+            return redirect(url_for("security.security"))
+    return confirm_password_page(
+        form,
+        title=f"Remove passkey “{passkey.name}”",
+        explanation="It will no longer sign you in, nor count as your second factor.",
+        button="Remove passkey",
+        action=url_for("passkeys.remove", passkey_id=passkey_id),
+    )
 
 
 # --- signing in --------------------------------------------------------------------------------

@@ -137,6 +137,13 @@ def test_a_passkey_as_the_second_step_after_a_password(page: Page, stack: Stack)
     expect(page.get_by_role("heading", name="Connected apps")).to_be_visible()
     page.goto(f"{server}/account/security")
     page.get_by_role("button", name="Remove passkey Phone").click()
+    # The current password again first; a wrong one keeps the passkey.
+    page.get_by_label("Current password").fill("not my password")
+    page.get_by_role("button", name="Remove passkey", exact=True).click()
+    expect(page.get_by_text("That is not your current password.")).to_be_visible()
+    check_page(page, "server-remove-passkey-wrong-password")
+    page.get_by_label("Current password").fill(PASSWORD)
+    page.get_by_role("button", name="Remove passkey", exact=True).click()
     expect(page.get_by_text("Passkey removed.")).to_be_visible()
 
 

@@ -138,9 +138,11 @@ def test_someone_elses_passkey_cannot_be_renamed_or_removed(
         f"/account/security/passkeys/{theirs}/rename", data={"name": "Mine", "csrf_token": token}
     )
     removed = logged_in.post(
-        f"/account/security/passkeys/{theirs}/remove", data={"csrf_token": token}
+        f"/account/security/passkeys/{theirs}/remove",
+        data={"csrf_token": token, "password": factories.PASSWORD},
     )
-    assert renamed.status_code == 404 and removed.status_code == 404
+    asked = logged_in.get(f"/account/security/passkeys/{theirs}/remove")
+    assert renamed.status_code == 404 and removed.status_code == 404 and asked.status_code == 404
     with app.app_context():
         kept = db.session.get_one(Passkey, theirs)
         assert kept.name == "Theirs"
@@ -168,3 +170,29 @@ def test_a_passkey_is_renamed_within_limits(
     assert good.status_code == 302
     with app.app_context():
         assert db.session.get_one(Passkey, mine).name == "Work laptop"
+
+
+def test_removing_a_passkey_asks_for_the_password(
+    app: Flask, logged_in: FlaskClient, user: factories.UserInfo
+) -> None:
+    mine = add_passkey(app, user.id, "Phone")
+    path = f"/account/security/passkeys/{mine}/remove"
+    page = logged_in.get(path)
+    assert page.status_code == 200 and "Remove passkey “Phone”".encode() in page.data
+    token = csrf_token(page.data)
+    for wrong in ("not my password", ""):
+        refused = logged_in.post(path, data={"password": wrong, "csrf_token": token})
+        assert refused.status_code == 400
+    assert b"That is not your current password." in refused.data or wrong == ""
+    with app.app_context():
+        assert db.session.get(Passkey, mine) is not None
+        assert not list(
+            db.session.scalars(select(AuditEvent).where(AuditEvent.event == "passkey.removed"))
+        )
+    removed = logged_in.post(path, data={"password": user.password, "csrf_token": token})
+    assert removed.status_code == 302 and removed.headers["Location"] == "/account/security"
+    with app.app_context():
+        assert db.session.get(Passkey, mine) is None
+    # Sent again: that passkey is gone (not found), never a 500.
+    again = logged_in.post(path, data={"password": user.password, "csrf_token": token})
+    assert again.status_code == 404

@@ -196,7 +196,15 @@ def test_no_second_step_without_a_password_first(app: Flask, enrolled, fake_cloc
     assert answer.status_code == 302 and answer.headers["Location"].startswith("/login")
 
 
-def test_removing_the_authenticator_brings_back_password_logins(
+def confirm_with_password(browser: FlaskClient, path: str, password: str) -> TestResponse:
+    """Open the page that asks for the current password, and send it."""
+    page = browser.get(path)
+    assert page.status_code == 200, page.data
+    assert b'autocomplete="current-password"' in page.data
+    return browser.post(path, data={"password": password, "csrf_token": csrf_token(page.data)})
+
+
+def test_removing_the_authenticator_asks_for_the_password_and_brings_back_password_logins(
     app: Flask, user: factories.UserInfo, fake_clock: FakeClock
 ) -> None:
     browser = app.test_client()
@@ -204,24 +212,86 @@ def test_removing_the_authenticator_brings_back_password_logins(
     enrol(browser, fake_clock)
     page = browser.get("/account/security")
     assert b"Remove authenticator app" in page.data
-    removed = browser.post(
-        "/account/security/totp/remove", data={"csrf_token": csrf_token(page.data)}
-    )
+    removed = confirm_with_password(browser, "/account/security/totp/remove", user.password)
     assert removed.status_code == 302
     other = app.test_client()
     assert login(other, user.email, user.password).headers["Location"] == "/account/apps"
+    # Sent again (a double submit): nothing left to remove, no error.
+    again = browser.post(
+        "/account/security/totp/remove",
+        data={"password": user.password, "csrf_token": csrf_token(page.data)},
+    )
+    assert again.status_code == 302 and again.headers["Location"] == "/account/security"
 
 
-def test_new_recovery_codes_replace_the_old(
+@pytest.mark.parametrize("password", ["not my password", ""])
+def test_a_wrong_password_keeps_the_authenticator_and_the_codes(
+    app: Flask, user: factories.UserInfo, fake_clock: FakeClock, password: str
+) -> None:
+    browser = app.test_client()
+    login(browser, user.email, user.password)
+    secret, codes = enrol(browser, fake_clock)
+    removal = confirm_with_password(browser, "/account/security/totp/remove", password)
+    assert removal.status_code == 400
+    renewal = confirm_with_password(browser, "/account/security/recovery-codes", password)
+    assert renewal.status_code == 400
+    if password:
+        assert b"That is not your current password." in removal.data
+        assert b"That is not your current password." in renewal.data
+    assert b"<code>" not in renewal.data  # no new codes shown
+    assert audit_events(app, "mfa.totp_removed") == []
+    assert audit_events(app, "mfa.recovery_codes_renewed") == []
+    # Both factors still stand: the password alone leads to the code step, the old codes work.
+    other = app.test_client()
+    assert (
+        login(other, user.email, user.password)
+        .headers["Location"]
+        .startswith("/login/second-factor")
+    )
+    assert second_step(other, codes[0]).status_code == 302
+
+
+def test_without_the_form_token_nothing_is_removed(
+    app: Flask, user: factories.UserInfo, fake_clock: FakeClock
+) -> None:
+    browser = app.test_client()
+    login(browser, user.email, user.password)
+    enrol(browser, fake_clock)
+    forged = browser.post("/account/security/totp/remove", data={"password": user.password})
+    assert forged.status_code == 400
+    assert audit_events(app, "mfa.totp_removed") == []
+
+
+@pytest.mark.parametrize("app_config", [{"ACCOUNT_PASSWORD_FAILURES": "3 per 15 minutes"}])
+def test_guessing_the_password_to_remove_a_factor_is_throttled(
+    app: Flask, user: factories.UserInfo, fake_clock: FakeClock
+) -> None:
+    """A stolen session must not become a way to guess the password: the account page's
+    limit counts these forms together with the other password forms."""
+    browser = app.test_client()
+    login(browser, user.email, user.password)
+    enrol(browser, fake_clock)
+    answers = [
+        confirm_with_password(browser, path, "guess").status_code
+        for path in (
+            "/account/security/totp/remove",
+            "/account/security/recovery-codes",
+            "/account/security/totp/remove",
+        )
+    ]
+    assert answers == [400, 400, 400]
+    refused = confirm_with_password(browser, "/account/security/totp/remove", user.password)
+    assert refused.status_code == 429
+    assert audit_events(app, "mfa.totp_removed") == []
+
+
+def test_new_recovery_codes_ask_for_the_password_and_replace_the_old(
     app: Flask, user: factories.UserInfo, fake_clock: FakeClock
 ) -> None:
     browser = app.test_client()
     login(browser, user.email, user.password)
     _, old = enrol(browser, fake_clock)
-    page = browser.get("/account/security")
-    fresh = browser.post(
-        "/account/security/recovery-codes", data={"csrf_token": csrf_token(page.data)}
-    )
+    fresh = confirm_with_password(browser, "/account/security/recovery-codes", user.password)
     new = re.findall(r"<li><code>([a-z2-9-]+)</code></li>", fresh.data.decode())
     assert len(new) == 10 and not set(new) & set(old)
     other = app.test_client()

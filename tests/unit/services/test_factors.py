@@ -14,7 +14,7 @@ from sqlalchemy import select
 from authserver.extensions import db
 from authserver.models import AuditEvent, RecoveryCode, TotpCredential, User
 from authserver.security.key_wrapping import KeyUnavailable
-from authserver.services import factors, operator
+from authserver.services import accounts, factors, operator
 from tests import factories
 from tests.conftest import FakeClock
 
@@ -144,23 +144,38 @@ def test_someone_elses_recovery_code_does_not_work(person: User, clock: FakeCloc
 
 def test_new_recovery_codes_void_the_old_ones(person: User, clock: FakeClock) -> None:
     _, old = enrolled(person, clock)
-    new = factors.regenerate_recovery_codes(person)
+    new = factors.regenerate_recovery_codes(person, factories.PASSWORD)
     assert new is not None and not set(new) & set(old)
     assert factors.check_code(person, old[0]) is None
     assert factors.check_code(person, new[0]) is not None
 
 
 def test_no_recovery_codes_without_a_factor(person: User) -> None:
-    assert factors.regenerate_recovery_codes(person) is None
+    assert factors.regenerate_recovery_codes(person, factories.PASSWORD) is None
 
 
 def test_removing_the_authenticator_removes_the_recovery_codes(
     person: User, clock: FakeClock
 ) -> None:
     _, codes = enrolled(person, clock)
-    assert factors.remove_totp(person)
+    assert factors.remove_totp(person, factories.PASSWORD)
     assert not factors.has_second_factor(person)
     assert factors.check_code(person, codes[0]) is None
+
+
+@pytest.mark.parametrize("password", ["not the password", "", "x" * 1001])
+def test_a_wrong_password_removes_nothing_and_makes_no_codes(
+    person: User, clock: FakeClock, password: str
+) -> None:
+    _, codes = enrolled(person, clock)
+    with pytest.raises(accounts.WrongPassword):
+        factors.remove_totp(person, password)
+    with pytest.raises(accounts.WrongPassword):
+        factors.regenerate_recovery_codes(person, password)
+    assert factors.has_totp(person)
+    assert factors.recovery_codes_left(person) == 10
+    assert events("mfa.totp_removed") == [] and events("mfa.recovery_codes_renewed") == []
+    assert factors.check_code(person, codes[0]) is not None  # the old codes still work
 
 
 def test_the_operator_resets_every_factor_and_ends_the_sessions(
