@@ -74,6 +74,13 @@ def has_second_factor(user: User) -> bool:
     return has_totp(user) or bool(passkeys_of(user))
 
 
+def mailed_link_signs_in(user: User) -> bool:
+    """Whether following a mailed link (a verification or new-address link) signs the person in:
+    only where a password alone would. The mailbox must not stand in for a second factor, so a
+    person with one verifies the address and then logs in with both."""
+    return not has_second_factor(user)
+
+
 def recovery_codes_left(user: User) -> int:
     return (
         db.session.scalar(

@@ -9,9 +9,10 @@ from werkzeug.wrappers import Response
 from .. import throttling
 from ..extensions import db
 from ..forms import ForgotPasswordForm, ResetPasswordForm
-from ..services import ServiceError, accounts
+from ..services import ServiceError, accounts, factors
 from ..services.links import LinkState
 from .auth import safe_next, start_session
+from .current import current_login
 
 bp = Blueprint("links", __name__)
 
@@ -35,18 +36,29 @@ def refused_link(state: LinkState, purpose: str) -> tuple[str, int]:
 
 @bp.get("/signup/verify")
 def verify() -> Response | tuple[str, int]:
-    """A verification (or new-address) link: the address is verified and the person signed in."""
+    """A verification (or new-address) link: the address is verified and the person signed in
+    (unless they have a second factor: then they log in with it; ``factors.mailed_link_signs_in``).
+    A browser already signed in as the person keeps its session, and the factors it passed."""
     next_url = safe_next(request.args.get("next"), url_for("account.apps"))
     try:
         followed = accounts.follow_address_link(request.args.get("token"), request.remote_addr)
     except accounts.LinkRefused as refused:
         db.session.rollback()
         return refused_link(refused.state, "verify")
-    start_session(followed.user, next_url)  # commits the verification with the new session
     if followed.purpose == "change_email":
-        flash(f"Your account now uses {followed.user.email}.", "success")
+        done = f"Your account now uses {followed.user.email}."
     else:
-        flash("Thanks: your email address is verified.", "success")
+        done = "Thanks: your email address is verified."
+    login = current_login()
+    if login is not None and login.user_id == followed.user.id:
+        db.session.commit()
+    elif factors.mailed_link_signs_in(followed.user):
+        start_session(followed.user, next_url)  # commits the verification with the new session
+    else:
+        db.session.commit()
+        flash(f"{done} Log in to go on.", "success")
+        return redirect(url_for("auth.login", next=next_url))
+    flash(done, "success")
     return redirect(next_url)
 
 

@@ -15,7 +15,8 @@ from sqlalchemy import select
 from werkzeug.test import TestResponse
 
 from authserver.extensions import db
-from authserver.models import AuditEvent, TotpCredential
+from authserver.models import AuditEvent, TotpCredential, User, UserSession
+from authserver.services import links
 from tests import factories
 from tests.conftest import FakeClock
 from tests.helpers import csrf_token, login
@@ -298,6 +299,64 @@ def test_new_recovery_codes_ask_for_the_password_and_replace_the_old(
     login(other, user.email, user.password)
     assert second_step(other, old[0]).status_code == 400
     assert second_step(other, new[0]).status_code == 302
+
+
+def verification_link(app: Flask, user_id: int) -> str:
+    """A verification link for the person's address, as the mail carries it."""
+    with app.app_context():
+        person = db.session.get_one(User, user_id)
+        token = links.issue(person, "verify", new_email=person.email)
+        db.session.commit()
+    return f"/signup/verify?token={token}"
+
+
+def sessions_of(app: Flask, user_id: int) -> dict[str, str]:
+    with app.app_context():
+        rows = db.session.scalars(select(UserSession).where(UserSession.user_id == user_id))
+        return {row.sid: row.amr for row in rows}
+
+
+def test_a_mailed_link_does_not_stand_in_for_the_second_factor(
+    app: Flask, user: factories.UserInfo, fake_clock: FakeClock
+) -> None:
+    browser = app.test_client()
+    login(browser, user.email, user.password)
+    enrol(browser, fake_clock)
+    link = verification_link(app, user.id)  # e.g. "Mail me a new verification link"
+    before = sessions_of(app, user.id)
+
+    elsewhere = app.test_client()  # whoever reads the mail, in a browser with no session
+    followed = elsewhere.get(link)
+    assert followed.status_code == 302
+    assert followed.headers["Location"].startswith("/login?next=")
+    assert elsewhere.get("/account/apps").status_code == 302  # not signed in
+    assert sessions_of(app, user.id) == before
+    with app.app_context():
+        assert db.session.get_one(User, user.id).email_verified_at is not None
+    # Logging in from there asks for the code, as any login does.
+    assert (
+        login(elsewhere, user.email, user.password)
+        .headers["Location"]
+        .startswith("/login/second-factor")
+    )
+
+
+def test_a_mailed_link_followed_where_the_person_is_signed_in_keeps_that_session(
+    app: Flask, user: factories.UserInfo, fake_clock: FakeClock
+) -> None:
+    browser = app.test_client()
+    login(browser, user.email, user.password)
+    secret, _ = enrol(browser, fake_clock)
+    signed_in = app.test_client()
+    login(signed_in, user.email, user.password)
+    assert second_step(signed_in, pyotp.TOTP(secret).at(fake_clock())).status_code == 302
+    before = sessions_of(app, user.id)
+    assert any("mfa" in amr.split() for amr in before.values())
+
+    followed = signed_in.get(verification_link(app, user.id))
+    assert followed.status_code == 302 and followed.headers["Location"] == "/account/apps"
+    assert signed_in.get("/account/apps").status_code == 200
+    assert sessions_of(app, user.id) == before  # no new session, the factor passed stays
 
 
 def test_the_operator_resets_a_persons_factors(
