@@ -182,6 +182,16 @@ def create_user(
     is_flag=True,
     help="Its authorization requests must be pushed first (RFC 9126 PAR).",
 )
+@click.option(
+    "--backchannel-logout-uri",
+    help="Where a signed logout token is POSTed when a person who signed in to it logs out "
+    "(OpenID Connect Back-Channel Logout).",
+)
+@click.option(
+    "--backchannel-logout-session-required",
+    is_flag=True,
+    help="It requires sid in logout tokens (always sent).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 def create_client(
     name: str,
@@ -197,6 +207,8 @@ def create_client(
     jwks_file: TextIO | None,
     jwks_uri: str | None,
     require_par: bool,
+    backchannel_logout_uri: str | None,
+    backchannel_logout_session_required: bool,
     as_json: bool,
 ) -> None:
     """Register a client; a confidential client's secret is printed this once."""
@@ -226,6 +238,8 @@ def create_client(
             jwks=jwks,
             jwks_uri=jwks_uri,
             require_pushed_authorization_requests=require_par,
+            backchannel_logout_uri=backchannel_logout_uri,
+            backchannel_logout_session_required=backchannel_logout_session_required,
         )
         resources.register(client, list(resource_uris))
     except ServiceError as error:

@@ -210,6 +210,9 @@ class DefaultConfig:
     #: A message not delivered this many seconds after it was queued is given up (and counted
     #: as such in `authserver check` and the metrics): a link in it has expired by then anyway.
     OUTBOX_GIVE_UP_AFTER: Annotated[int, Whole(60, 2_592_000, "seconds")] = 172_800
+    #: Seconds a back-channel logout token is good for (its ``exp``, counted from the logout):
+    #: its delivery is retried with the outbox's backoff until then, then given up.
+    BACKCHANNEL_LOGOUT_TOKEN_LIFETIME: Annotated[int, Whole(30, 3600, "seconds")] = 300
     #: Seconds an SMTP conversation may take before it counts as failed.
     SMTP_TIMEOUT: Annotated[int, Whole(1, 300, "seconds")] = 10
     #: Token, introspection and revocation requests one client may make to each of them
