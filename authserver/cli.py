@@ -8,6 +8,7 @@ import os
 import sys
 from collections.abc import Callable, Mapping
 from typing import Any, TextIO
+from urllib.parse import urlsplit
 
 import click
 from flask import Flask, current_app
@@ -638,6 +639,9 @@ def demo(as_json: bool) -> None:
     redirect_uri = os.environ.get("DEMO_CLIENT_REDIRECT_URI") or DEMO_REDIRECT_URI
     logout_uri = os.environ.get("DEMO_CLIENT_POST_LOGOUT_REDIRECT_URI")
     logout_uri = logout_uri or DEMO_POST_LOGOUT_REDIRECT_URI
+    # Back-channel logout: the demo app's POST /backchannel-logout, beside its callback.
+    parts = urlsplit(redirect_uri)
+    backchannel_uri = f"{parts.scheme}://{parts.netloc}/backchannel-logout"
     client = find_client(DEMO_CLIENT_ID)
     if client is None:
         client, secret = clients.create_client(
@@ -649,6 +653,7 @@ def demo(as_json: bool) -> None:
             client_id=DEMO_CLIENT_ID,
             actor="operator",
             post_logout_redirect_uris=[logout_uri],
+            backchannel_logout_uri=backchannel_uri,
             # The operator's own demo, made by this command: vouched for, so the consent page a
             # newcomer first sees is the one a real, verified app gets.
             verified=True,
@@ -664,6 +669,7 @@ def demo(as_json: bool) -> None:
             grant_types=DEMO_GRANT_TYPES,
             post_logout_redirect_uris=[logout_uri],
             actor="operator",
+            backchannel=(backchannel_uri, False),
         )
         if not client.verified:
             # The operator's own demo, at the addresses the operator's settings name.
@@ -697,6 +703,7 @@ def demo(as_json: bool) -> None:
             "client_secret": secret,
             "redirect_uri": redirect_uri,
             "post_logout_redirect_uri": logout_uri,
+            "backchannel_logout_uri": backchannel_uri,
         },
         as_json,
     )

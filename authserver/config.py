@@ -123,8 +123,9 @@ class DefaultConfig:
     #: If set, POST /oauth/register requires this initial access token, sent as a Bearer token
     #: (RFC 7591 §3).
     REGISTRATION_INITIAL_ACCESS_TOKEN: Annotated[str | None, Optional(Text(secret=True))] = None
-    #: Fetch a client's ``jwks_uri`` (and metadata documents) over plain ``http`` from loopback
-    #: addresses too; for development and tests only, never in production (SSRF guard).
+    #: Fetch a client's ``jwks_uri`` (and metadata documents), and POST back-channel logout
+    #: tokens, over plain ``http`` to loopback addresses too; for development and tests only,
+    #: never in production (SSRF guard). `authserver serve --demo-client` on loopback sets it.
     OUTBOUND_ALLOW_LOOPBACK: Annotated[bool, Flag()] = False
     #: Every client must send its authorization requests through PAR (RFC 9126 §5); clients
     #: can also be registered to require it one by one.
