@@ -38,14 +38,14 @@ class ReceiverRefused(Exception):
     """The client's back-channel logout URI answered something other than a 2xx."""
 
 
-def clients_signed_in(user_id: int, sids: Iterable[str]) -> list[tuple[str, Client]]:
-    """(sid, client) for each client told of logouts that ``user_id`` signed in to during the
-    sessions ``sids`` (the client received tokens in that session)."""
+def clients_signed_in(user_id: int, sids: Iterable[str]) -> list[tuple[str, str, str]]:
+    """(sid, client_id, backchannel_logout_uri) for each client told of logouts that
+    ``user_id`` signed in to during the sessions ``sids`` (it received tokens in them)."""
     wanted = sorted({sid for sid in sids if sid})
     if not wanted:
         return []
     rows = db.session.execute(
-        select(TokenFamily.session_id, Client)
+        select(TokenFamily.session_id, Client.client_id, Client.backchannel_logout_uri)
         .join(Client, Client.id == TokenFamily.client_id)
         .where(
             TokenFamily.user_id == user_id,
@@ -54,9 +54,9 @@ def clients_signed_in(user_id: int, sids: Iterable[str]) -> list[tuple[str, Clie
             Client.disabled_at.is_(None),
         )
         .distinct()
-        .order_by(TokenFamily.session_id, Client.id)
+        .order_by(TokenFamily.session_id, Client.client_id)
     ).all()
-    return [(str(sid), client) for sid, client in rows]
+    return [(str(sid), str(client_id), str(uri)) for sid, client_id, uri in rows]
 
 
 def queue_logouts(user: User | int, sids: Iterable[str]) -> int:
@@ -67,13 +67,12 @@ def queue_logouts(user: User | int, sids: Iterable[str]) -> int:
     lifetime = timedelta(seconds=int(current_app.config["BACKCHANNEL_LOGOUT_TOKEN_LIFETIME"]))
     expires = clock.now() + lifetime
     queued = 0
-    for sid, client in clients_signed_in(user_id, sids):
-        uri = client.backchannel_logout_uri or ""
+    for sid, client_id, uri in clients_signed_in(user_id, sids):
         outbox.enqueue(
             KIND,
             uri,
             {
-                "client_id": client.client_id,
+                "client_id": client_id,
                 "uri": uri,
                 "sub": subject,
                 "sid": sid,

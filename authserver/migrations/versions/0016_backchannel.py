@@ -7,11 +7,14 @@ Create Date: 2026-12-05 23:15:00.000000
 Clients keep their backchannel_logout_uri and whether they require sid; outbox messages may
 carry an expiry of their own (a logout token is worthless after its exp).
 
-The downgrade refuses, changing nothing, while any client has a backchannel_logout_uri: the
-older version would silently drop it and the client would never hear of a logout again.
+The downgrade refuses, changing nothing, while any client has a backchannel_logout_uri (the
+older version would silently drop it and the client would never hear of a logout again),
+unless told `-x drop_data=yes`.
 """
 from alembic import op
 import sqlalchemy as sa
+
+from authserver.migrations.guard import refuse_losing
 
 
 # revision identifiers, used by Alembic.
@@ -39,17 +42,16 @@ def upgrade():
 
 
 def downgrade():
-    clients = sa.table('clients', sa.column('backchannel_logout_uri', sa.String))
-    told = op.get_bind().execute(
-        sa.select(sa.func.count()).select_from(clients).where(
-            clients.c.backchannel_logout_uri.is_not(None)
-        )
-    ).scalar()
-    if told:
-        raise RuntimeError(
-            f"Cannot downgrade: {told} client(s) registered a backchannel_logout_uri; the older "
-            "version would drop it and never tell them of a logout. Clear it first."
-        )
+    refuse_losing(
+        '0016_backchannel',
+        [
+            (
+                "SELECT count(*) FROM clients WHERE backchannel_logout_uri IS NOT NULL",
+                "client(s) with a backchannel_logout_uri would never be told of a logout again "
+                "(register them again without one, or delete them)",
+            ),
+        ],
+    )
     # The expiry only shortens a message's retries; the general horizon still ends them.
     with op.batch_alter_table('outbox_messages', schema=None) as batch_op:
         batch_op.drop_column('expires_at')
