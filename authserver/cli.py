@@ -8,6 +8,7 @@ import os
 import sys
 from collections.abc import Callable, Mapping
 from typing import Any, TextIO
+from urllib.parse import urlsplit
 
 import click
 from flask import Flask, current_app
@@ -182,6 +183,16 @@ def create_user(
     is_flag=True,
     help="Its authorization requests must be pushed first (RFC 9126 PAR).",
 )
+@click.option(
+    "--backchannel-logout-uri",
+    help="Where a signed logout token is POSTed when a person who signed in to it logs out "
+    "(OpenID Connect Back-Channel Logout).",
+)
+@click.option(
+    "--backchannel-logout-session-required",
+    is_flag=True,
+    help="It requires sid in logout tokens (always sent).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 def create_client(
     name: str,
@@ -197,6 +208,8 @@ def create_client(
     jwks_file: TextIO | None,
     jwks_uri: str | None,
     require_par: bool,
+    backchannel_logout_uri: str | None,
+    backchannel_logout_session_required: bool,
     as_json: bool,
 ) -> None:
     """Register a client; a confidential client's secret is printed this once."""
@@ -226,6 +239,8 @@ def create_client(
             jwks=jwks,
             jwks_uri=jwks_uri,
             require_pushed_authorization_requests=require_par,
+            backchannel_logout_uri=backchannel_logout_uri,
+            backchannel_logout_session_required=backchannel_logout_session_required,
         )
         resources.register(client, list(resource_uris))
     except ServiceError as error:
@@ -624,6 +639,9 @@ def demo(as_json: bool) -> None:
     redirect_uri = os.environ.get("DEMO_CLIENT_REDIRECT_URI") or DEMO_REDIRECT_URI
     logout_uri = os.environ.get("DEMO_CLIENT_POST_LOGOUT_REDIRECT_URI")
     logout_uri = logout_uri or DEMO_POST_LOGOUT_REDIRECT_URI
+    # Back-channel logout: the demo app's POST /backchannel-logout, beside its callback.
+    parts = urlsplit(redirect_uri)
+    backchannel_uri = f"{parts.scheme}://{parts.netloc}/backchannel-logout"
     client = find_client(DEMO_CLIENT_ID)
     if client is None:
         client, secret = clients.create_client(
@@ -635,6 +653,7 @@ def demo(as_json: bool) -> None:
             client_id=DEMO_CLIENT_ID,
             actor="operator",
             post_logout_redirect_uris=[logout_uri],
+            backchannel_logout_uri=backchannel_uri,
             # The operator's own demo, made by this command: vouched for, so the consent page a
             # newcomer first sees is the one a real, verified app gets.
             verified=True,
@@ -650,6 +669,7 @@ def demo(as_json: bool) -> None:
             grant_types=DEMO_GRANT_TYPES,
             post_logout_redirect_uris=[logout_uri],
             actor="operator",
+            backchannel=(backchannel_uri, False),
         )
         if not client.verified:
             # The operator's own demo, at the addresses the operator's settings name.
@@ -683,6 +703,7 @@ def demo(as_json: bool) -> None:
             "client_secret": secret,
             "redirect_uri": redirect_uri,
             "post_logout_redirect_uri": logout_uri,
+            "backchannel_logout_uri": backchannel_uri,
         },
         as_json,
     )

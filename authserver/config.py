@@ -123,8 +123,9 @@ class DefaultConfig:
     #: If set, POST /oauth/register requires this initial access token, sent as a Bearer token
     #: (RFC 7591 §3).
     REGISTRATION_INITIAL_ACCESS_TOKEN: Annotated[str | None, Optional(Text(secret=True))] = None
-    #: Fetch a client's ``jwks_uri`` (and metadata documents) over plain ``http`` from loopback
-    #: addresses too; for development and tests only, never in production (SSRF guard).
+    #: Fetch a client's ``jwks_uri`` (and metadata documents), and POST back-channel logout
+    #: tokens, over plain ``http`` to loopback addresses too; for development and tests only,
+    #: never in production (SSRF guard). `authserver serve --demo-client` on loopback sets it.
     OUTBOUND_ALLOW_LOOPBACK: Annotated[bool, Flag()] = False
     #: Every client must send its authorization requests through PAR (RFC 9126 §5); clients
     #: can also be registered to require it one by one.
@@ -211,6 +212,9 @@ class DefaultConfig:
     #: A message not delivered this many seconds after it was queued is given up (and counted
     #: as such in `authserver check` and the metrics): a link in it has expired by then anyway.
     OUTBOX_GIVE_UP_AFTER: Annotated[int, Whole(60, 2_592_000, "seconds")] = 172_800
+    #: Seconds a back-channel logout token is good for (its ``exp``, counted from the logout):
+    #: its delivery is retried with the outbox's backoff until then, then given up.
+    BACKCHANNEL_LOGOUT_TOKEN_LIFETIME: Annotated[int, Whole(30, 3600, "seconds")] = 300
     #: Seconds an SMTP conversation may take before it counts as failed.
     SMTP_TIMEOUT: Annotated[int, Whole(1, 300, "seconds")] = 10
     #: Token, introspection and revocation requests one client may make to each of them

@@ -136,6 +136,13 @@ class ClientForm(Form):
         "RP-initiated logout). One per line.",
         validators=[Length(max=20000)],
     )
+    backchannel_logout_uri = StringField(
+        "Back-channel logout URI (optional)",
+        description="Where this server POSTs a signed logout_token when someone who signed in "
+        "to your app logs out here (OpenID Connect Back-Channel Logout). https, or http on "
+        "127.0.0.1, [::1] or localhost.",
+        validators=[Length(max=2000)],
+    )
     scopes = MultiCheckboxField(
         "Scopes",
         choices=[SelectChoice(s.name, f"{s.name} — {s.description}") for s in CATALOGUE.values()],

@@ -102,6 +102,11 @@ def derived_settings(
             "DEMO_CLIENT_REDIRECT_URI": f"{demo_url}/callback",
             "DEMO_CLIENT_POST_LOGOUT_REDIRECT_URI": f"{demo_url}/",
         }
+        if host.strip("[]") in ("127.0.0.1", "::1", "localhost"):
+            # The demo's back-channel logout receiver is a plain-http loopback URL, which the
+            # SSRF guards refuse unless told otherwise; a loopback-bound demo run is no
+            # production (a public bind keeps the guard).
+            wanted["AUTHSERVER_OUTBOUND_ALLOW_LOOPBACK"] = "true"
         if api:
             wanted["DEMO_CLIENT_API_URL"] = api_url
     return {name: value for name, value in wanted.items() if not environ.get(name)}

@@ -22,7 +22,7 @@ from urllib.parse import unquote, urlsplit
 
 from flask import current_app
 
-from .services import accounts
+from .services import accounts, backchannel
 from .services.outbox import Deliverer
 
 DEFAULT_PORTS = {"smtp": 25, "smtps": 465}
@@ -110,8 +110,10 @@ def deliver_mail(payload: dict, config: Mapping) -> None:
 
 
 #: The outbox's deliverers, by kind: mail, and the "forgot password" requests that may lead to
-#: one (looked at in the background, so the form's answer is the same for every address).
+#: one (looked at in the background, so the form's answer is the same for every address), and
+#: OpenID Connect back-channel logout tokens POSTed to clients.
 DELIVERERS: dict[str, Deliverer] = {
     "mail": deliver_mail,
     accounts.RESET_REQUEST: accounts.handle_reset_request,
+    backchannel.KIND: backchannel.deliver,
 }

@@ -29,9 +29,17 @@ class HostileServer:
     def __init__(self) -> None:
         self.answers: dict[str, Answer] = {}
         self.requests: list[tuple[str, str]] = []
+        #: (path, Content-Type, body) of each POST, in order (a logout receiver's view).
+        self.posts: list[tuple[str, str, bytes]] = []
         owner = self
 
         class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length)
+                owner.posts.append((self.path, self.headers.get("Content-Type", ""), body))
+                self.do_GET()
+
             def do_GET(self) -> None:
                 owner.requests.append((self.path, self.headers.get("Host", "")))
                 answer = owner.answers.get(self.path, Answer(404, b"{}"))

@@ -61,6 +61,13 @@ class Client(Base):
     require_pushed_authorization_requests: Mapped[bool] = mapped_column(
         Boolean, default=False, server_default=sa_false()
     )
+    #: OpenID Connect Back-Channel Logout 1.0 §2.2: where a signed logout token is POSTed when
+    #: a person ends a session in which they signed in to this client; None: not told.
+    backchannel_logout_uri: Mapped[str | None] = mapped_column(String(2000))
+    #: The client wants ``sid`` in every logout token (it is always sent here).
+    backchannel_logout_session_required: Mapped[bool] = mapped_column(
+        Boolean, default=False, server_default=sa_false()
+    )
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.now)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.now, onupdate=clock.now)
 
@@ -129,6 +136,9 @@ class Client(Base):
             keys["jwks_uri"] = self.jwks_uri
         if self.require_pushed_authorization_requests:
             keys["require_pushed_authorization_requests"] = True
+        if self.backchannel_logout_uri is not None:
+            keys["backchannel_logout_uri"] = self.backchannel_logout_uri
+            keys["backchannel_logout_session_required"] = self.backchannel_logout_session_required
         return keys | {
             "client_name": self.name,
             "redirect_uris": list(self.redirect_uris),

@@ -37,5 +37,8 @@ class OutboxMessage(Base):
     claimed_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     gave_up_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    #: Given up at this time even if ``OUTBOX_GIVE_UP_AFTER`` is further off: a back-channel
+    #: logout token is worthless after its ``exp``. None: only the general horizon applies.
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     #: Why the last try failed (no secret: the SMTP server's answer or the exception's class).
     last_error: Mapped[str | None] = mapped_column(String(300))

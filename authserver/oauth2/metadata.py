@@ -23,6 +23,9 @@ def server_metadata() -> dict:
         "revocation_endpoint": f"{issuer}/oauth/revoke",
         "introspection_endpoint": f"{issuer}/oauth/introspect",
         "end_session_endpoint": f"{issuer}/oauth/logout",
+        # OpenID Connect Back-Channel Logout 1.0 §2.1: logout tokens always carry sid.
+        "backchannel_logout_supported": True,
+        "backchannel_logout_session_supported": True,
         "device_authorization_endpoint": f"{issuer}/oauth/device_authorization",
         "scopes_supported": list(CATALOGUE),
         "response_types_supported": ["code"],

@@ -35,6 +35,7 @@ TEXT_FIELDS = (
     "tos_uri",
     "policy_uri",
     "jwks_uri",
+    "backchannel_logout_uri",  # OpenID Connect Back-Channel Logout 1.0 §2.2
     "software_id",
     "software_version",
 )
@@ -163,6 +164,13 @@ def _stored_fields(metadata: dict) -> dict:
     }
 
 
+def _backchannel_fields(metadata: dict) -> tuple[str | None, bool]:
+    return (
+        metadata.get("backchannel_logout_uri"),
+        bool(metadata.get("backchannel_logout_session_required", False)),
+    )
+
+
 def _authentication_fields(metadata: dict) -> dict:
     """How the client authenticates, as the service takes it (RFC 7591 §2, RFC 9126 §6)."""
     return {
@@ -214,15 +222,25 @@ class ClientMetadataClaims(_ClientMetadataClaims):
         "jwks",
         "jwks_uri",
         "require_pushed_authorization_requests",  # RFC 9126 §6
+        "backchannel_logout_uri",  # OpenID Connect Back-Channel Logout 1.0 §2.2
+        "backchannel_logout_session_required",
     ]
 
     def validate_require_pushed_authorization_requests(self) -> None:
         if not isinstance(self.get("require_pushed_authorization_requests", False), bool):
             raise InvalidClaimError("require_pushed_authorization_requests")
 
+    def validate_backchannel_logout(self) -> None:
+        if not isinstance(self.get("backchannel_logout_session_required", False), bool):
+            raise InvalidClaimError("backchannel_logout_session_required")
+        uri = self.get("backchannel_logout_uri")
+        if uri is not None and clients.redirect_uri_problem(uri):
+            raise InvalidClaimError("backchannel_logout_uri")
+
     def validate(self, now=None, leeway=0) -> None:
         super().validate(now, leeway)
         self.validate_require_pushed_authorization_requests()
+        self.validate_backchannel_logout()
 
     def validate_jwks(self) -> None:
         # joserfc trips with a TypeError over key sets of the wrong shape; say invalid instead.
@@ -306,6 +324,8 @@ class ClientRegistrationEndpoint(_RegistrationEndpoint):
                 actor="registration",
                 address=flask_request.remote_addr,
                 **_authentication_fields(client_metadata),
+                backchannel_logout_uri=_backchannel_fields(client_metadata)[0],
+                backchannel_logout_session_required=_backchannel_fields(client_metadata)[1],
             )
         except ServiceError as error:
             raise _service_error(error, client_metadata) from error
@@ -395,6 +415,7 @@ class ClientConfigurationEndpoint(_ConfigurationEndpoint):
                 **_stored_fields(client_metadata),
                 actor=f"client:{client.client_id}",
                 address=flask_request.remote_addr,
+                backchannel=_backchannel_fields(client_metadata),
             )
         except ServiceError as error:
             raise _service_error(error, client_metadata) from error

@@ -28,7 +28,7 @@ import socket
 import ssl
 import time
 from dataclasses import dataclass
-from urllib.parse import urlsplit
+from urllib.parse import urlencode, urlsplit
 
 #: Sizes the callers use: a client's key set, a metadata document.
 JWKS_MAX_BYTES = 50_000
@@ -187,6 +187,44 @@ def fetch_json(
     if not isinstance(document, dict):
         raise FetchRefused("The document is not a JSON object.")
     return Fetched(document, max_age)
+
+
+def post_form(
+    url: str,
+    fields: dict[str, str],
+    *,
+    allow_loopback: bool = False,
+    total_timeout: float = TOTAL_TIMEOUT,
+    max_bytes: int = METADATA_MAX_BYTES,
+) -> int:
+    """POST ``fields`` form-encoded to ``url`` under the same guards as ``fetch_json`` (public
+    addresses, the vetted address connected to, no redirects followed, time and size bounds);
+    the answer's status. Whatever the answer says is read (bounded) and dropped."""
+    host, port, target, tls = _checked_url(url, allow_loopback)
+    address = vetted_address(host, port, allow_loopback)
+    if not tls and not ipaddress.ip_address(address).is_loopback:
+        raise FetchRefused("The URL must be an https URL.")
+    deadline = time.monotonic() + total_timeout
+    connection = _PinnedConnection(host, port, address, tls)
+    try:
+        connection.request(
+            "POST",
+            target,
+            body=urlencode(fields).encode("ascii"),
+            headers={
+                "Content-Type": "application/x-www-form-urlencoded",
+                "Accept-Encoding": "identity",
+            },
+        )
+        response = connection.getresponse()
+        _read_bounded(connection, response, max_bytes, deadline)
+        return response.status
+    except (OSError, http.client.HTTPException, ssl.SSLError) as error:
+        if isinstance(error, TimeoutError | socket.timeout):
+            raise FetchRefused("The server took too long to answer.") from error
+        raise FetchRefused("The server could not be reached.") from error
+    finally:
+        connection.close()
 
 
 def _read_bounded(

@@ -57,6 +57,23 @@ def clean_uris(uris: list[str], field: str, label: str = "Redirect URI") -> list
     return cleaned
 
 
+def backchannel_fields(uri: str | None, session_required: bool) -> tuple[str | None, bool]:
+    """The checked back-channel logout registration (Back-Channel Logout 1.0 §2.2): an absolute
+    https URL (http for loopback only), no fragment; requiring ``sid`` needs a URI."""
+    uri = (uri or "").strip() or None
+    if uri is None:
+        if session_required:
+            raise ServiceError(
+                "backchannel_logout_session_required needs a backchannel_logout_uri.",
+                "backchannel_logout_uri",
+            )
+        return None, False
+    problem = redirect_uri_problem(uri)
+    if problem:
+        raise ServiceError(f"Back-channel logout URI {uri!r} {problem}.", "backchannel_logout_uri")
+    return uri, bool(session_required)
+
+
 def validate_registration(
     name: str,
     redirect_uris: list[str],
@@ -161,6 +178,8 @@ def create_client(
     jwks: dict | None = None,
     jwks_uri: str | None = None,
     require_pushed_authorization_requests: bool = False,
+    backchannel_logout_uri: str | None = None,
+    backchannel_logout_session_required: bool = False,
 ) -> tuple[Client, str | None]:
     """A new client and its secret (None for a public client): the only time it is readable.
 
@@ -173,6 +192,9 @@ def create_client(
     method, jwks, jwks_uri = authentication_fields(public, auth_method, jwks, jwks_uri)
     logout_uris = clean_uris(
         post_logout_redirect_uris or [], "post_logout_redirect_uris", "Post-logout redirect URI"
+    )
+    backchannel_uri, session_required = backchannel_fields(
+        backchannel_logout_uri, backchannel_logout_session_required
     )
     # A key-pair client has no secret at all: nothing to leak, nothing to rotate.
     has_secret = not public and method != policy.PRIVATE_KEY_JWT
@@ -199,6 +221,8 @@ def create_client(
         grant_types=grants,
         is_public=public,
         post_logout_redirect_uris=logout_uris,
+        backchannel_logout_uri=backchannel_uri,
+        backchannel_logout_session_required=session_required,
         can_introspect_any=can_introspect_any,
         verified=verified,
     )
@@ -227,6 +251,7 @@ def update_client(
     post_logout_redirect_uris: list[str] | None = None,
     actor: str | None = None,
     address: str | None = None,
+    backchannel: tuple[str | None, bool] | None = None,
 ) -> Client:
     """Replace what the developer may change. The operator vouched for the app people see: its
     name and where it sends them back. A new name or a changed set of redirect URIs is another
@@ -238,6 +263,10 @@ def update_client(
     if post_logout_redirect_uris is not None:
         client.post_logout_redirect_uris = clean_uris(
             post_logout_redirect_uris, "post_logout_redirect_uris", "Post-logout redirect URI"
+        )
+    if backchannel is not None:  # (backchannel_logout_uri, backchannel_logout_session_required)
+        client.backchannel_logout_uri, client.backchannel_logout_session_required = (
+            backchannel_fields(*backchannel)
         )
     identity_changed = name != client.name or set(uris) != set(client.redirect_uris)
     verified_dropped = client.verified and identity_changed

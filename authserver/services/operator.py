@@ -151,6 +151,9 @@ def delete_user(user: User, with_clients: bool = False, actor: str = "operator")
         raise ServiceError(
             f"{user.email} owns {len(owned)} client(s); pass --with-clients to delete them too."
         )
+    # Ended first, not only cascaded away: the apps the person signed in to are told
+    # (back-channel logout), which needs the sessions' grants before they go.
+    sessions.end_all_sessions(user)
     for client in owned:
         clients.delete_client(client, actor=actor)
     audit.record("user.deleted", user_id=None, actor=actor, sub=user.subject)

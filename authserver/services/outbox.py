@@ -52,12 +52,19 @@ BATCH = 20
 JITTER = (0.5, 1.0)
 
 
-def enqueue(kind: str, recipient: str, payload: dict) -> OutboxMessage:
+def enqueue(
+    kind: str, recipient: str, payload: dict, expires_at: datetime | None = None
+) -> OutboxMessage:
     """Queue a message in the caller's transaction (flushed, not committed): it is sent only
-    if the change that caused it commits, and it is sent even if delivery fails for a while."""
+    if the change that caused it commits, and it is sent even if delivery fails for a while
+    (until ``expires_at``, when given, or the general horizon)."""
     sealed = wrap(json.dumps(payload), _SEALED_AS, key_ring(current_app.config))
     message = OutboxMessage(
-        kind=kind, recipient=recipient[:320], payload=sealed, next_attempt_at=clock.now()
+        kind=kind,
+        recipient=recipient[:320],
+        payload=sealed,
+        next_attempt_at=clock.now(),
+        expires_at=expires_at,
     )
     db.session.add(message)
     db.session.flush()
@@ -136,6 +143,8 @@ def record_failure(message: OutboxMessage, worker: str, error: str, config: Mapp
     now = clock.now()
     attempts = message.attempts + 1
     horizon = message.created_at + timedelta(seconds=float(config["OUTBOX_GIVE_UP_AFTER"]))
+    if message.expires_at is not None:
+        horizon = min(horizon, message.expires_at)
     retry_at = now + backoff(attempts, config)
     if retry_at > horizon:
         _record(

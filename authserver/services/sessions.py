@@ -17,7 +17,7 @@ from sqlalchemy import delete, select, update
 from .. import clock, policy
 from ..extensions import db
 from ..models import AuthorizationCode, TokenFamily, User, UserSession
-from . import locks, rows_matched
+from . import backchannel, locks, rows_matched
 from .tokens import revoke_family
 
 #: ``last_seen_at`` is written at most this often: a write per page view would be waste.
@@ -98,6 +98,11 @@ def end_session(sid: str | None) -> None:
     """End one session (logging out in this browser); the caller commits."""
     if not sid:
         return
+    user_id = db.session.scalar(
+        select(UserSession.user_id).where(UserSession.sid == sid, UserSession.ended_at.is_(None))
+    )
+    if user_id is not None:
+        backchannel.queue_logouts(user_id, [sid])  # in this transaction: told only if it ends
     db.session.execute(
         update(UserSession)
         .where(UserSession.sid == sid, UserSession.ended_at.is_(None))
@@ -114,6 +119,14 @@ def end_all_sessions(user: User, keep_sid: str | None = None) -> int:
     )
     if keep_sid:
         statement = statement.where(UserSession.sid != keep_sid)
+    ending = db.session.scalars(
+        select(UserSession.sid).where(
+            UserSession.user_id == user.id,
+            UserSession.ended_at.is_(None),
+            UserSession.sid != (keep_sid or ""),
+        )
+    ).all()
+    backchannel.queue_logouts(user, ending)  # in this transaction: told only if they end
     return rows_matched(
         statement.values(ended_at=clock.now()).execution_options(synchronize_session=False)
     )

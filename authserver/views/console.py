@@ -69,6 +69,7 @@ def new_client() -> Response | str | tuple[str, int]:
                 public=public,
                 owner=current_user,
                 post_logout_redirect_uris=(form.post_logout_redirect_uris.data or "").splitlines(),
+                backchannel_logout_uri=form.backchannel_logout_uri.data,
                 address=request.remote_addr,
             )
         except ServiceError as error:
@@ -152,6 +153,7 @@ def edit_client(client_id: str) -> Response | str | tuple[str, int]:
         form.name.data = client.name
         form.redirect_uris.data = "\n".join(client.redirect_uris)
         form.post_logout_redirect_uris.data = "\n".join(client.post_logout_redirect_uris)
+        form.backchannel_logout_uri.data = client.backchannel_logout_uri or ""
         form.scopes.data = scope_list(client.scope)
         form.grant_types.data = list(client.grant_types)
         form.client_type.data = "public" if client.is_public else "confidential"
@@ -166,6 +168,12 @@ def edit_client(client_id: str) -> Response | str | tuple[str, int]:
                 grant_types=form.grant_types.data or [],
                 post_logout_redirect_uris=(form.post_logout_redirect_uris.data or "").splitlines(),
                 address=request.remote_addr,
+                # sid is in every logout token, so "session required" keeps what it was.
+                backchannel=(
+                    form.backchannel_logout_uri.data,
+                    client.backchannel_logout_session_required
+                    and bool((form.backchannel_logout_uri.data or "").strip()),
+                ),
             )
         except ServiceError as error:
             _field_error(form, error)

@@ -15,6 +15,7 @@ from flask import (
     abort,
     current_app,
     flash,
+    jsonify,
     redirect,
     render_template,
     request,
@@ -25,7 +26,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from werkzeug.wrappers import Response
 
-from . import oauth
+from . import backchannel, oauth
 from .calendar_api import ApiAnswer, call
 from .forms import ActionForm, EventForm
 from .models import SignIn, User, db
@@ -404,3 +405,43 @@ def logout() -> Response:
         post_logout_redirect_uri=current_app.config["POST_LOGOUT_REDIRECT_URI"],
         id_token_hint=id_token,
     )
+
+
+@bp.post("/backchannel-logout")
+def backchannel_logout() -> tuple[Response, int]:
+    """OpenID Connect Back-Channel Logout 1.0 §2.5-2.8: Authserver says a person's session
+    ended; their sign-ins here from that session end too (all of theirs without a ``sid``).
+    A server-to-server POST, so no CSRF token (exempted in ``create_app``) and no cookie."""
+    provider = oauth.provider()
+    metadata = oauth.metadata()
+    try:
+        claims = backchannel.validate_logout_token(
+            request.form.get("logout_token", ""),
+            issuer=metadata.get("issuer", current_app.config["ISSUER"]),
+            client_id=current_app.config["CLIENT_ID"],
+            algorithms=list(metadata.get("id_token_signing_alg_values_supported") or ["RS256"]),
+            jwks=lambda force: provider.fetch_jwk_set(force=force),
+            now=_now(),
+        )
+    except backchannel.InvalidLogoutToken as refused:
+        current_app.logger.warning("Back-channel logout refused: %s", refused)
+        answer = jsonify(error="invalid_request", error_description="Invalid logout token.")
+        answer.headers["Cache-Control"] = "no-store"
+        return answer, 400
+    query = select(SignIn).join(User).where(User.issuer == claims["iss"])
+    if isinstance(claims.get("sub"), str):
+        query = query.where(User.subject == claims["sub"])
+    ended = 0
+    for sign_in in db.session.scalars(query).all():
+        if (
+            isinstance(claims.get("sid"), str)
+            and backchannel.sid_of(sign_in.id_token) != claims["sid"]
+        ):
+            continue
+        db.session.delete(sign_in)
+        ended += 1
+    db.session.commit()
+    current_app.logger.info("Back-channel logout ended %d sign-in(s)", ended)
+    answer = jsonify({})
+    answer.headers["Cache-Control"] = "no-store"
+    return answer, 200

@@ -13,7 +13,7 @@ from sqlalchemy import inspect, select, text
 from authserver import create_app
 from authserver.extensions import db
 from authserver.models import Base, User
-from authserver.services import operator, users
+from authserver.services import clients, operator, users
 from tests.databases import (
     drop_postgres_schema,
     postgres_url_for_tests,
@@ -206,3 +206,28 @@ def test_a_downgrade_that_loses_nothing_runs_without_being_told(empty_app):
         upgrade()
     with empty_app.app_context():
         assert db.session.scalar(select(User.email)) == "ann@example.com"
+
+
+def test_the_backchannel_downgrade_refuses_while_a_client_would_stop_being_told(empty_app, capfd):
+    """0016: the older version would drop a client's backchannel_logout_uri silently."""
+    with empty_app.app_context():
+        upgrade()
+        clients.create_client(
+            name="Told App",
+            redirect_uris=["https://told.example.com/cb"],
+            scope="openid",
+            backchannel_logout_uri="https://told.example.com/logout",
+        )
+        db.session.commit()
+        capfd.readouterr()
+        with pytest.raises(SystemExit):
+            downgrade(revision="0015_clientauth")
+    said = capfd.readouterr().err
+    assert "Cannot downgrade below 0016_backchannel without losing data: 1 client(s)" in said
+    assert _revision(empty_app) == "0016_backchannel"
+    with empty_app.app_context():
+        uri = db.session.scalar(text("SELECT backchannel_logout_uri FROM clients"))
+        assert uri == "https://told.example.com/logout"
+        db.session.rollback()
+        downgrade(revision="0015_clientauth", x_arg=["drop_data=yes"])
+    assert _revision(empty_app) == "0015_clientauth"

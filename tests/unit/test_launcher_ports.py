@@ -19,7 +19,14 @@ def test_everything_follows_the_bound_ports():
         "DEMO_CLIENT_API_URL": "http://127.0.0.1:8001",
         "DEMO_CLIENT_REDIRECT_URI": "http://127.0.0.1:8002/callback",
         "DEMO_CLIENT_POST_LOGOUT_REDIRECT_URI": "http://127.0.0.1:8002/",
+        # The demo's back-channel logout receiver is on loopback over http.
+        "AUTHSERVER_OUTBOUND_ALLOW_LOOPBACK": "true",
     }
+
+
+def test_a_public_bind_keeps_the_outbound_guard():
+    settings = derived_settings("0.0.0.0:8000", api=False, demo_client=True, environ={})
+    assert "AUTHSERVER_OUTBOUND_ALLOW_LOOPBACK" not in settings
 
 
 def test_the_server_alone_sets_only_its_issuer():
