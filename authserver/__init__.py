@@ -9,7 +9,10 @@ from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from . import ratelimit  # noqa: F401 - registers the database:// storage that the limiter names
+from . import (
+    ratelimit,  # noqa: F401 - registers the database:// storage that the limiter names
+    storage_watch,
+)
 from .cli import register_cli
 from .config import load_config
 from .extensions import csrf, db, init_taking_back_hooks, limiter, login_manager, migrate
@@ -58,6 +61,8 @@ def create_app(test_config: dict | None = None) -> Flask:
     # RATELIMIT_DEFAULT or RATELIMIT_APPLICATION must not carry over, and init_app keeps them.
     limiter.limit_manager.set_default_limits([])
     limiter.limit_manager.set_application_limits([])
+    # Flask-Limiter's documented setting: called on every refusal (keeps lockouts for an outage).
+    app.config.setdefault("RATELIMIT_ON_BREACH_CALLBACK", storage_watch.remember_breach)
     limiter_hooks = init_taking_back_hooks(app, limiter.init_app)
     login_hooks = init_taking_back_hooks(app, login_manager.init_app)
 
@@ -67,6 +72,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     init_cleanup_schedule(app)  # AUTHSERVER_CLEANUP_INTERVAL: cleanup in each worker, if set
     init_outbox_schedule(app)  # AUTHSERVER_OUTBOX_INTERVAL: mail sent from each worker
     init_metrics(app, db)  # off unless AUTHSERVER_METRICS_ADDRESS is set
+    storage_watch.init_storage_watch(app, limiter)  # the throttling storage's outages, visible
     return app
 
 

@@ -24,6 +24,7 @@ from .services import (
     cleanup,
     clients,
     keys,
+    node_check,
     operator,
     outbox,
     resources,
@@ -721,9 +722,28 @@ def cleanup_command(as_json: bool) -> None:
 @click.command("check")
 @with_appcontext
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
-def check_command(as_json: bool) -> None:
-    """Check the running configuration against RFC 9700 and deployment basics."""
-    findings = checks.run_checks(current_app.config)
+@click.option(
+    "--url",
+    metavar="URL",
+    help="Check a running node over HTTP instead (e.g. http://node:5000): read-only GETs.",
+)
+@click.option(
+    "--metrics",
+    "metrics_address",
+    metavar="HOST:PORT",
+    help="With --url: that node's metrics address (AUTHSERVER_METRICS_ADDRESS) to check too.",
+)
+def check_command(as_json: bool, url: str | None, metrics_address: str | None) -> None:
+    """Check the running configuration against RFC 9700 and deployment basics, or (--url) what
+    a running node shows over HTTP."""
+    if metrics_address is not None and url is None:
+        raise click.UsageError("--metrics goes with --url.")
+    if url is not None:
+        if urlsplit(url).scheme not in ("http", "https") or not urlsplit(url).netloc:
+            raise click.UsageError(f"--url must be an http(s) URL, not {url!r}.")
+        findings = node_check.check_node(url, metrics_address)
+    else:
+        findings = checks.run_checks(current_app.config)
     db.session.rollback()  # read only: whatever a check touched is not kept
     failed = [f for f in findings if f.status == checks.FAIL]
     if as_json:

@@ -10,14 +10,26 @@ Before any worker starts, the master checks the served service's settings as its
 every worker dying on the same traceback. The hooks also serve Prometheus metrics from the master
 when the service's ``*_METRICS_ADDRESS`` is set (``servicemetrics.gunicorn``); the service is told
 by its WSGI app.
+
+Gunicorn's own lines (the master's "Listening at", "Booting worker", a worker's timeout) are
+written as the services' are, JSON lines on stdout (``logconfig_dict``, with ``jsonlog``'s
+handler and formatter), so one log stream holds one format. Until the master knows which app it
+serves they name the service ``gunicorn``; ``ServiceLogger`` (gunicorn's documented
+``logger_class``, which sets its logging up from the config before the first line) then gives
+them the service's name and its ``*_LOG_FORMAT``. A worker's app installs its own handler on
+``gunicorn.error`` in place of this one (``jsonlog.configure_logging``), in the same shape.
 """
 
+import logging
 import os
 import sys
+
+from gunicorn.glogging import Logger  # type: ignore[import-untyped]
 
 import resource_api.config
 from authserver.config import check_environment as check_authserver
 from configrules import SettingError
+from jsonlog import JsonFormatter, TextFormatter
 from servicemetrics.gunicorn import GunicornHooks
 
 workers = int(os.environ.get("GUNICORN_WORKERS", "2"))
@@ -39,6 +51,56 @@ CHECKS = {
 }
 
 _metrics = GunicornHooks(SERVICES)
+
+#: The service name in gunicorn's lines, by settings prefix (as each app names itself).
+SERVICE_NAMES = {"AUTHSERVER": "authserver", "RESOURCE_API": "resource_api"}
+
+# Gunicorn merges this over its defaults key by key: every key it has is given, so none of its
+# plain-text handlers survives. The root logger gets no handler, as without this (each app's
+# records reach stdout through the app's own handler; one on the root would print them twice).
+logconfig_dict = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "root": {"level": "WARNING", "handlers": []},
+    "loggers": {
+        "gunicorn.error": {"level": "INFO", "handlers": ["json_stdout"], "propagate": False},
+        "gunicorn.access": {"level": "INFO", "handlers": ["json_stdout"], "propagate": False},
+    },
+    "handlers": {
+        "json_stdout": {
+            "class": "jsonlog.StdoutHandler",
+            "formatter": "json",
+            "filters": ["request_id"],
+        }
+    },
+    "filters": {"request_id": {"()": "jsonlog.RequestIdFilter"}},
+    "formatters": {"json": {"()": "jsonlog.JsonFormatter", "service": "gunicorn"}},
+}
+
+
+def _name_the_service(prefix: str) -> None:
+    """Gunicorn's handlers write as the service they serve: its name, its ``*_LOG_FORMAT``."""
+    service = SERVICE_NAMES[prefix]
+    text = os.environ.get(f"{prefix}_LOG_FORMAT", "json").strip().lower() == "text"
+    formatter = TextFormatter(service) if text else JsonFormatter(service)
+    for name in ("gunicorn.error", "gunicorn.access"):
+        for handler in logging.getLogger(name).handlers:
+            if isinstance(handler.formatter, JsonFormatter):
+                handler.setFormatter(formatter)
+
+
+class ServiceLogger(Logger):
+    """Gunicorn's logger, its lines written as the service's (``logconfig_dict``, then the name)."""
+
+    def setup(self, cfg) -> None:
+        super().setup(cfg)
+        uri = cfg.wsgi_app or cfg.default_proc_name or ""
+        prefix = SERVICES.get(uri) or SERVICES.get(uri.split(":", 1)[0])
+        if prefix is not None:
+            _name_the_service(prefix)
+
+
+logger_class = ServiceLogger
 
 
 def on_starting(server) -> None:

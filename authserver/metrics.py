@@ -25,6 +25,8 @@ ISSUING = "/oauth/token"  # the endpoint that issues tokens
 _reuse = None
 _outbox = None
 _outbox_queued = None
+_storage_up = None
+_storage_transitions = None
 
 
 def init_metrics(app: Flask, db: SQLAlchemy) -> None:
@@ -51,6 +53,19 @@ def init_metrics(app: Flask, db: SQLAlchemy) -> None:
     _outbox_queued = instruments.gauge(
         "outbox_queued_messages",
         "Messages waiting in the outbox, as the last delivery run of any worker counted them.",
+    )
+    global _storage_up, _storage_transitions
+    _storage_up = instruments.gauge(
+        "throttling_storage_up",
+        "1 while the throttling counters' storage (RATELIMIT_STORAGE_URI) answers, 0 while the "
+        "worker that set it last counts in its own memory instead.",
+    )
+    _storage_up.set(1)
+    _storage_transitions = instruments.counter(
+        "throttling_storage_transitions_total",
+        "A worker fell back from the throttling storage to its own memory ('memory'), or came "
+        "back to it ('storage').",
+        ["to"],
     )
     login_failures = instruments.counter(
         "login_failures_total", "Logins refused for a wrong email or password."
@@ -83,6 +98,14 @@ def outbox_delivered(sent: Mapping, failed: Mapping, gave_up: Mapping) -> None:
 def outbox_queued(count: int) -> None:
     if _outbox_queued is not None:
         _outbox_queued.set(count)
+
+
+def throttling_storage(up: bool) -> None:
+    """A worker fell back from the throttling storage (``up`` False) or came back to it."""
+    if _storage_up is None or _storage_transitions is None:
+        return
+    _storage_up.set(1 if up else 0)
+    _storage_transitions.labels("storage" if up else "memory").inc()
 
 
 def _observer(instruments):

@@ -18,6 +18,13 @@ CLIENT_AUTHENTICATION_FAILED = (
     "sent (RFC 6749 section 5.2)."
 )
 
+#: What a disabled client is told, once its secret proved it is that client
+#: (``services/clients.disabled_and_proven``): still ``invalid_client``, the reason in words.
+CLIENT_DISABLED = (
+    "This client is disabled by the server's operator: its credentials are right, but it may not "
+    "authenticate until the operator enables it again."
+)
+
 
 class InvalidTargetError(OAuth2Error):
     """RFC 8707 §2: the requested resource is unknown, or wider than what was granted."""
@@ -72,6 +79,13 @@ def client_authentication_failed(error: InvalidClientError, realm: str) -> Inval
     reason = getattr(error, "reason", None)
     if isinstance(reason, str):
         answer.reason = reason
+    return answer
+
+
+def client_disabled(error: InvalidClientError, realm: str) -> InvalidClientError:
+    """The ``invalid_client`` a disabled client that proved itself is answered."""
+    answer = ClientAuthenticationFailed(realm, CLIENT_DISABLED, error.status_code)
+    answer.reason = "client disabled by the operator"
     return answer
 
 

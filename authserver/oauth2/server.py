@@ -15,7 +15,8 @@ from .. import throttling
 from ..logs import note
 from ..scopes import scope_list, unknown_scopes
 from ..security import http_basic
-from .errors import client_authentication_failed
+from ..services import clients
+from .errors import client_authentication_failed, client_disabled
 
 
 class _Payload(FlaskOAuth2Payload):
@@ -92,7 +93,10 @@ class AuthorizationServer(FlaskAuthorizationServer):
             client = super().authenticate_client(request, methods, endpoint)
         except InvalidClientError as error:
             throttling.client_authentication_failed()
-            raise client_authentication_failed(error, current_app.config["ISSUER"]) from error
+            realm = current_app.config["ISSUER"]
+            if _disabled_client_proved_itself(request):
+                raise client_disabled(error, realm) from error
+            raise client_authentication_failed(error, realm) from error
         note(client_id=client.client_id)  # the request line names who authenticated, nothing more
         throttling.client_authenticated(client.client_id)
         return client
@@ -116,6 +120,21 @@ def check_single_auth_method(request) -> None:
         form_client_id = request.form.get("client_id")
         if form_client_id is not None and form_client_id != claimed:
             raise InvalidRequestError("client_id in the body differs from the one authenticated.")
+
+
+def _disabled_client_proved_itself(request) -> bool:
+    """Whether the refused request came from a disabled client with its right secret."""
+    parts = request.headers.get("Authorization", "").split(None, 1)
+    if len(parts) == 2 and parts[0].lower() == "basic":
+        try:
+            client_id, secret = http_basic.basic_credentials(parts[1])
+        except ValueError:
+            return False
+        return clients.disabled_and_proven(client_id, secret, "client_secret_basic")
+    client_id, secret = request.form.get("client_id"), request.form.get("client_secret")
+    if isinstance(client_id, str) and isinstance(secret, str):
+        return clients.disabled_and_proven(client_id, secret, "client_secret_post")
+    return False
 
 
 def basic_client_id(credentials: str) -> str:

@@ -15,6 +15,7 @@ from servicemetrics import MetricsConfigError, exposure, parse_address
 
 from .. import clock
 from ..config import is_loopback_url
+from ..extensions import limiter
 from . import keys, outbox
 
 PASS, WARN, FAIL = "pass", "warn", "fail"
@@ -168,7 +169,18 @@ def _throttling(config: Mapping) -> Finding:
         return Finding(
             "throttling storage", FAIL, "memory:// is per process: use database:// or redis://"
         )
-    return Finding("throttling storage", PASS, uri.split("@")[-1])
+    where = uri.split("@")[-1]  # never the credentials
+    try:
+        answers = bool(limiter.storage.check())
+    except Exception:  # whatever the storage's client raises: it did not answer
+        answers = False
+    if not answers:
+        return Finding(
+            "throttling storage",
+            FAIL,
+            f"{where} does not answer: every process counts in its own memory until it does",
+        )
+    return Finding("throttling storage", PASS, f"{where} answers")
 
 
 def _metrics(config: Mapping) -> Finding:

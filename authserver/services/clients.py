@@ -376,6 +376,24 @@ def find_client(client_id: str | None) -> Client | None:
     return db.session.scalar(select(Client).where(Client.client_id == client_id))
 
 
+def disabled_and_proven(client_id: str, secret: str, method: str) -> bool:
+    """Whether ``client_id`` names a disabled client and ``secret``, sent the way it registered
+    (``method``: ``client_secret_basic`` or ``client_secret_post``), is its secret.
+
+    Only then is a refused client told that it is disabled: whoever lacks its secret learns
+    nothing (neither that the client exists nor that it is disabled), and a public client or
+    one that signs assertions is never told (nothing it sends proves it is that client).
+    """
+    if not secret or method not in ("client_secret_basic", "client_secret_post"):
+        return False
+    client = find_client(client_id)
+    if client is None or client.disabled_at is None:
+        return False
+    if client.token_endpoint_auth_method != method:
+        return False
+    return client.check_client_secret(secret)
+
+
 def find_by_registration_token(token: str | None) -> Client | None:
     """The client an RFC 7592 registration access token manages (stored only as a hash)."""
     if not token or len(token) > 200:

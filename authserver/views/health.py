@@ -6,6 +6,7 @@ from flask import Blueprint, jsonify
 from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.wrappers import Response
 
+from .. import storage_watch
 from ..extensions import db
 from ..security.key_wrapping import KeyUnavailable
 from ..services import keys, schema
@@ -37,4 +38,9 @@ def readyz() -> Response | tuple[Response, int]:
             # This node's key-encryption key cannot open the active key: every token request
             # it took would fail, so the balancer should send them to a node that can.
             return jsonify(status="unavailable", reason=str(error)), 503
+    degraded = storage_watch.state()
+    if degraded is not None:
+        # Still ready (200): every node shares the same storage, so taking this one out of the
+        # balancer would move its traffic to nodes in the same state; the detail says what.
+        return jsonify(status="degraded", **degraded)
     return jsonify(status="ok")

@@ -31,10 +31,20 @@ ALLOWED: dict[str, set[str]] = {
     "forms": BOTTOM | {"services"},
     "oauth2": BOTTOM | {"models", "extensions", "services", "metrics", "throttling", "ratelimit"},
     "views": BOTTOM
-    | {"models", "extensions", "services", "oauth2", "forms", "ratelimit", "throttling"},
+    | {
+        "models",
+        "extensions",
+        "services",
+        "oauth2",
+        "forms",
+        "ratelimit",
+        "throttling",
+        "storage_watch",
+    },
     "cli": BOTTOM | {"models", "extensions", "services", "mail"},
     "sessions_cookie": set(),
     "metrics": set(),
+    "storage_watch": {"metrics"},
     "scheduled": BOTTOM | {"extensions", "services", "ratelimit", "mail", "metrics"},
     "mail": BOTTOM | {"services"},
     "migrations": set(),
@@ -51,6 +61,7 @@ ALLOWED: dict[str, set[str]] = {
         "sessions_cookie",
         "metrics",
         "scheduled",
+        "storage_watch",
     },
 }
 
