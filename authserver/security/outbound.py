@@ -147,13 +147,8 @@ def fetch_json(
     total_timeout: float = TOTAL_TIMEOUT,
 ) -> Fetched:
     """GET ``url`` under the guards above; the JSON object it answers with."""
-    host, port, target, tls = _checked_url(url, allow_loopback)
-    address = vetted_address(host, port, allow_loopback)
-    if not tls and not ipaddress.ip_address(address).is_loopback:
-        # Plain http only ever reaches a loopback address (the caller allowed it for tests).
-        raise FetchRefused("The URL must be an https URL.")
+    connection, target = _pinned_connection(url, allow_loopback)
     deadline = time.monotonic() + total_timeout
-    connection = _PinnedConnection(host, port, address, tls)
     try:
         connection.request(
             "GET",
@@ -175,9 +170,7 @@ def fetch_json(
         body = _read_bounded(connection, response, max_bytes, deadline)
         max_age = _max_age(response.getheader("Cache-Control") or "")
     except (OSError, http.client.HTTPException, ssl.SSLError) as error:
-        if isinstance(error, TimeoutError | socket.timeout):
-            raise FetchRefused("The server took too long to answer.") from error
-        raise FetchRefused("The server could not be reached.") from error
+        raise _unreachable(error) from error
     finally:
         connection.close()
     try:
@@ -200,12 +193,8 @@ def post_form(
     """POST ``fields`` form-encoded to ``url`` under the same guards as ``fetch_json`` (public
     addresses, the vetted address connected to, no redirects followed, time and size bounds);
     the answer's status. Whatever the answer says is read (bounded) and dropped."""
-    host, port, target, tls = _checked_url(url, allow_loopback)
-    address = vetted_address(host, port, allow_loopback)
-    if not tls and not ipaddress.ip_address(address).is_loopback:
-        raise FetchRefused("The URL must be an https URL.")
+    connection, target = _pinned_connection(url, allow_loopback)
     deadline = time.monotonic() + total_timeout
-    connection = _PinnedConnection(host, port, address, tls)
     try:
         connection.request(
             "POST",
@@ -220,11 +209,25 @@ def post_form(
         _read_bounded(connection, response, max_bytes, deadline)
         return response.status
     except (OSError, http.client.HTTPException, ssl.SSLError) as error:
-        if isinstance(error, TimeoutError | socket.timeout):
-            raise FetchRefused("The server took too long to answer.") from error
-        raise FetchRefused("The server could not be reached.") from error
+        raise _unreachable(error) from error
     finally:
         connection.close()
+
+
+def _pinned_connection(url: str, allow_loopback: bool) -> tuple[_PinnedConnection, str]:
+    """A connection to the vetted address of ``url``'s host, and the request target."""
+    host, port, target, tls = _checked_url(url, allow_loopback)
+    address = vetted_address(host, port, allow_loopback)
+    if not tls and not ipaddress.ip_address(address).is_loopback:
+        # Plain http only ever reaches a loopback address (the caller allowed it for tests).
+        raise FetchRefused("The URL must be an https URL.")
+    return _PinnedConnection(host, port, address, tls), target
+
+
+def _unreachable(error: Exception) -> FetchRefused:
+    if isinstance(error, TimeoutError | socket.timeout):
+        return FetchRefused("The server took too long to answer.")
+    return FetchRefused("The server could not be reached.")
 
 
 def _read_bounded(
