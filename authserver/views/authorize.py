@@ -90,9 +90,11 @@ def posted_authorization_request() -> Response | None:
     that check guards the consent form, which posts back to the request's URL with its token,
     whereas a request carries none (anyone may send one, as anyone may send a link). A request
     run here instead would have to read every parameter from two places."""
-    if request.method != "POST" or request.query_string or "csrf_token" in request.form:
+    if request.method != "POST" or request.query_string:
         return None
-    if request.mimetype != "application/x-www-form-urlencoded" or not request.form:
+    if request.mimetype != "application/x-www-form-urlencoded":
+        return None
+    if not request.form or "csrf_token" in request.form:
         return None
     query = urlencode(list(request.form.items(multi=True)))
     return redirect(url_for("authorize.authorize") + "?" + query, code=303)
