@@ -149,6 +149,12 @@ def create_user(
     multiple=True,
     help="authorization_code, refresh_token, client_credentials (repeatable).",
 )
+@click.option(
+    "--post-logout-redirect-uri",
+    "post_logout_redirect_uris",
+    multiple=True,
+    help="Where RP-initiated logout may send the person back to (repeatable).",
+)
 @click.option("--public", is_flag=True, help="A public client (no secret; PKCE required).")
 @click.option("--owner", "owner_email", help="Email of the developer who owns it.")
 @click.option(
@@ -201,6 +207,7 @@ def create_client(
     redirect_uris: tuple[str, ...],
     scope: str,
     grant_types: tuple[str, ...],
+    post_logout_redirect_uris: tuple[str, ...],
     public: bool,
     owner_email: str | None,
     resource_server: bool,
@@ -232,6 +239,7 @@ def create_client(
             redirect_uris=list(redirect_uris),
             scope=scope,
             grant_types=list(grant_types) or None,
+            post_logout_redirect_uris=list(post_logout_redirect_uris),
             public=public,
             owner=owner,
             can_introspect_any=resource_server,
