@@ -2,9 +2,10 @@
 
 Auth is the SDK's (``AuthSettings`` + our ``TokenVerifier``): a request without a valid token
 for this server is 401 with ``resource_metadata``, one without ``events:read`` is 403
-``insufficient_scope``. Each tool names the scope it needs (``READ``/``WRITE``), checks it
-against the token it was called with, then calls the API with a token exchanged for exactly
-that scope — never the one it received.
+``insufficient_scope``. Each tool's scope is in ``TOOL_SCOPES``: a call of a tool whose scope
+the token lacks is 403 ``insufficient_scope`` naming it (``scope_challenge.py``, so clients can
+step up), and the tool checks it again before it calls the API with a token exchanged for
+exactly that scope — never the one it received.
 """
 
 from __future__ import annotations
@@ -20,21 +21,30 @@ from mcp.server.mcpserver.exceptions import ToolError
 from mcp.server.transport_security import TransportSecuritySettings
 from mcp_types import ToolAnnotations
 from pydantic import AnyHttpUrl, Field
-from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+from starlette.types import ASGIApp
 
 from .calendar_api import ApiProblem, CalendarApi
 from .config import WELL_KNOWN, Settings
 from .exchange import ExchangeRefused, TokenExchanger
 from .issuer import Issuer, IssuerUnavailable
+from .scope_challenge import ScopeChallenge
 from .tokens import JwtAccessTokenVerifier
 
 READ = "events:read"
 WRITE = "events:write"
 #: What tokens for this server are asked with (RFC 9728 ``scopes_supported``).
 SCOPES = [READ, WRITE]
+#: The scope each tool needs (a test holds it to the tools registered).
+TOOL_SCOPES = {
+    "list_events": READ,
+    "get_event": READ,
+    "create_event": WRITE,
+    "update_event": WRITE,
+    "delete_event": WRITE,
+}
 
 Instant = Annotated[str, Field(description="RFC 3339 date and time, e.g. 2026-12-24T18:00:00Z")]
 
@@ -46,7 +56,8 @@ class Calendar:
         self.exchanger = exchanger
         self.api = api
 
-    async def call(self, scope: str, method: str, path: str, **kwargs: Any) -> Any:
+    async def call(self, tool: str, method: str, path: str, **kwargs: Any) -> Any:
+        scope = TOOL_SCOPES[tool]
         received = get_access_token()
         if received is None:  # the SDK lets no unauthenticated request reach a tool
             raise ToolError("not signed in")
@@ -90,13 +101,15 @@ def build_server(
         params: dict[str, str | int] = {"limit": limit}
         if cursor:
             params["cursor"] = cursor
-        result: dict[str, Any] = await calendar.call(READ, "GET", "/api/events", params=params)
+        result: dict[str, Any] = await calendar.call(
+            "list_events", "GET", "/api/events", params=params
+        )
         return result
 
     @server.tool(annotations=ToolAnnotations(read_only_hint=True))
     async def get_event(event_id: int) -> dict[str, Any]:
         """One event by its id."""
-        result: dict[str, Any] = await calendar.call(READ, "GET", f"/api/events/{event_id}")
+        result: dict[str, Any] = await calendar.call("get_event", "GET", f"/api/events/{event_id}")
         return result
 
     @server.tool(annotations=ToolAnnotations(destructive_hint=False))
@@ -107,7 +120,9 @@ def build_server(
         body = {"title": title, "starts_at": starts_at, "ends_at": ends_at}
         if description is not None:
             body["description"] = description
-        result: dict[str, Any] = await calendar.call(WRITE, "POST", "/api/events", json=body)
+        result: dict[str, Any] = await calendar.call(
+            "create_event", "POST", "/api/events", json=body
+        )
         return result
 
     @server.tool(annotations=ToolAnnotations(idempotent_hint=True))
@@ -125,13 +140,13 @@ def build_server(
         if not changes:
             raise ToolError("nothing to change: give at least one field")
         path = f"/api/events/{event_id}"
-        result: dict[str, Any] = await calendar.call(WRITE, "PATCH", path, json=changes)
+        result: dict[str, Any] = await calendar.call("update_event", "PATCH", path, json=changes)
         return result
 
     @server.tool(annotations=ToolAnnotations(destructive_hint=True, idempotent_hint=True))
     async def delete_event(event_id: int) -> str:
         """Delete an event."""
-        await calendar.call(WRITE, "DELETE", f"/api/events/{event_id}")
+        await calendar.call("delete_event", "DELETE", f"/api/events/{event_id}")
         return f"Event {event_id} deleted."
 
     return server
@@ -148,15 +163,16 @@ def protected_resource_metadata(settings: Settings) -> dict[str, Any]:
     }
 
 
-def create_app(settings: Settings, http: httpx2.AsyncClient | None = None) -> Starlette:
+def create_app(settings: Settings, http: httpx2.AsyncClient | None = None) -> ASGIApp:
     """The ASGI app: the MCP endpoint at the URL's path and its RFC 9728 metadata."""
     http = http or httpx2.AsyncClient(timeout=settings.http_timeout, follow_redirects=False)
     issuer = Issuer(settings, http)
+    verifier = JwtAccessTokenVerifier(settings, issuer)
     calendar = Calendar(TokenExchanger(settings, issuer, http), CalendarApi(settings, http))
-    server = build_server(settings, calendar, JwtAccessTokenVerifier(settings, issuer))
-    parts = urlsplit(settings.url)
+    server = build_server(settings, calendar, verifier)
+    path = urlsplit(settings.url).path or "/"
     app = server.streamable_http_app(
-        streamable_http_path=parts.path or "/",
+        streamable_http_path=path,
         # Stateless: each POST stands alone (any worker may answer it, and the tool sees the
         # token of the request that called it); answers are plain JSON.
         stateless_http=True,
@@ -178,7 +194,7 @@ def create_app(settings: Settings, http: httpx2.AsyncClient | None = None) -> St
         Route(WELL_KNOWN, metadata, methods=["GET"]),
         Route(urlsplit(settings.resource_metadata_url).path, metadata, methods=["GET"]),
     ]
-    return app
+    return ScopeChallenge(app, settings, verifier, TOOL_SCOPES, path)
 
 
 def _transport_security(settings: Settings) -> TransportSecuritySettings | None:

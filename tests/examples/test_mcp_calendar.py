@@ -197,12 +197,13 @@ class MemoryStorage:
 
 
 class Person:
-    """The browser the SDK's redirect handler opens: logs in, consents (granting ``grant`` of
-    what is asked, or all of it), and hands the callback's code back to the SDK."""
+    """The browser the SDK's redirect handler opens: logs in, consents, and hands the
+    callback's code back to the SDK. The n-th time it is asked it allows ``grants[n]`` of what
+    is asked (None: all of it; the last entry holds for later times)."""
 
-    def __init__(self, stack: Stack, grant: set[str] | None = None) -> None:
+    def __init__(self, stack: Stack, grants: list[set[str] | None] | None = None) -> None:
         self.stack = stack
-        self.grant = grant
+        self.grants = grants or [None]
         self.session = requests.Session()
         self.asked_for: list[str] = []
         self.authorization_urls: list[str] = []
@@ -210,20 +211,22 @@ class Person:
 
     async def open(self, authorization_url: str) -> None:
         self.authorization_urls.append(authorization_url)
-        login = self.session.get(authorization_url, timeout=10)
-        assert login.url.startswith(f"{self.stack.issuer}/login"), login.text[:500]
-        consent = self.session.post(
-            login.url,
-            data={
-                "csrf_token": _csrf(login.text),
-                "email": self.stack.demo["user_email"],
-                "password": self.stack.demo["user_password"],
-            },
-            timeout=10,
-        )
+        consent = self.session.get(authorization_url, timeout=10)
+        if not self.authorization_urls[:-1]:  # the first time: not logged in yet
+            assert consent.url.startswith(f"{self.stack.issuer}/login"), consent.text[:500]
+            consent = self.session.post(
+                consent.url,
+                data={
+                    "csrf_token": _csrf(consent.text),
+                    "email": self.stack.demo["user_email"],
+                    "password": self.stack.demo["user_password"],
+                },
+                timeout=10,
+            )
         assert consent.url.startswith(f"{self.stack.issuer}/oauth/authorize"), consent.text[:500]
         self.asked_for = re.findall(r'name="scope" value="([^"]+)"', consent.text)
-        granted = [s for s in self.asked_for if self.grant is None or s in self.grant]
+        grant = self.grants[min(len(self.authorization_urls), len(self.grants)) - 1]
+        granted = [s for s in self.asked_for if grant is None or s in grant]
         answer = self.session.post(
             consent.url,
             data={"csrf_token": _csrf(consent.text), "decision": "allow", "scope": granted},
@@ -389,29 +392,67 @@ def test_the_protected_resource_metadata_names_the_issuer_and_the_scopes(stack):
         assert metadata["scopes_supported"] == ["events:read", "events:write"]
 
 
-def test_without_events_write_a_client_can_list_but_not_create(stack):
-    person, storage = Person(stack, grant={"events:read"}), MemoryStorage()
-    created, listed = anyio.run(
-        _use_tools,
-        stack,
-        person,
-        storage,
-        [("create_event", {"title": "Should not exist", **EVENT}), ("list_events", {})],
+def _call(stack: Stack, token: str, message: dict) -> requests.Response:
+    return requests.post(
+        stack.mcp,
+        json={"jsonrpc": "2.0", "id": 1, **message},
+        headers={
+            "Authorization": f"Bearer {token}",
+            "Accept": "application/json, text/event-stream",
+            "MCP-Protocol-Version": "2025-11-25",
+        },
+        timeout=10,
     )
+
+
+def test_without_events_write_a_client_can_list_but_creating_is_403_insufficient_scope(stack):
+    person, storage = Person(stack, grants=[{"events:read"}]), MemoryStorage()
+    (listed,) = anyio.run(_use_tools, stack, person, storage, [("list_events", {})])
+    assert not listed.is_error, listed.content
+    assert storage.tokens is not None
+    token = storage.tokens.access_token
+    received = _claims(token)
+    assert "events:write" not in received["scope"].split()
+
+    create = {
+        "method": "tools/call",
+        "params": {"name": "create_event", "arguments": {"title": "Not allowed", **EVENT}},
+    }
+    answer = _call(stack, token, create)
+    # MCP's scope challenge: 403, naming the scope to ask for, so the client can step up.
+    assert answer.status_code == 403, answer.text
+    challenge = answer.headers["WWW-Authenticate"]
+    assert 'error="insufficient_scope"' in challenge
+    wanted = re.search(r'scope="([^"]*)"', challenge)
+    assert wanted and "events:write" in wanted.group(1).split()
+    assert "resource_metadata=" in challenge
+    assert answer.json()["error"] == "insufficient_scope"
+    assert "Not allowed" not in _events_of(stack, received["sub"])
+    # Reading stays allowed with the same token.
+    read = _call(stack, token, {"method": "tools/call", "params": {"name": "list_events"}})
+    assert read.status_code == 200, read.text
+
+
+def test_the_sdk_steps_up_when_the_person_then_allows_writing(stack):
+    # First only reading is allowed; the 403 on create makes the SDK ask again, and this time
+    # the person allows writing too: the event is made, with no error reaching the caller.
+    person, storage = Person(stack, grants=[{"events:read"}, None]), MemoryStorage()
+    title = "Allowed on the second ask"
+    (created,) = anyio.run(
+        _use_tools, stack, person, storage, [("create_event", {"title": title, **EVENT})]
+    )
+    assert len(person.authorization_urls) == 2
+    second = parse_qs(urlsplit(person.authorization_urls[1]).query)
+    assert "events:write" in second["scope"][0].split()
+    assert not created.is_error, created.content
     assert storage.tokens is not None
     received = _claims(storage.tokens.access_token)
-    assert "events:write" not in received["scope"].split()
-    assert "events:read" in received["scope"].split()
-
-    assert created.is_error
-    assert "insufficient_scope" in created.content[0].text
-    assert "events:write" in created.content[0].text
-    assert not listed.is_error, listed.content
-    assert "Should not exist" not in _events_of(stack, received["sub"])
+    assert "events:write" in received["scope"].split()
+    assert title in _events_of(stack, received["sub"])
 
 
 def test_a_token_without_events_read_is_403_insufficient_scope(stack):
-    person, storage = Person(stack, grant={"events:write"}), MemoryStorage()
+    person, storage = Person(stack, grants=[{"events:write"}]), MemoryStorage()
     with pytest.raises(BaseExceptionGroup) as raised:
         anyio.run(_use_tools, stack, person, storage, [("list_events", {})])
     # The person declined events:read: the server refused the session the SDK opened.

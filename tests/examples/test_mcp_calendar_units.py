@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from typing import Any
 
@@ -11,10 +12,13 @@ import httpx2
 import pytest
 from joserfc import jwt
 from joserfc.jwk import KeySet, OctKey, RSAKey
+from mcp.server.auth.provider import AccessToken
 
 from examples.mcp_calendar.config import ConfigError, Settings, load_settings
 from examples.mcp_calendar.exchange import ExchangeRefused, TokenExchanger
 from examples.mcp_calendar.issuer import Issuer
+from examples.mcp_calendar.scope_challenge import ScopeChallenge
+from examples.mcp_calendar.server import TOOL_SCOPES, build_server
 from examples.mcp_calendar.tokens import JwtAccessTokenVerifier
 
 ISSUER = "http://issuer.test"
@@ -248,3 +252,84 @@ def test_the_verifier_fetches_the_metadata_and_the_key_set_once_for_many_tokens(
 
     anyio.run(run)
     assert sorted(fetched) == ["/.well-known/oauth-authorization-server", "/jwks"]
+
+
+# --- the scope challenge ------------------------------------------------------------------------
+
+
+class FakeVerifier:
+    """Any token ``scopes:<space-separated>`` is valid with those scopes; others are not."""
+
+    async def verify_token(self, value: str) -> AccessToken | None:
+        if not value.startswith("scopes:"):
+            return None
+        return AccessToken(token=value, client_id="c", scopes=value[len("scopes:") :].split())
+
+
+def challenged(token: str | None, body: object) -> tuple[httpx2.Response, list[bytes]]:
+    """POST ``body`` to /mcp through the challenge; what it answered and what the app got."""
+    reached: list[bytes] = []
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        message = await receive()
+        reached.append(message.get("body", b""))
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"ok"})
+
+    guarded = ScopeChallenge(app, settings(), FakeVerifier(), TOOL_SCOPES, "/mcp")  # type: ignore[arg-type]
+
+    async def run() -> httpx2.Response:
+        transport = httpx2.ASGITransport(app=guarded)
+        async with httpx2.AsyncClient(transport=transport, base_url="http://mcp.test") as http:
+            headers = {"Authorization": f"Bearer {token}"} if token else {}
+            return await http.post("/mcp", content=_raw(body), headers=headers)
+
+    return anyio.run(run), reached
+
+
+def _raw(body: object) -> bytes:
+    return body if isinstance(body, bytes) else json.dumps(body).encode()
+
+
+def call(tool: str) -> dict:
+    return {"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": tool}}
+
+
+def test_a_write_tool_called_without_events_write_is_403_naming_the_scope():
+    answer, reached = challenged("scopes:events:read", call("create_event"))
+    assert answer.status_code == 403
+    challenge = answer.headers["WWW-Authenticate"]
+    assert challenge.startswith(
+        'Bearer error="insufficient_scope", scope="events:read events:write"'
+    )
+    assert f'resource_metadata="{settings().resource_metadata_url}"' in challenge
+    assert reached == []  # the SDK never saw it
+
+
+def test_a_batch_with_one_write_call_is_challenged_too():
+    answer, reached = challenged("scopes:events:read", [call("list_events"), call("delete_event")])
+    assert answer.status_code == 403
+    assert reached == []
+
+
+@pytest.mark.parametrize(
+    ("token", "body"),
+    [
+        pytest.param("scopes:events:read events:write", call("create_event"), id="granted"),
+        pytest.param("scopes:events:read", call("list_events"), id="a read tool"),
+        pytest.param("scopes:events:read", {"method": "tools/list"}, id="not a call"),
+        pytest.param(None, call("create_event"), id="no token: the SDK's 401"),
+        pytest.param("forged", call("create_event"), id="invalid token: the SDK's 401"),
+        pytest.param("scopes:events:read", b'{"method": "tools/call", ', id="junk: the SDK's 400"),
+    ],
+)
+def test_everything_else_reaches_the_sdk_with_its_body_untouched(token, body):
+    answer, reached = challenged(token, body)
+    assert answer.status_code == 200
+    assert reached == [_raw(body)]
+
+
+def test_every_tool_has_a_scope_and_every_scope_a_tool():
+    server = build_server(settings(), None, FakeVerifier())  # type: ignore[arg-type]
+    tools = anyio.run(server.list_tools)
+    assert {tool.name for tool in tools} == set(TOOL_SCOPES)
