@@ -84,10 +84,17 @@ class Issuer:
 
     async def get_json(self, url: str) -> dict[str, Any]:
         try:
-            response = await self.http.get(url, headers={"Accept": "application/json"})
+            async with self.http.stream("GET", url, headers={"Accept": "application/json"}) as got:
+                if not got.is_success:
+                    raise IssuerUnavailable(f"{url} answered {got.status_code}")
+                body = b""
+                async for chunk in got.aiter_bytes():
+                    body += chunk
+                    if len(body) > MAX_RESPONSE_BYTES:  # read no further than the bound
+                        raise IssuerUnavailable(f"{url} answered more than a key set's size")
         except httpx2.HTTPError as error:
             raise IssuerUnavailable(f"{url}: {error}") from None
-        return json_object(response)
+        return json_object(httpx2.Response(got.status_code, content=body, request=got.request))
 
 
 def json_object(response: httpx2.Response) -> dict[str, Any]:

@@ -333,3 +333,26 @@ def test_every_tool_has_a_scope_and_every_scope_a_tool():
     server = build_server(settings(), None, FakeVerifier())  # type: ignore[arg-type]
     tools = anyio.run(server.list_tools)
     assert {tool.name for tool in tools} == set(TOOL_SCOPES)
+
+
+@pytest.mark.parametrize(
+    "jwks_answer",
+    [
+        pytest.param(httpx2.Response(200, content=b"[" * (2 * 1024 * 1024)), id="oversized"),
+        pytest.param(httpx2.Response(503), id="unavailable"),
+        pytest.param(httpx2.Response(200, json={"keys": "none"}), id="not a key set"),
+    ],
+)
+def test_a_broken_issuer_makes_tokens_unverifiable_not_accepted(jwks_answer):
+    transport = issuer_transport(lambda request: httpx2.Response(500))
+
+    def broken_jwks(request: httpx2.Request) -> httpx2.Response:
+        return jwks_answer if request.url.path == "/jwks" else transport.handler(request)
+
+    async def run() -> Any:
+        clock = Clock()
+        http = httpx2.AsyncClient(transport=httpx2.MockTransport(broken_jwks))
+        verifier = JwtAccessTokenVerifier(settings(), Issuer(settings(), http, clock), clock)
+        return await verifier.verify_token(token())
+
+    assert anyio.run(run) is None
