@@ -177,7 +177,9 @@ def create_app(settings: Settings, http: httpx2.AsyncClient | None = None) -> AS
         # token of the request that called it); answers are plain JSON.
         stateless_http=True,
         json_response=True,
-        host=settings.host_and_port[0],
+        # The URL's host, not the bound one: the SDK turns its loopback DNS-rebinding guard
+        # on by this name, and a 0.0.0.0 bind would turn it off.
+        host=urlsplit(settings.url).hostname or "",
         transport_security=_transport_security(settings),
     )
 
