@@ -17,6 +17,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from . import mail, policy
 from .extensions import db
+from .models import User
 from .services import (
     ServiceError,
     audit,
@@ -52,6 +53,12 @@ DEMO_GRANT_TYPES = ["authorization_code", "refresh_token", "client_credentials"]
 #: A second demo client, public, for the device flow from a terminal (examples/device_flow.py).
 DEMO_DEVICE_CLIENT_ID = "demo-device"
 DEMO_DEVICE_GRANT_TYPES = ["urn:ietf:params:oauth:grant-type:device_code", "refresh_token"]
+#: The MCP server example's own client (examples/mcp_calendar): confidential, token exchange
+#: only, with the MCP endpoint registered as its resource, so that MCP clients may ask tokens
+#: for it (RFC 8707) and it may exchange them (policy.may_exchange).
+DEMO_MCP_CLIENT_ID = "mcp-calendar"
+DEMO_MCP_URL = "http://127.0.0.1:5003/mcp"
+DEMO_MCP_SCOPE = "events:read events:write"
 
 
 def _emit(data: Mapping[str, object], as_json: bool) -> None:
@@ -698,12 +705,18 @@ def demo(as_json: bool) -> None:
             actor="operator",
             verified=True,
         )
+    # The MCP server's settings (examples/mcp_calendar/config.py), from the same environment.
+    mcp_url = os.environ.get("MCP_CALENDAR_URL") or DEMO_MCP_URL
+    mcp_secret = _demo_mcp_client(user, mcp_url)
     keys.active_key()
     db.session.commit()
     issuer = current_app.config["ISSUER"]
     _emit(
         {
             "device_client_id": DEMO_DEVICE_CLIENT_ID,
+            "mcp_client_id": DEMO_MCP_CLIENT_ID,
+            "mcp_client_secret": mcp_secret,
+            "mcp_url": mcp_url,
             "issuer": issuer,
             "login": f"{issuer}/login",
             "console": f"{issuer}/console/",
@@ -717,6 +730,30 @@ def demo(as_json: bool) -> None:
         },
         as_json,
     )
+
+
+def _demo_mcp_client(owner: User, mcp_url: str) -> str:
+    """The MCP server example's client, created or given a new secret (printed once), with
+    ``mcp_url`` registered as its resource."""
+    client = find_client(DEMO_MCP_CLIENT_ID)
+    if client is None:
+        client, secret = clients.create_client(
+            name="Calendar MCP server",
+            redirect_uris=[],
+            scope=DEMO_MCP_SCOPE,
+            grant_types=[policy.TOKEN_EXCHANGE_GRANT],
+            owner=owner,
+            client_id=DEMO_MCP_CLIENT_ID,
+            actor="operator",
+            verified=True,
+        )
+    else:
+        secret = clients.rotate_secret(client, actor="operator")
+    if mcp_url not in resources.registered_to(client):
+        resources.register(client, [mcp_url])
+    if secret is None:  # only a public client has none; this one is confidential
+        raise click.ClickException(f"{DEMO_MCP_CLIENT_ID} is a public client")
+    return secret
 
 
 @click.command("cleanup")

@@ -74,6 +74,16 @@ class: `DEMO_CLIENT_INSTANCE_PATH`, its instance folder (database, session key),
 `examples/demo_client/instance/`. How the demo uses them:
 [examples/demo_client/README.md](../examples/demo_client/README.md).""",
     ),
+    Service(
+        title="MCP server example",
+        module="examples.mcp_calendar.config",
+        prefix="MCP_CALENDAR_",
+        intro="""\
+`examples.mcp_calendar.config.DefaultConfig`, then `MCP_CALENDAR_*` from the environment
+(`examples/mcp_calendar/config.py`, `load_settings`). `make serve` sets them from the ports it
+uses (the MCP server three up from the authorization server). How the server uses them:
+[examples/mcp_calendar/README.md](../examples/mcp_calendar/README.md).""",
+    ),
 )
 
 HEADER = f"""\

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# Start the authorization server (:5000), the resource API (:5001) and the demo client app
-# (:5002) on the embedded SQLite databases, with a demo user and client. Stop all with Ctrl-C.
-# Other ports: BIND=127.0.0.1:8000 (make serve BIND=...) puts the API on :8001 and the demo
-# client on :8002; the issuer, audience and demo addresses follow unless set in the environment.
+# Start the authorization server (:5000), the resource API (:5001), the demo client app (:5002)
+# and the MCP server example (:5003/mcp) on the embedded SQLite databases, with a demo user and
+# clients. Stop all with Ctrl-C.
+# Other ports: BIND=127.0.0.1:8000 (make serve BIND=...) puts the API on :8001, the demo client
+# on :8002 and the MCP server on :8003; the issuer, audience and demo addresses follow unless set
+# in the environment.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=.venv/bin
@@ -20,6 +22,21 @@ done < <("$BIN/authserver" serve --bind "$BIND" --api --demo-client --print-sett
 API_URL=${RESOURCE_API_AUDIENCE}
 DEMO_URL=${DEMO_CLIENT_POST_LOGOUT_REDIRECT_URI%/}
 
+# The MCP server example (examples/mcp_calendar) three ports up; `authserver demo` registers its
+# client with MCP_CALENDAR_URL as its resource. Variables already set are kept.
+bind_host=${BIND%:*}
+mcp_port=$(( ${BIND##*:} + 3 ))
+case "$bind_host" in
+  0.0.0.0 | "") mcp_url_host=127.0.0.1 ;;
+  "[::]") mcp_url_host="[::1]" ;;
+  *) mcp_url_host=$bind_host ;;
+esac
+export MCP_CALENDAR_BIND=${MCP_CALENDAR_BIND:-${bind_host:-127.0.0.1}:$mcp_port}
+export MCP_CALENDAR_URL=${MCP_CALENDAR_URL:-http://$mcp_url_host:$mcp_port/mcp}
+export MCP_CALENDAR_ISSUER=${MCP_CALENDAR_ISSUER:-$AUTHSERVER_ISSUER}
+export MCP_CALENDAR_API_URL=${MCP_CALENDAR_API_URL:-$DEMO_CLIENT_API_URL}
+export MCP_CALENDAR_API_AUDIENCE=${MCP_CALENDAR_API_AUDIENCE:-$RESOURCE_API_AUDIENCE}
+
 "$BIN/authserver" db upgrade >/dev/null
 "$BIN/flask" --app resource_api db upgrade >/dev/null
 
@@ -34,7 +51,10 @@ field() {  # the JSON goes through stdin, so the secret never shows in a process
 # AUTHSERVER_SMTP_URL, smtp://127.0.0.1:1025, delivers there; its page lists what was sent.
 "$BIN/python" -m scripts.mail_catcher --smtp "$MAIL_SMTP" --web "$MAIL_WEB" &
 catcher=$!
-trap 'kill "$catcher" 2>/dev/null || true' EXIT
+# The MCP server (uvicorn, one process); its client secret from `demo`, through the environment.
+MCP_CALENDAR_CLIENT_SECRET=$(field mcp_client_secret) "$BIN/python" -m examples.mcp_calendar &
+mcp_server=$!
+trap 'kill "$catcher" "$mcp_server" 2>/dev/null || true' EXIT
 
 echo "Demo credentials (the client secret is new on every start; only its hash is kept):"
 for key in issuer login console user_email user_password client_id client_secret redirect_uri; do
@@ -48,6 +68,7 @@ Developer console:    ${AUTHSERVER_ISSUER}/console/
 Resource API:         ${API_URL}/docs
 Demo client app:      ${DEMO_URL}
 Mail catcher:         http://${MAIL_WEB}  (the mail the server sends; SMTP on ${MAIL_SMTP})
+MCP server:           ${MCP_CALENDAR_URL}  (the calendar as tools for AI agents)
 
 Try it: open ${DEMO_URL} and click Sign up with Authserver
 (log in as the demo user above, choose what to allow, and land on the app's dashboard).
@@ -56,6 +77,11 @@ at http://${MAIL_WEB}: it confirms the address and signs you in.
 
 Try it from a terminal (the device flow, RFC 8628: type the code it shows at /device):
   .venv/bin/python examples/device_flow.py --issuer http://127.0.0.1:5000 --client-id demo-device
+
+Connect an MCP client (streamable HTTP) to ${MCP_CALENDAR_URL}, e.g. the MCP Inspector:
+  npx @modelcontextprotocol/inspector   (transport "Streamable HTTP", URL ${MCP_CALENDAR_URL})
+It registers itself (RFC 7591) when the server allows it: start with
+AUTHSERVER_REGISTRATION_ENABLED=1 make serve; otherwise register a public client in the console.
 
 MSG
 # The console script runs the three under gunicorn (authserver.gunicorn_settings) and stops the

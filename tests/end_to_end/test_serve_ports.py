@@ -1,4 +1,4 @@
-"""``make serve`` on other ports (issue 19, item 10): ``BIND`` alone moves the three services,
+"""``make serve`` on other ports (issue 19, item 10): ``BIND`` alone moves the services,
 discovery names the new addresses, and the demo's sign-in, consent and calendar work there.
 
 Runs ``scripts/serve.sh`` itself (the ``make serve`` recipe) on free ports with its SQLite
@@ -41,15 +41,18 @@ def _csrf(page: str) -> str:
 
 
 def test_serve_on_other_ports_moves_every_address_and_the_demo_works(tmp_path):
-    auth_port, api_port, demo_port, smtp_port, mail_web_port = free_ports(5)
+    auth_port, api_port, demo_port, mcp_port, smtp_port, mail_web_port = free_ports(6)
     issuer = f"http://127.0.0.1:{auth_port}"
+    mcp = f"http://127.0.0.1:{mcp_port}/mcp"
     api, demo = f"http://127.0.0.1:{api_port}", f"http://127.0.0.1:{demo_port}"
     runtime = tmp_path / "run"
     runtime.mkdir()
     env = {
         key: value
         for key, value in os.environ.items()
-        if not key.startswith(("AUTHSERVER_", "RESOURCE_API_", "DEMO_CLIENT_", "FLASK_"))
+        if not key.startswith(
+            ("AUTHSERVER_", "RESOURCE_API_", "DEMO_CLIENT_", "MCP_CALENDAR_", "FLASK_")
+        )
     }
     env |= {
         "BIND": f"127.0.0.1:{auth_port}",  # the only address of the three services given
@@ -76,9 +79,20 @@ def test_serve_on_other_ports_moves_every_address_and_the_demo_works(tmp_path):
         _wait_for(f"{issuer}/healthz", server, log)
         _wait_for(f"{api}/openapi.json", server, log)
         _wait_for(f"{demo}/", server, log)
+        mcp_metadata_url = f"http://127.0.0.1:{mcp_port}/.well-known/oauth-protected-resource/mcp"
+        _wait_for(mcp_metadata_url, server, log)
         printed = log.read_text()
         assert f"redirect_uri: {demo}/callback" in printed
         assert f"open {demo} and click" in printed
+        assert f"Connect an MCP client (streamable HTTP) to {mcp}" in printed
+
+        # The MCP server, three ports up, names its own URL and the moved issuer.
+        mcp_metadata = requests.get(mcp_metadata_url, timeout=5).json()
+        assert mcp_metadata["resource"] == mcp
+        assert mcp_metadata["authorization_servers"] == [issuer]
+        challenge = requests.post(mcp, json={}, timeout=5)
+        assert challenge.status_code == 401
+        assert f'resource_metadata="{mcp_metadata_url}"' in challenge.headers["WWW-Authenticate"]
 
         # Discovery, the API's OpenAPI and the tokens' audience name the bound ports.
         metadata = requests.get(f"{issuer}/.well-known/openid-configuration", timeout=5).json()

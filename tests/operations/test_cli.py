@@ -9,6 +9,7 @@ from sqlalchemy import select
 from authserver.extensions import db
 from authserver.models import Client, SigningKey, User
 from authserver.security.secrets import hash_secret
+from authserver.services import resources
 from authserver.services.clients import find_client
 from tests.helpers import basic_auth, login
 
@@ -165,8 +166,9 @@ def test_demo_is_idempotent_and_prints_working_credentials(app, client):
     assert first["device_client_id"] == second["device_client_id"] == "demo-device"
     with app.app_context():
         assert db.session.query(User).count() == 1
-        # The demo app, and the public client the device flow example uses from a terminal.
-        assert db.session.query(Client).count() == 2
+        # The demo app, the public client the device flow example uses from a terminal, and
+        # the MCP server example's own client.
+        assert db.session.query(Client).count() == 3
         device = db.session.scalar(select(Client).where(Client.client_id == "demo-device"))
         assert device.is_public
         assert "urn:ietf:params:oauth:grant-type:device_code" in device.grant_types
@@ -183,6 +185,23 @@ def test_demo_is_idempotent_and_prints_working_credentials(app, client):
         headers=basic_auth("demo-client", first["client_secret"]),
     )
     assert stale.status_code == 401
+
+
+def test_demo_registers_the_mcp_servers_client_with_its_url_as_a_resource(app, monkeypatch):
+    monkeypatch.setenv("MCP_CALENDAR_URL", "http://127.0.0.1:8003/mcp")
+    first = json.loads(_run(app, "demo", "--json").output)
+    second = json.loads(_run(app, "demo", "--json").output)
+    assert first["mcp_client_id"] == second["mcp_client_id"] == "mcp-calendar"
+    assert second["mcp_url"] == "http://127.0.0.1:8003/mcp"
+    assert first["mcp_client_secret"] != second["mcp_client_secret"]
+    with app.app_context():
+        row = db.session.scalar(select(Client).where(Client.client_id == "mcp-calendar"))
+        assert not row.is_public
+        assert row.grant_types == ["urn:ietf:params:oauth:grant-type:token-exchange"]
+        assert resources.registered_to(row) == ["http://127.0.0.1:8003/mcp"]
+        # Any client may now ask a person for a token for the MCP server (RFC 8707).
+        assert resources.is_known("http://127.0.0.1:8003/mcp")
+        assert not resources.is_known("http://127.0.0.1:9999/mcp")
 
 
 def test_demo_registers_the_demo_client_apps_addresses(app, monkeypatch):
@@ -211,7 +230,7 @@ def test_demo_brings_an_older_demo_clients_addresses_up_to_date(app, monkeypatch
         row = db.session.scalar(select(Client).where(Client.client_id == "demo-client"))
         assert row.redirect_uris == ["http://127.0.0.1:5002/callback"]
         assert row.post_logout_redirect_uris == ["http://127.0.0.1:5002/"]
-        assert db.session.query(Client).count() == 2  # and the device flow's demo client
+        assert db.session.query(Client).count() == 3  # and the device flow's and MCP's
 
 
 def test_demo_follows_the_demo_client_s_settings_when_it_runs_elsewhere(app, monkeypatch):

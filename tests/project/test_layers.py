@@ -124,7 +124,9 @@ def test_imports_sit_at_the_top_of_the_module(path):
     assert nested == [], f"{path.relative_to(ROOT)}: imports inside code at lines {nested}"
 
 
-@pytest.mark.parametrize("package", ["resource_api", "examples/demo_client"])
+@pytest.mark.parametrize(
+    "package", ["resource_api", "examples/demo_client", "examples/mcp_calendar"]
+)
 def test_the_resource_api_and_the_demo_client_never_import_the_server(package):
     for path in (ROOT / package).rglob("*.py"):
         tree = ast.parse(path.read_text())
@@ -148,3 +150,16 @@ def test_the_layer_map_has_no_cycle():
 
     for part in ALLOWED:
         depth(part)
+
+
+def test_the_mcp_server_never_imports_the_resource_api():
+    """It reaches the API over HTTP only, with exchanged tokens, like any other client."""
+    for path in (ROOT / "examples" / "mcp_calendar").rglob("*.py"):
+        tree = ast.parse(path.read_text())
+        for node in ast.walk(tree):
+            names = []
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and not node.level and node.module:
+                names = [node.module]
+            assert not any(n.split(".")[0] == "resource_api" for n in names), path
