@@ -36,6 +36,11 @@ export MCP_CALENDAR_URL=${MCP_CALENDAR_URL:-http://$mcp_url_host:$mcp_port/mcp}
 export MCP_CALENDAR_ISSUER=${MCP_CALENDAR_ISSUER:-$AUTHSERVER_ISSUER}
 export MCP_CALENDAR_API_URL=${MCP_CALENDAR_API_URL:-$DEMO_CLIENT_API_URL}
 export MCP_CALENDAR_API_AUDIENCE=${MCP_CALENDAR_API_AUDIENCE:-$RESOURCE_API_AUDIENCE}
+# MCP clients (the Inspector, desktop apps) register themselves (RFC 7591) when no metadata
+# document names them: open on this development server while it listens on loopback only.
+case "$bind_host" in
+  127.* | localhost | "[::1]") export AUTHSERVER_REGISTRATION_ENABLED=${AUTHSERVER_REGISTRATION_ENABLED:-1} ;;
+esac
 
 "$BIN/authserver" db upgrade >/dev/null
 "$BIN/flask" --app resource_api db upgrade >/dev/null
@@ -76,12 +81,12 @@ Or sign up with a new address at ${AUTHSERVER_ISSUER}/signup and follow the link
 at http://${MAIL_WEB}: it confirms the address and signs you in.
 
 Try it from a terminal (the device flow, RFC 8628: type the code it shows at /device):
-  .venv/bin/python examples/device_flow.py --issuer http://127.0.0.1:5000 --client-id demo-device
+  .venv/bin/python examples/device_flow.py --issuer ${AUTHSERVER_ISSUER} --client-id demo-device
 
 Connect an MCP client (streamable HTTP) to ${MCP_CALENDAR_URL}, e.g. the MCP Inspector:
   npx @modelcontextprotocol/inspector   (transport "Streamable HTTP", URL ${MCP_CALENDAR_URL})
-It registers itself (RFC 7591) when the server allows it: start with
-AUTHSERVER_REGISTRATION_ENABLED=1 make serve; otherwise register a public client in the console.
+It registers itself: by a Client ID Metadata Document if it has one, else by dynamic
+registration (RFC 7591), $( [ "${AUTHSERVER_REGISTRATION_ENABLED:-0}" = 1 ] && echo "open on this loopback server (AUTHSERVER_REGISTRATION_ENABLED=0 closes it)" || echo "closed here: register a public client in the console" ).
 
 MSG
 # The console script runs the three under gunicorn (authserver.gunicorn_settings) and stops the

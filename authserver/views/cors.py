@@ -1,6 +1,9 @@
 """CORS (SPEC, Policy): which browser origins may read which answers.
 
-Discovery and the JWKS are public documents: any origin. The token, UserInfo and revocation
+Discovery and the JWKS are public documents: any origin. So is dynamic registration (RFC 7591,
+when open): a browser-based client, such as an MCP client in a page, registers itself as a
+client elsewhere does with curl; no cookie is ever sent, so allowing any origin lets a page do
+only what any program may. The token, UserInfo and revocation
 answers: only the origins of the calling client's registered redirect URIs (the rule is
 ``services.clients.allowed_origins``). A preflight carries no body and no credentials, so it
 cannot name its client: it is allowed for an origin of *any* registered client, and the actual
@@ -24,6 +27,10 @@ CLIENT_PATHS = {
     "/oauth/userinfo": "GET, POST",
 }
 ALLOWED_HEADERS = "Authorization, Content-Type"
+#: Dynamic registration (RFC 7591) and its management (RFC 7592), for any origin.
+REGISTRATION_PATH = "/oauth/register"
+REGISTRATION_METHODS = "POST"
+MANAGEMENT_METHODS = "GET, PUT, DELETE"
 #: Seconds a browser may reuse a preflight's answer.
 PREFLIGHT_MAX_AGE = "600"
 
@@ -51,6 +58,13 @@ def cors_headers(response: Response) -> Response:
         headers["Access-Control-Allow-Origin"] = "*"
         if preflight:
             _preflight_headers(response, "GET")
+        return response
+    if path == REGISTRATION_PATH or path.startswith(REGISTRATION_PATH + "/"):
+        headers["Access-Control-Allow-Origin"] = "*"
+        if preflight:
+            _preflight_headers(
+                response, REGISTRATION_METHODS if path == REGISTRATION_PATH else MANAGEMENT_METHODS
+            )
         return response
     methods = CLIENT_PATHS.get(path)
     if methods is None:

@@ -270,3 +270,50 @@ def test_pages_get_no_cors_headers(client, spa):
     for path in ("/login", "/signup", "/"):
         answer = client.get(path, headers={"Origin": SPA})
         assert "Access-Control-Allow-Origin" not in answer.headers, path
+
+
+# --- dynamic registration: any origin (a browser-based MCP client registers itself) -------------
+
+BROWSER_CLIENT = "http://localhost:6274"
+
+
+@pytest.mark.parametrize("app_config", [{"REGISTRATION_ENABLED": True}])
+def test_a_page_on_any_origin_registers_then_uses_its_own_origin(client, app):
+    answer = preflight(client, "/oauth/register", BROWSER_CLIENT, method="POST")
+    assert answer.headers["Access-Control-Allow-Origin"] == "*"
+    assert "POST" in answer.headers["Access-Control-Allow-Methods"]
+    assert "Access-Control-Allow-Credentials" not in answer.headers
+
+    registered = client.post(
+        "/oauth/register",
+        json={
+            "client_name": "Inspector",
+            "redirect_uris": [f"{BROWSER_CLIENT}/oauth/callback"],
+            "token_endpoint_auth_method": "none",
+            "grant_types": ["authorization_code", "refresh_token"],
+        },
+        headers={"Origin": BROWSER_CLIENT},
+    )
+    assert registered.status_code == 201, registered.get_json()
+    assert registered.headers["Access-Control-Allow-Origin"] == "*"
+    assert "Access-Control-Allow-Credentials" not in registered.headers
+
+    # Its management URL (RFC 7592) answers any origin too; the registration token decides.
+    management = registered.get_json()["registration_client_uri"].split("://", 1)[1]
+    management_path = management[management.index("/") :]
+    answer = preflight(client, management_path, BROWSER_CLIENT, method="PUT")
+    assert answer.headers["Access-Control-Allow-Origin"] == "*"
+    assert "PUT" in answer.headers["Access-Control-Allow-Methods"]
+
+    # From now on the token endpoint answers that origin: it is the registered client's own.
+    token_preflight = preflight(client, "/oauth/token", BROWSER_CLIENT)
+    assert token_preflight.headers["Access-Control-Allow-Origin"] == BROWSER_CLIENT
+
+
+def test_closed_registration_still_refuses_whatever_the_origin(client, app):
+    answer = client.post(
+        "/oauth/register",
+        json={"redirect_uris": ["https://x.example/cb"]},
+        headers={"Origin": OTHER},
+    )
+    assert answer.status_code == 404
