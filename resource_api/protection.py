@@ -22,6 +22,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, NamedTuple, ParamSpec, TypedDict, TypeVar
+from urllib.parse import urlsplit
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.padding import PKCS1v15
@@ -559,11 +560,21 @@ def check_binding(token: str, access: AccessToken) -> None:
             jkt=jkt,
             token=token,
             method=request.method,
-            url=request.base_url,
+            url=_public_url(),
             now=current_app.config["CLOCK"](),
         )
     except dpop.ProofRefused as problem:
         raise InvalidDPoPProof(str(problem)) from None
+
+
+def _public_url() -> str:
+    """This request's URL as clients address it: the API's identifier (``AUDIENCE``, its public
+    origin) with the request's path, so a proxy in front (another Host, http inside) changes
+    nothing; the URL Flask saw when the identifier is no http(s) URL."""
+    audience = urlsplit(current_app.config["AUDIENCE"])
+    if audience.scheme not in ("http", "https"):
+        return request.base_url
+    return f"{audience.scheme}://{audience.netloc}{request.script_root}{request.path}"
 
 
 def current_token() -> AccessToken:
