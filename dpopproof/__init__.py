@@ -86,8 +86,7 @@ def check_proof(
     alg = header.get("alg")
     if alg not in algorithms:
         raise ProofError(f"The DPoP proof's alg must be one of {' '.join(algorithms)}.")
-    jwk = header.get("jwk")
-    key = _public_key(jwk)
+    key, jwk = _public_key(header.get("jwk"))
     try:
         verified = jws.deserialize_compact(proof, key, algorithms=[alg], registry=_REGISTRY)
         claims = json.loads(verified.payload)
@@ -165,8 +164,9 @@ def _header(proof: str) -> dict[str, Any]:
     return header
 
 
-def _public_key(jwk: object) -> Any:
-    """The key in the proof's header, if it is a public key of a type RFC 7638 covers."""
+def _public_key(jwk: object) -> tuple[Any, dict[str, Any]]:
+    """The key in the proof's header (and its JWK), if it is a public key of a type RFC 7638
+    covers."""
     if not isinstance(jwk, dict):
         raise ProofError("The DPoP proof's header must carry the public key (jwk).")
     if _PRIVATE_MEMBERS & jwk.keys():
@@ -176,7 +176,7 @@ def _public_key(jwk: object) -> Any:
     if members is None or not all(isinstance(jwk.get(name), str) for name in members):
         raise ProofError("The DPoP proof's jwk is not an RSA, EC or OKP public key.")
     try:
-        return JWKRegistry.import_key(jwk)
+        return JWKRegistry.import_key(jwk), jwk
     except (JoseError, ValueError, TypeError) as error:
         raise ProofError("The DPoP proof's jwk is not a usable public key.") from error
 
