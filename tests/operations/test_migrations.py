@@ -231,3 +231,27 @@ def test_the_backchannel_downgrade_refuses_while_a_client_would_stop_being_told(
         db.session.rollback()
         downgrade(revision="0015_clientauth", x_arg=["drop_data=yes"])
     assert _revision(empty_app) == "0015_clientauth"
+
+
+def test_the_dpop_downgrade_refuses_while_a_client_requires_dpop(empty_app, capfd):
+    """0018: the older version would drop dpop_bound_access_tokens and hand bearer tokens out."""
+    with empty_app.app_context():
+        upgrade()
+        clients.create_client(
+            name="Bound App",
+            redirect_uris=["https://bound.example.com/cb"],
+            scope="openid",
+            dpop_bound_access_tokens=True,
+        )
+        db.session.commit()
+        capfd.readouterr()
+        with pytest.raises(SystemExit):
+            downgrade(revision="0016_backchannel")
+    said = capfd.readouterr().err
+    assert "Cannot downgrade below 0018_dpop without losing data: 1 client(s)" in said
+    assert _revision(empty_app) == "0018_dpop"
+    with empty_app.app_context():
+        assert db.session.scalar(text("SELECT dpop_bound_access_tokens FROM clients")) in (1, True)
+        db.session.rollback()
+        downgrade(revision="0016_backchannel", x_arg=["drop_data=yes"])
+    assert _revision(empty_app) == "0016_backchannel"

@@ -262,3 +262,32 @@ def service_for_default(app) -> factories.ClientInfo:
     assert app.config["DPOP_NONCE_REQUIRED"] is False
     with app.app_context():
         return factories.make_service_client()
+
+
+# --- token exchange (RFC 8693) -------------------------------------------------------------
+
+
+def test_token_exchange_binds_the_exchanged_token(app, logged_in, confidential_client) -> None:
+    with app.app_context():
+        exchanger = factories.make_client(
+            grant_types=[policy.TOKEN_EXCHANGE_GRANT],
+            redirect_uris=[],
+            scope="openid events:read",
+            dpop_bound_access_tokens=True,
+        )
+    subject = code_tokens(
+        logged_in, confidential_client, resource=policy.client_resource(exchanger.client_id)
+    )["access_token"]
+    data = {
+        "grant_type": policy.TOKEN_EXCHANGE_GRANT,
+        "subject_token": subject,
+        "subject_token_type": policy.ACCESS_TOKEN_TYPE,
+        "resource": "http://127.0.0.1:5001",
+        "scope": "events:read",
+    }
+    assert_oauth_error(post_token(logged_in, exchanger, data), "invalid_dpop_proof")
+    exchanged = post_token(logged_in, exchanger, data, proof("POST", TOKEN_URL))
+    assert exchanged.status_code == 200, exchanged.data
+    assert exchanged.get_json()["token_type"] == "DPoP"
+    _, claims = decode_jwt(logged_in, exchanged.get_json()["access_token"])
+    assert claims["cnf"] == {"jkt": jkt(key())}

@@ -122,6 +122,16 @@ BAD_PROOFS = {
     "future iat": lambda: proof("POST", TOKEN_URL, iat=_now() + 300),
     "no jti": lambda: proof("POST", TOKEN_URL, claims={"jti": None}),
     "iat not a number": lambda: proof("POST", TOKEN_URL, claims={"iat": "now"}),
+    "header is a JSON array": lambda: "WyJhbGciXQ.e30.c2ln",
+    "header is not UTF-8": lambda: "_-8.e30.c2ln",
+    "kty is a list": lambda: proof(
+        "POST", TOKEN_URL, header={"jwk": {**public_jwk(key()), "kty": ["EC"]}}
+    ),
+    "claims are a JSON string": lambda: unsigned(
+        {"typ": "dpop+jwt", "alg": "ES256", "jwk": public_jwk(key())}, "claims"
+    ),
+    "far too long": lambda: proof("POST", TOKEN_URL, claims={"pad": "x" * 5000}),
+    "empty": lambda: "",
 }
 
 
