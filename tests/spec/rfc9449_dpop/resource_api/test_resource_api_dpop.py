@@ -3,6 +3,9 @@
 
 from __future__ import annotations
 
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
 import pytest
 
 from tests.resource_api.api_testing import AUDIENCE, REALM
@@ -144,3 +147,20 @@ def test_cors_lets_browsers_send_the_dpop_header(make_app) -> None:
     )
     allowed = preflight.headers["Access-Control-Allow-Headers"].lower()
     assert "dpop" in allowed.split(", ")
+
+
+def test_one_proof_sent_at_once_is_honoured_once(make_app, clock, bound_token) -> None:
+    """Several workers (apps on one database) get the same proof at the same moment: the
+    primary key of ``dpop_proofs`` lets one through."""
+    dpop = good_proof(clock, bound_token)
+    apps = [make_app() for _ in range(4)]
+    barrier = threading.Barrier(4)
+
+    def send(index: int) -> int:
+        http = apps[index].test_client()
+        barrier.wait()
+        return http.get("/api/events", headers=dpop_headers(bound_token, dpop)).status_code
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        statuses = sorted(pool.map(send, range(4)))
+    assert statuses == [200, 401, 401, 401], statuses
