@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import hmac
 import json
 import time
 import uuid
@@ -94,7 +95,6 @@ def unsigned(header: dict[str, Any], payload: dict[str, Any], signature: bytes =
 
 def mac_signed(header: dict[str, Any], payload: dict[str, Any], secret: bytes) -> str:
     """An HS256 JWS, as an attacker who knows only public material might forge one."""
-    import hmac
 
     def part(data: bytes) -> str:
         return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
