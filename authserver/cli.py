@@ -208,6 +208,12 @@ def create_user(
     is_flag=True,
     help="It requires sid in logout tokens (always sent).",
 )
+@click.option(
+    "--dpop-bound",
+    is_flag=True,
+    help="Every token request must carry a DPoP proof: its tokens are bound to its key "
+    "(RFC 9449 dpop_bound_access_tokens).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 def create_client(
     name: str,
@@ -226,6 +232,7 @@ def create_client(
     require_par: bool,
     backchannel_logout_uri: str | None,
     backchannel_logout_session_required: bool,
+    dpop_bound: bool,
     as_json: bool,
 ) -> None:
     """Register a client; a confidential client's secret is printed this once."""
@@ -258,6 +265,7 @@ def create_client(
             require_pushed_authorization_requests=require_par,
             backchannel_logout_uri=backchannel_logout_uri,
             backchannel_logout_session_required=backchannel_logout_session_required,
+            dpop_bound_access_tokens=dpop_bound,
         )
         resources.register(client, list(resource_uris))
     except ServiceError as error:

@@ -130,6 +130,11 @@ class DefaultConfig:
     #: Every client must send its authorization requests through PAR (RFC 9126 §5); clients
     #: can also be registered to require it one by one.
     REQUIRE_PUSHED_AUTHORIZATION_REQUESTS: Annotated[bool, Flag()] = False
+    #: Every DPoP proof (RFC 9449) must carry a nonce this server gave out: a proof made ahead
+    #: of time stops working within a minute. Clients learn the nonce from a `use_dpop_nonce`
+    #: answer's `DPoP-Nonce` header and retry. The nonces need no storage (an HMAC of the time
+    #: window under SECRET_KEY), so every node accepts every other's.
+    DPOP_NONCE_REQUIRED: Annotated[bool, Flag()] = False
     #: Refresh-token family lifetime in seconds (90 days), however often it is refreshed, so
     #: access granted once does not live forever by refreshing (RFC 9700 §4.14.2).
     REFRESH_TOKEN_MAX_LIFETIME: Annotated[int, Whole(1, 315_360_000, "seconds")] = 7_776_000

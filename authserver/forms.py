@@ -143,6 +143,10 @@ class ClientForm(Form):
         "127.0.0.1, [::1] or localhost.",
         validators=[Length(max=2000)],
     )
+    dpop_bound_access_tokens = BooleanField(
+        "Require DPoP: every token request carries a DPoP proof, so stolen tokens are useless "
+        "without the app's key (RFC 9449)"
+    )
     scopes = MultiCheckboxField(
         "Scopes",
         choices=[SelectChoice(s.name, f"{s.name} — {s.description}") for s in CATALOGUE.values()],

@@ -10,6 +10,7 @@ from __future__ import annotations
 import enum
 import hmac
 import ipaddress
+import re
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -369,6 +370,65 @@ def assertion_problem(
     jti = claims.get("jti")
     if not isinstance(jti, str) or not 0 < len(jti) <= 256:
         return "The assertion must carry a jti."
+    return None
+
+
+# --- DPoP (RFC 9449) ------------------------------------------------------------------------
+
+#: The proof algorithms accepted (asymmetric only: never ``none`` nor a MAC, §4.3 point 6).
+DPOP_ALGORITHMS = ("ES256", "RS256", "PS256", "EdDSA")
+#: Seconds a proof's ``iat`` may lie behind the server's clock, and ahead of it (clock skew). A
+#: proof is made for one request, so a minute is generous; its ``jti`` is remembered that long.
+DPOP_PROOF_MAX_AGE = 60
+DPOP_PROOF_LEEWAY = 5
+#: Seconds in which one server nonce is current; the previous window's is still accepted, so a
+#: nonce lives between one and two windows (§8).
+DPOP_NONCE_WINDOW = 60
+#: RFC 9449 §4.2 token_type of a key-bound access token; RFC 6750's otherwise.
+DPOP_TOKEN_TYPE = "DPoP"  # noqa: S105 (a token type's name)
+BEARER_TOKEN_TYPE = "Bearer"  # noqa: S105 (a token type's name)
+_JKT = re.compile(r"[A-Za-z0-9_-]{43}")
+
+
+def access_token_type(jkt: str | None) -> str:
+    """``DPoP`` for a token bound to a key (its ``cnf.jkt``), ``Bearer`` otherwise (§5)."""
+    return DPOP_TOKEN_TYPE if jkt is not None else BEARER_TOKEN_TYPE
+
+
+def refresh_token_key(is_public: bool, jkt: str | None) -> str | None:
+    """The key a new grant's refresh tokens are bound to: a public client's proof key; none for
+    a confidential client, whose refresh tokens its authentication already binds (§5)."""
+    return jkt if is_public else None
+
+
+def dpop_jkt_problem(value: str | None) -> str | None:
+    """Why an authorization request's ``dpop_jkt`` (§10) is malformed: it is an RFC 7638
+    SHA-256 thumbprint, 43 base64url characters."""
+    if value is None or _JKT.fullmatch(value):
+        return None
+    return "'dpop_jkt' must be the base64url SHA-256 JWK thumbprint of the DPoP key."
+
+
+def dpop_binding_problem(
+    proof_jkt: str | None,
+    *,
+    client_requires: bool,
+    code_jkt: str | None = None,
+    refresh_jkt: str | None = None,
+) -> str | None:
+    """Why a token request's DPoP proof (its key's thumbprint, None without a proof) does not
+    fit what the request must be bound to, or None.
+
+    ``client_requires``: the client registered ``dpop_bound_access_tokens`` (RFC 9449 §5.2);
+    ``code_jkt``: the authorization request's ``dpop_jkt`` (§10); ``refresh_jkt``: the key a
+    public client's refresh token is bound to (§5).
+    """
+    if client_requires and proof_jkt is None:
+        return "This client is registered for DPoP-bound tokens: send a DPoP proof."
+    if code_jkt is not None and proof_jkt != code_jkt:
+        return "The DPoP proof's key is not the one the authorization request named (dpop_jkt)."
+    if refresh_jkt is not None and proof_jkt != refresh_jkt:
+        return "The refresh token is bound to a DPoP key: send a proof made with that key."
     return None
 
 

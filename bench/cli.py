@@ -21,10 +21,10 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import loadgen, wrk
+from . import dpop, loadgen, wrk
 from .endpoints import Endpoint, form_encode
 from .material import Browser, create_events
 from .report import Result, Row, format_table, write_json
@@ -134,6 +134,14 @@ def codes_needed(args: argparse.Namespace, measured: dict[str, Result]) -> int:
     return min(100_000, max(200, math.ceil(rate * args.duration * 1.5) + 4 * args.connections))
 
 
+def proofs_needed(args: argparse.Namespace, measured: dict[str, Result], bearer_row: str) -> int:
+    """Enough DPoP proofs for a run: twice what its bearer row managed, or a guess."""
+    if args.duration > dpop.USABLE_SECONDS:
+        _log(f"DPoP rows: proofs older than a minute fail; --duration over {dpop.USABLE_SECONDS}s")
+    rate = measured[bearer_row].ok_rps if bearer_row in measured else 1000.0
+    return min(200_000, max(500, math.ceil(rate * args.duration * 2) + 4 * args.connections))
+
+
 def _log(message: str) -> None:
     print(f"[bench] {message}", file=sys.stderr, flush=True)
 
@@ -145,6 +153,7 @@ class Context:
     browser: Browser
     basic: str
     rs_basic: str
+    prover: dpop.Prover = field(default_factory=dpop.Prover)
 
 
 def _basic(client_id: str, secret: str) -> str:
@@ -216,6 +225,33 @@ def make_endpoint(
         return endpoint("auth", "GET", "/oauth/jwks")
     if key == "discovery":
         return endpoint("auth", "GET", "/.well-known/openid-configuration")
+    if key == "client_credentials_dpop":
+        count = proofs_needed(args, measured, "client_credentials")
+        url = f"{ctx.urls['auth']}/oauth/token"
+        return endpoint(
+            "auth",
+            "POST",
+            "/oauth/token",
+            headers={**auth, "DPoP": "{item}"},
+            body="grant_type=client_credentials&scope=events%3Aread",
+            kind="pop",
+            items=ctx.prover.proofs(count, "POST", url),
+        )
+    if key == "api_events_dpop":
+        # One bound token (the API remembers a verified token either way); a proof per request.
+        code = ctx.browser.codes(1)[0]
+        token_url = f"{ctx.urls['auth']}/oauth/token"
+        token = ctx.browser.exchange(code, ctx.prover.proof("POST", token_url))["access_token"]
+        count = proofs_needed(args, measured, "api_events")
+        url = f"{ctx.urls['api']}/api/events"  # htu: the query is no part of it (RFC 9449 §4.3)
+        return endpoint(
+            "api",
+            "GET",
+            "/api/events?limit=1",
+            headers={"Authorization": f"DPoP {token}", "DPoP": "{item}"},
+            kind="pop",
+            items=ctx.prover.proofs(count, "GET", url, token),
+        )
     if key in ("api_me", "api_events"):
         # One event: the list's fixed costs (token, query), not the JSON of a long page.
         path = "/api/me" if key == "api_me" else "/api/events?limit=1"

@@ -94,10 +94,12 @@ class Browser:
         with ThreadPoolExecutor(parallel) as pool:
             return [code for batch in pool.map(collect, shares) for code in batch]
 
-    def exchange(self, code: str) -> dict:
+    def exchange(self, code: str, dpop: str | None = None) -> dict:
+        """The token response for ``code``; bound to a key (RFC 9449) when ``dpop`` is a proof."""
         response = requests.post(
             f"{self.issuer}/oauth/token",
             auth=(self.credentials["client_id"], self.credentials["client_secret"]),
+            headers={"DPoP": dpop} if dpop else None,
             data={
                 "grant_type": "authorization_code",
                 "code": code,

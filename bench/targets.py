@@ -41,6 +41,11 @@ ENDPOINTS: dict[str, Measured] = {
     "introspect": Measured("POST /oauth/introspect (access token)", "hello", Target(0.5)),
     "jwks": Measured("GET /oauth/jwks", "hello", Target(0.85)),
     "api_events": Measured("GET /api/events?limit=1 (resource API)", "hello", Target(0.5)),
+    # RFC 9449 beside their bearer rows (ratios to the same baselines, no targets of their own).
+    "client_credentials_dpop": Measured(
+        "POST /oauth/token client_credentials + DPoP proof", "insert"
+    ),
+    "api_events_dpop": Measured("GET /api/events?limit=1 with a DPoP-bound token", "hello"),
     # Measured on request (--all, --only), without a target of their own.
     "refresh_token": Measured("POST /oauth/token refresh_token", "insert"),
     "authorization_code": Measured("POST /oauth/token authorization_code", "insert"),

@@ -11,7 +11,7 @@ from flask import Flask, request
 from werkzeug.wrappers import Response
 
 ALLOWED_METHODS = "GET, POST, PATCH, DELETE"
-ALLOWED_HEADERS = "Authorization, Content-Type"
+ALLOWED_HEADERS = "Authorization, Content-Type, DPoP"  # DPoP: RFC 9449 §4.1 proofs
 EXPOSED_HEADERS = "WWW-Authenticate, Location"
 #: Seconds a browser may reuse a preflight's answer.
 PREFLIGHT_MAX_AGE = "600"

@@ -55,3 +55,14 @@ class Event(Base):
     ends_at: Mapped[datetime] = mapped_column(UTCDateTime())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class DPoPProof(Base):
+    """A DPoP proof already used here (RFC 9449 §11.1): its key's thumbprint and ``jti``, hashed,
+    kept until the proof is too old to pass the ``iat`` check anyway. One row per proof, shared
+    by every worker on this database, so a replay to another worker is refused too."""
+
+    __tablename__ = "dpop_proofs"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)

@@ -133,7 +133,10 @@ _OPERATIONS: dict[str, dict[str, Any]] = {
 # What every protected operation may answer (RFC 6750 §3, plus an unreachable issuer).
 _PROTECTED_RESPONSES = {
     "400": _error("`invalid_request`: the token was sent in more than one way, or malformed."),
-    "401": _error("No token (bare `WWW-Authenticate: Bearer`), or `invalid_token`."),
+    "401": _error(
+        "No token (bare `WWW-Authenticate: Bearer`), `invalid_token`, or a DPoP-bound token's "
+        "proof refused (`invalid_dpop_proof`)."
+    ),
     "403": _error("`insufficient_scope`: the token lacks the operation's scope."),
     "503": _error("The authorization server could not be reached to check the token."),
 }
@@ -275,7 +278,9 @@ def build_openapi(app: Flask, request_root: str) -> dict[str, Any]:
             "version": "1.0.0",
             "description": (
                 "Each user's calendar events and profile, for access tokens issued by "
-                f"{issuer}. Send the token as `Authorization: Bearer <token>`."
+                f"{issuer}. Send the token as `Authorization: Bearer <token>`; a token bound "
+                "to a key (DPoP, RFC 9449: its `cnf.jkt`) as `Authorization: DPoP <token>` with "
+                "a new `DPoP` proof header per request."
             ),
         },
         # OpenAPI 3.1 §4.8.1: without ``servers`` the base is "/", relative to wherever the

@@ -1,8 +1,11 @@
-"""Bearer token protection: find the token (RFC 6750 §2), check it (RFC 9068 §4, RFC 7662), and
-guard each view with ``@require_scope(...)``.
+"""Token protection: find the token (RFC 6750 §2, or ``Authorization: DPoP``), check it (RFC 9068
+§4, RFC 7662), hold a DPoP-bound token to its proof (RFC 9449 §7, ``dpop.py``), and guard each
+view with ``@require_scope(...)``.
 
 Errors follow RFC 6750 §3: 400 ``invalid_request``, 401 ``invalid_token`` (or a bare challenge
 when no token was sent at all), 403 ``insufficient_scope``; each with a ``WWW-Authenticate``.
+Every 401 offers both schemes: ``Bearer`` and ``DPoP algs="..."`` (RFC 9449 §7.1); a refused
+DPoP proof is 401 ``invalid_dpop_proof`` in the DPoP challenge.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, NamedTuple, ParamSpec, TypedDict, TypeVar
+from urllib.parse import urlsplit
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.padding import PKCS1v15
@@ -33,6 +37,7 @@ from joserfc.errors import (
 from joserfc.jwt import JWTClaimsRegistry
 from joserfc.util import urlsafe_b64decode
 
+from . import dpop
 from .errors import ApiError
 from .issuer import IssuerClient
 from .models import SUB_MAX_LENGTH
@@ -106,12 +111,32 @@ class MissingToken(ApiError):
         )
 
 
+class InvalidDPoPProof(ApiError):
+    """RFC 9449 §7.1: a DPoP-bound token without a valid proof for this request; the DPoP
+    challenge carries the error, the Bearer one still says where to get a token."""
+
+    status = 401
+    error = "invalid_dpop_proof"
+
+    def __init__(self, description: str) -> None:
+        params = [("error", self.error), ("error_description", description)]
+        header = _dpop_challenge(params) + ", " + _challenge([], False)
+        super().__init__(description, headers={"WWW-Authenticate": header})
+
+
 def _challenge(params: list[tuple[str, str]], unauthorized: bool) -> str:
     items = [("realm", current_app.config["REALM"]), *params]
     if unauthorized:
         # RFC 9728 §5.1: a 401 says where a client learns how to get a token for this API.
         items.append(("resource_metadata", metadata_url(current_app.config["AUDIENCE"])))
-    return "Bearer " + ", ".join(f'{name}="{_quoted(name, value)}"' for name, value in items)
+    bearer = "Bearer " + ", ".join(f'{name}="{_quoted(name, value)}"' for name, value in items)
+    # RFC 9449 §7.1: a 401 offers the DPoP scheme too, with the algorithms its proofs may use.
+    return f"{bearer}, {_dpop_challenge([])}" if unauthorized else bearer
+
+
+def _dpop_challenge(params: list[tuple[str, str]]) -> str:
+    items = [*params, ("algs", " ".join(dpop.ALGORITHMS))]
+    return "DPoP " + ", ".join(f'{name}="{_quoted(name, value)}"' for name, value in items)
 
 
 def _quoted(name: str, value: str) -> str:
@@ -145,8 +170,10 @@ def extract_bearer_token(req: Request, *, allow_query: bool) -> str | None:
     header = req.headers.get("Authorization")
     if header is not None:
         scheme, _, credentials = header.strip().partition(" ")
-        # Another scheme (Basic, ...) is simply not a bearer token: the request has none.
-        if scheme.lower() == "bearer":
+        # Another scheme (Basic, ...) is simply not an access token: the request has none. A
+        # DPoP-bound token comes under its own scheme (RFC 9449 §7.1); ``authenticate`` holds
+        # each scheme to its kind of token.
+        if scheme.lower() in ("bearer", "dpop"):
             if "," in credentials:
                 raise InvalidRequest("The Authorization header is repeated or holds a list.")
             found.append(_single_token([credentials.strip()], "The Authorization header"))
@@ -498,6 +525,7 @@ def authenticate(required: frozenset[str]) -> AccessToken:
     access = token_validator(current_app).validate(
         token, writing=request.method not in SAFE_METHODS
     )
+    check_binding(token, access)
     if not required <= access.scopes:
         # RFC 6750 §3.1: 403 with the scope "necessary to access the requested resource".
         raise InsufficientScope(
@@ -505,6 +533,48 @@ def authenticate(required: frozenset[str]) -> AccessToken:
             scope=" ".join(sorted(required)),
         )
     return access
+
+
+def check_binding(token: str, access: AccessToken) -> None:
+    """RFC 9449 §7: a token bound to a key (``cnf.jkt``) only as ``Authorization: DPoP`` with a
+    proof of that key for this request; a bearer token only as a bearer token (under the DPoP
+    scheme it would claim a binding it does not have)."""
+    scheme = request.headers.get("Authorization", "").strip().partition(" ")[0].lower()
+    try:
+        jkt = dpop.bound_key(access.claims)
+    except dpop.ProofRefused as problem:
+        raise InvalidToken(str(problem)) from None
+    if jkt is None:
+        if scheme == "dpop":
+            raise InvalidToken("This access token is not DPoP-bound: send it as a Bearer token.")
+        return
+    if scheme != "dpop":
+        # §7.2: a bound token sent as a bearer token is refused, whatever the proof.
+        raise InvalidToken(
+            "This access token is bound to a DPoP key: send it as 'Authorization: DPoP <token>' "
+            "with a DPoP proof."
+        )
+    try:
+        dpop.check(
+            request.headers.getlist("DPoP"),
+            jkt=jkt,
+            token=token,
+            method=request.method,
+            url=_public_url(),
+            now=current_app.config["CLOCK"](),
+        )
+    except dpop.ProofRefused as problem:
+        raise InvalidDPoPProof(str(problem)) from None
+
+
+def _public_url() -> str:
+    """This request's URL as clients address it: the API's identifier (``AUDIENCE``, its public
+    origin) with the request's path, so a proxy in front (another Host, http inside) changes
+    nothing; the URL Flask saw when the identifier is no http(s) URL."""
+    audience = urlsplit(current_app.config["AUDIENCE"])
+    if audience.scheme not in ("http", "https"):
+        return request.base_url
+    return f"{audience.scheme}://{audience.netloc}{request.script_root}{request.path}"
 
 
 def current_token() -> AccessToken:

@@ -9,6 +9,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from flask import Blueprint, Response, abort, current_app, jsonify
 
+from .dpop import ALGORITHMS
 from .openapi import SCOPES
 
 WELL_KNOWN = "/.well-known/oauth-protected-resource"
@@ -32,6 +33,9 @@ def resource_metadata() -> dict:
         "bearer_methods_supported": ["header", "body"]
         + (["query"] if config["ALLOW_QUERY_TOKEN"] else []),
         "resource_documentation": f"{config['AUDIENCE'].rstrip('/')}/openapi.json",
+        # RFC 9728 §2 / RFC 9449 §7: DPoP-bound tokens are honoured, bearer tokens too.
+        "dpop_signing_alg_values_supported": list(ALGORITHMS),
+        "dpop_bound_access_tokens_required": False,
     }
 
 

@@ -51,6 +51,7 @@ def make_client(
     redirect_uris: list[str] | None = None,
     name: str = "Example App",
     can_introspect_any: bool = False,
+    dpop_bound_access_tokens: bool = False,
 ) -> ClientInfo:
     owner = users.find_by_email(owner_email) if owner_email else None
     client, secret = clients.create_client(
@@ -61,6 +62,7 @@ def make_client(
         public=public,
         owner=owner,
         can_introspect_any=can_introspect_any,
+        dpop_bound_access_tokens=dpop_bound_access_tokens,
     )
     db.session.commit()
     return ClientInfo(

@@ -68,6 +68,11 @@ class Client(Base):
     backchannel_logout_session_required: Mapped[bool] = mapped_column(
         Boolean, default=False, server_default=sa_false()
     )
+    #: RFC 9449 §5.2: every token request must carry a DPoP proof, so each access token is
+    #: bound to the client's key (``dpop_bound_access_tokens`` in RFC 7591 metadata).
+    dpop_bound_access_tokens: Mapped[bool] = mapped_column(
+        Boolean, default=False, server_default=sa_false()
+    )
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.now)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.now, onupdate=clock.now)
 
@@ -139,6 +144,8 @@ class Client(Base):
         if self.backchannel_logout_uri is not None:
             keys["backchannel_logout_uri"] = self.backchannel_logout_uri
             keys["backchannel_logout_session_required"] = self.backchannel_logout_session_required
+        if self.dpop_bound_access_tokens:
+            keys["dpop_bound_access_tokens"] = True
         return keys | {
             "client_name": self.name,
             "redirect_uris": list(self.redirect_uris),

@@ -33,6 +33,9 @@ class AuthorizationCode(Base):
     resources: Mapped[list[str]] = mapped_column(JSON, default=list, server_default="[]")
     #: The login session's ``amr`` when the code was issued (the ID token's ``amr`` and ``acr``).
     amr: Mapped[str | None] = mapped_column(String(64))
+    #: RFC 9449 §10: the authorization request's ``dpop_jkt``; the code is redeemed only with a
+    #: DPoP proof made with that key.
+    dpop_jkt: Mapped[str | None] = mapped_column(String(43))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.now)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
     redeemed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -33,6 +33,9 @@ class TokenFamily(Base):
     #: The resources the person granted (RFC 8707); a refresh may narrow them, never widen
     #: them. Empty: the default audience.
     resources: Mapped[list[str]] = mapped_column(JSON, default=list, server_default="[]")
+    #: RFC 9449 §5: the thumbprint of the DPoP key a public client's refresh tokens are bound
+    #: to (a refresh needs a proof made with it); None: not bound.
+    dpop_jkt: Mapped[str | None] = mapped_column(String(43))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.now)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 

@@ -7,6 +7,7 @@ from flask import Flask, current_app
 from .. import policy
 from ..scopes import CATALOGUE
 from .client_assertion import ClientSecretJWT, PrivateKeyJWT
+from .dpop import token_extension
 from .endpoints import (
     DeviceAuthorizationEndpoint,
     EndSessionEndpoint,
@@ -35,12 +36,14 @@ def init_oauth2(app: Flask) -> None:
     server.register_client_auth_method(policy.PRIVATE_KEY_JWT, PrivateKeyJWT())
     server.register_client_auth_method(policy.CLIENT_SECRET_JWT, ClientSecretJWT())
 
+    # RFC 9449: each grant's token request checks its DPoP proof on Authlib's hook.
     server.register_grant(
-        AuthorizationCodeGrant, [S256CodeChallenge(required=True), OpenIDCode(require_nonce=False)]
+        AuthorizationCodeGrant,
+        [S256CodeChallenge(required=True), OpenIDCode(require_nonce=False), token_extension],
     )
-    server.register_grant(RefreshTokenGrant)
-    server.register_grant(ClientCredentialsGrant)
-    server.register_grant(DeviceCodeGrant)
+    server.register_grant(RefreshTokenGrant, [token_extension])
+    server.register_grant(ClientCredentialsGrant, [token_extension])
+    server.register_grant(DeviceCodeGrant, [token_extension])
     server.register_grant(TokenExchangeGrant)
 
     server.register_endpoint(RevocationEndpoint)

@@ -234,13 +234,16 @@ class IntrospectionEndpoint(_IntrospectionEndpoint):
         )
 
     def _introspect_access_token(self, facts: tokens.AccessTokenFacts) -> dict:
+        # RFC 9449 §6.2: a DPoP-bound token says so, with the key's thumbprint.
+        bound = {"cnf": {"jkt": facts.jkt}} if facts.jkt is not None else {}
         return _with_username(
-            {
+            bound
+            | {
                 "active": True,
                 "client_id": facts.client_id,
                 "iss": current_app.config["ISSUER"],
                 "sub": facts.subject,
-                "token_type": "Bearer",
+                "token_type": policy.access_token_type(facts.jkt),
                 "scope": facts.scope,
                 "aud": policy.audience_claim(facts.audience.split()),
                 "jti": facts.jti,

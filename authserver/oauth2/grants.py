@@ -23,6 +23,7 @@ from ..security.secrets import new_secret
 from ..services import audit, codes, devices, exchange, resources, tokens
 from ..services.codes import Redeemed
 from ..services.tokens import Presented
+from .dpop import check_token_request, proof_jkt
 from .errors import InvalidTargetError, refused
 from .storage import Grantor, access_token_id, generate_token, record_issued
 
@@ -93,6 +94,7 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
             session_id=grantor.session_id,
             resources=list(dict.fromkeys(data.getlist("resource"))),
             amr=" ".join(grantor.amr) if grantor.amr else None,
+            dpop_jkt=data.get("dpop_jkt"),  # checked by views/authorize.request_error
         )
 
     def query_authorization_code(self, code: str, client: Client) -> AuthorizationCode | None:
@@ -138,6 +140,7 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
             scope=scope,
             include_refresh_token=include_refresh_token,
             audience=audience_within(granted),
+            jkt=proof_jkt(),
         )
 
     def delete_authorization_code(self, authorization_code: AuthorizationCode) -> None:
@@ -158,7 +161,14 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
         code: AuthorizationCode = self.request.authorization_code
         client, person = self.request.client, code.user
         family = tokens.start_family(
-            client, person, code.scope, code, code.auth_time, code.session_id, code.resources
+            client,
+            person,
+            code.scope,
+            code,
+            code.auth_time,
+            code.session_id,
+            code.resources,
+            policy.refresh_token_key(client.is_public, proof_jkt()),
         )
         record_issued(token, client, person, family)
         # Identifiers only: the jti names the first token without being usable as it.
@@ -273,6 +283,7 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
             scope=scope,
             include_refresh_token=include_refresh_token,
             audience=audience_within(resources.granted_or_default(family.resources)),
+            jkt=proof_jkt(),
         )
 
     # Authlib's one server-wide ``save_token`` has no hook per grant: a refresh adds to the
@@ -314,6 +325,7 @@ class ClientCredentialsGrant(grants.ClientCredentialsGrant):
             scope=allowed,
             include_refresh_token=False,
             audience=list(dict.fromkeys(requested)) or None,
+            jkt=proof_jkt(),
         )
 
     # Authlib's one server-wide ``save_token`` has no hook per grant: no person, no grant.
@@ -417,6 +429,7 @@ class DeviceCodeGrant(rfc8628.DeviceCodeGrant):
             scope=scope,
             include_refresh_token=include_refresh_token,
             audience=audience_within(resources.granted_or_default(found.resources)),
+            jkt=proof_jkt(),
         )
 
     # Authlib's one server-wide ``save_token`` has no hook per grant: an answered device
@@ -433,6 +446,7 @@ class DeviceCodeGrant(rfc8628.DeviceCodeGrant):
             grantor.auth_time,
             grantor.session_id,
             found.resources,
+            policy.refresh_token_key(client.is_public, proof_jkt()),
         )
         record_issued(token, client, grantor.user, family)
         audit.record(
@@ -489,11 +503,13 @@ class TokenExchangeGrant(grants.BaseGrant, grants.TokenEndpointMixin):
         self.request.audience = list(dict.fromkeys(targets)) or resources.default_audience()
 
     def create_token_response(self):
+        check_token_request(self)  # this grant is ours, not Authlib's: no hook runs it
         token = exchange.exchanged_token(
             self.request.client,
             self.request.subject,
             self.request.exchanged_scope,
             self.request.audience,
             flask_request.remote_addr,
+            jkt=proof_jkt(),
         )
         return 200, token, self.TOKEN_RESPONSE_HEADER

@@ -40,6 +40,7 @@ def server_metadata() -> dict:
             "pushed_authorization"
         ),
         "code_challenge_methods_supported": ["S256"],
+        "dpop_signing_alg_values_supported": list(policy.DPOP_ALGORITHMS),  # RFC 9449 §5.1
         "id_token_signing_alg_values_supported": ["RS256"],
         "claims_supported": supported_claims(),
         "acr_values_supported": list(policy.ACR_VALUES),

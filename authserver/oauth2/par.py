@@ -19,6 +19,7 @@ from authlib.oauth2.rfc6749 import (
 from .. import policy
 from ..models import Client
 from ..services import pushed_requests
+from .dpop import pushed_jkt
 
 #: How the client authenticated: not part of the authorization request that is kept.
 CREDENTIALS = frozenset({"client_secret", "client_assertion", "client_assertion_type"})
@@ -32,6 +33,9 @@ class PushedAuthorizationEndpoint(TokenEndpoint):
         client: Client = self.authenticate_endpoint_client(request)
         parameters = {k: v for k, v in request.form.items() if k not in CREDENTIALS}
         check_pushed(client, parameters, self.server)
+        jkt = pushed_jkt(parameters.get("dpop_jkt"))  # RFC 9449 §10.1: a DPoP header binds too
+        if jkt is not None:
+            parameters["dpop_jkt"] = jkt
         parameters["client_id"] = client.client_id
         request_uri, expires_in = pushed_requests.push(client, parameters)
         headers = [*default_json_headers, ("Cache-Control", "no-store")]
@@ -56,6 +60,9 @@ def check_pushed(client: Client, parameters: dict[str, str], server) -> None:
     if redirect_uri is not None and not client.check_redirect_uri(redirect_uri):
         raise InvalidRequestError("redirect_uri is not registered for this client.")
     server.validate_requested_scope(parameters.get("scope"))
+    problem = policy.dpop_jkt_problem(parameters.get("dpop_jkt"))
+    if problem:
+        raise InvalidRequestError(problem)
     method = parameters.get("code_challenge_method")
     if method is not None and method != "S256":
         raise InvalidRequestError("code_challenge_method must be S256.")

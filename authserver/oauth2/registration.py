@@ -180,6 +180,7 @@ def _authentication_fields(metadata: dict) -> dict:
         "require_pushed_authorization_requests": bool(
             metadata.get("require_pushed_authorization_requests", False)
         ),
+        "dpop_bound_access_tokens": bool(metadata.get("dpop_bound_access_tokens", False)),
     }
 
 
@@ -224,6 +225,7 @@ class ClientMetadataClaims(_ClientMetadataClaims):
         "require_pushed_authorization_requests",  # RFC 9126 §6
         "backchannel_logout_uri",  # OpenID Connect Back-Channel Logout 1.0 §2.2
         "backchannel_logout_session_required",
+        "dpop_bound_access_tokens",  # RFC 9449 §5.2
     ]
 
     def validate_require_pushed_authorization_requests(self) -> None:
@@ -241,6 +243,8 @@ class ClientMetadataClaims(_ClientMetadataClaims):
         super().validate(now, leeway)
         self.validate_require_pushed_authorization_requests()
         self.validate_backchannel_logout()
+        if not isinstance(self.get("dpop_bound_access_tokens", False), bool):
+            raise InvalidClaimError("dpop_bound_access_tokens")
 
     def validate_jwks(self) -> None:
         # joserfc trips with a TypeError over key sets of the wrong shape; say invalid instead.
@@ -416,6 +420,9 @@ class ClientConfigurationEndpoint(_ConfigurationEndpoint):
                 actor=f"client:{client.client_id}",
                 address=flask_request.remote_addr,
                 backchannel=_backchannel_fields(client_metadata),
+                dpop_bound_access_tokens=bool(
+                    client_metadata.get("dpop_bound_access_tokens", False)
+                ),
             )
         except ServiceError as error:
             raise _service_error(error, client_metadata) from error

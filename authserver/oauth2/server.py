@@ -6,6 +6,7 @@ import re
 
 from authlib.integrations.flask_oauth2 import AuthorizationServer as FlaskAuthorizationServer
 from authlib.integrations.flask_oauth2.requests import FlaskOAuth2Payload, FlaskOAuth2Request
+from authlib.oauth2 import OAuth2Error
 from authlib.oauth2.rfc6749 import InvalidClientError, InvalidRequestError, InvalidScopeError
 from flask import current_app, g
 from flask import request as flask_request
@@ -16,6 +17,7 @@ from ..logs import note
 from ..scopes import scope_list, unknown_scopes
 from ..security import http_basic
 from ..services import clients
+from . import dpop
 from .errors import client_authentication_failed, client_disabled
 
 
@@ -33,6 +35,8 @@ class _Payload(FlaskOAuth2Payload):
 AUTHORIZATION_ENDPOINT = "authorize.authorize"
 #: Endpoints whose parameters come only in an application/x-www-form-urlencoded body.
 FORM_ENDPOINTS = ("revocation", "introspection", "device_authorization", "pushed_authorization")
+#: Endpoints besides the token endpoint where a DPoP proof means something (RFC 9449 §10.1).
+DPOP_ENDPOINTS = ("pushed_authorization",)
 #: RFC 8707 §2 lets ``resource`` repeat; every other parameter is sent at most once.
 REPEATABLE = frozenset({"resource"})
 #: RFC 6749 §3.3: scope-token = 1*( %x21 / %x23-5B / %x5D-7E ), separated by spaces.
@@ -43,16 +47,28 @@ _NAME = re.compile(r"[A-Za-z0-9_.:-]{1,64}")
 class AuthorizationServer(FlaskAuthorizationServer):
     # Authlib builds the request outside its error handling, so no hook can refuse it.
     def create_token_response(self, request=None):
-        refused = self._refuse_malformed_form()
+        refused = self._refuse_malformed_form() or self._refuse_dpop_proof()
         return refused if refused is not None else super().create_token_response(request)
 
     # As above: the endpoint request is built before Authlib's error handling starts.
     def create_endpoint_response(self, name: str, request=None):
         if name in FORM_ENDPOINTS:
             refused = self._refuse_malformed_form()
+            if refused is None and name in DPOP_ENDPOINTS:
+                refused = self._refuse_dpop_proof()
             if refused is not None:
                 return refused
         return super().create_endpoint_response(name, request)
+
+    def _refuse_dpop_proof(self):
+        """The DPoP proof checked and its jti claimed before the grant writes anything: SQLite
+        has one writer, and the claim is written on a connection of its own (``claim_window``).
+        The grant reads the memoised proof back (``dpop.proof_jkt``)."""
+        try:
+            dpop.request_proof()
+        except OAuth2Error as error:
+            return self.handle_error_response(None, error)
+        return None
 
     def _refuse_malformed_form(self):
         problem = form_request_problem(flask_request.mimetype, flask_request.form)

@@ -74,6 +74,7 @@ def generate_token(
     expires_in: int | None = None,
     include_refresh_token: bool = True,
     audience: list[str] | None = None,
+    jkt: str | None = None,
 ) -> dict:
     """The token response (RFC 6749 §5.1): an RFC 9068 JWT access token for ``scope`` (each
     grant has decided it) and, where ``policy.issue_refresh_token`` allows, an opaque refresh
@@ -81,16 +82,17 @@ def generate_token(
 
     Registered as Authlib's default token generator; ``include_refresh_token`` is what the
     grant asks for, the policy decides. ``audience``: the resources (RFC 8707) the grant decided
-    the token is for; None is the default audience.
+    the token is for; None is the default audience. ``jkt``: the thumbprint of the DPoP key
+    the token is bound to (RFC 9449 §6: ``cnf.jkt``, token_type ``DPoP``), None for a bearer token.
     """
     life = policy.lifetimes(current_app.config)
     person = user.user if user is not None else None
     claims = tokens.access_token_claims(
-        client, person, scope, user.auth_time if user else None, life, clock.now(), audience
+        client, person, scope, user.auth_time if user else None, life, clock.now(), audience, jkt
     )
     token = {
         "access_token": tokens.sign_access_token(claims),
-        "token_type": "Bearer",
+        "token_type": policy.access_token_type(jkt),
         "expires_in": life.access_token,
         "scope": scope,
     }

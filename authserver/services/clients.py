@@ -180,6 +180,7 @@ def create_client(
     require_pushed_authorization_requests: bool = False,
     backchannel_logout_uri: str | None = None,
     backchannel_logout_session_required: bool = False,
+    dpop_bound_access_tokens: bool = False,
 ) -> tuple[Client, str | None]:
     """A new client and its secret (None for a public client): the only time it is readable.
 
@@ -223,6 +224,7 @@ def create_client(
         post_logout_redirect_uris=logout_uris,
         backchannel_logout_uri=backchannel_uri,
         backchannel_logout_session_required=session_required,
+        dpop_bound_access_tokens=dpop_bound_access_tokens,
         can_introspect_any=can_introspect_any,
         verified=verified,
     )
@@ -252,6 +254,7 @@ def update_client(
     actor: str | None = None,
     address: str | None = None,
     backchannel: tuple[str | None, bool] | None = None,
+    dpop_bound_access_tokens: bool | None = None,
 ) -> Client:
     """Replace what the developer may change. The operator vouched for the app people see: its
     name and where it sends them back. A new name or a changed set of redirect URIs is another
@@ -264,6 +267,8 @@ def update_client(
         client.post_logout_redirect_uris = clean_uris(
             post_logout_redirect_uris, "post_logout_redirect_uris", "Post-logout redirect URI"
         )
+    if dpop_bound_access_tokens is not None:  # RFC 9449 §5.2; None: unchanged
+        client.dpop_bound_access_tokens = dpop_bound_access_tokens
     if backchannel is not None:  # (backchannel_logout_uri, backchannel_logout_session_required)
         client.backchannel_logout_uri, client.backchannel_logout_session_required = (
             backchannel_fields(*backchannel)

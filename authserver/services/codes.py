@@ -29,6 +29,7 @@ def create_code(
     session_id: str | None = None,
     resources: list[str] | None = None,
     amr: str | None = None,
+    dpop_jkt: str | None = None,
 ) -> AuthorizationCode:
     """Keep ``code`` (hashed) with everything it is bound to; the caller commits."""
     now = clock.now()
@@ -46,6 +47,7 @@ def create_code(
         session_id=session_id,
         resources=resources or [],
         amr=amr,
+        dpop_jkt=dpop_jkt,
         created_at=now,
         expires_at=now + timedelta(seconds=ttl),
     )

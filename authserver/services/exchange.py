@@ -50,16 +50,22 @@ def subject_token(value: str | None, token_type: str | None, client: Client) -> 
 
 
 def exchanged_token(
-    client: Client, subject: Subject, scope: str, audience: list[str], address: str | None
+    client: Client,
+    subject: Subject,
+    scope: str,
+    audience: list[str],
+    address: str | None,
+    jkt: str | None = None,
 ) -> dict:
     """The token response (RFC 8693 §2.2.1): an access token for ``audience`` with ``act``,
     recorded in the subject token's grant and audited. No refresh token (§2.2.1 leaves it
-    optional; a resource that needs more asks again with a fresh subject token)."""
+    optional; a resource that needs more asks again with a fresh subject token). ``jkt``: the
+    DPoP key the new token is bound to (RFC 9449), if the request carried a proof."""
     life = policy.lifetimes(current_app.config)
     person = subject.record.user
     auth_time = subject.record.family.auth_time if subject.record.family else None
     claims = tokens.access_token_claims(
-        client, person, scope, auth_time, life, clock.now(), audience
+        client, person, scope, auth_time, life, clock.now(), audience, jkt
     )
     if person is None:
         claims["sub"] = subject.claims["sub"]  # a client's own token: that client stays the subject
@@ -68,7 +74,7 @@ def exchanged_token(
     token = {
         "access_token": tokens.sign_access_token(claims),
         "issued_token_type": policy.ACCESS_TOKEN_TYPE,
-        "token_type": "Bearer",
+        "token_type": policy.access_token_type(jkt),
         "expires_in": life.access_token,
         "scope": scope,
     }

@@ -34,10 +34,13 @@ def start_family(
     auth_time: datetime | None = None,
     session_id: str | None = None,
     resources: list[str] | None = None,
+    dpop_jkt: str | None = None,
 ) -> TokenFamily:
-    """The grant a person gave one client: every token it issues descends from it."""
+    """The grant a person gave one client: every token it issues descends from it; its refresh
+    tokens bound to the DPoP key ``dpop_jkt``, if any (``policy.refresh_token_key``)."""
     family = TokenFamily(
         resources=resources or [],
+        dpop_jkt=dpop_jkt,
         client=client,
         user=user,
         scope=scope,
@@ -58,9 +61,11 @@ def access_token_claims(
     life: Lifetimes,
     now: datetime,
     audience: list[str] | None = None,
+    jkt: str | None = None,
 ) -> dict:
     """The claims of an RFC 9068 JWT access token (§2.2), identity claims as the scope allows;
-    ``aud`` is ``audience`` (RFC 8707), else the default audience."""
+    ``aud`` is ``audience`` (RFC 8707), else the default audience; ``cnf.jkt`` the thumbprint
+    of the DPoP key it is bound to (RFC 9449 §6.1), if any."""
     config = current_app.config
     issued = int(now.timestamp())
     claims = {
@@ -75,6 +80,8 @@ def access_token_claims(
     }
     if auth_time is not None:
         claims["auth_time"] = int(auth_time.timestamp())
+    if jkt is not None:
+        claims["cnf"] = {"jkt": jkt}
     if user is not None:
         # RFC 9068 §2.2.3.1: identity claims the scope allows, so the resource API can show
         # a profile without reading our database.
@@ -520,6 +527,7 @@ class AccessTokenFacts:
     client_id: str
     subject: str  # the person's, or the client's own for a client_credentials token
     email: str | None  # the person's address; None for a client's own token
+    jkt: str | None  # the DPoP key's thumbprint (its cnf.jkt) if the token is bound to one
     live: bool  # not revoked, its grant live, its client and person enabled
 
     def active(self) -> bool:
@@ -573,11 +581,18 @@ def access_token_facts(token: str) -> AccessTokenFacts | None:
         client_id=client_id,
         subject=subject if subject is not None else client_id,
         email=email,
+        jkt=_bound_key(claims),
         live=revoked_at is None
         and family_revoked_at is None
         and client_disabled_at is None
         and user_disabled_at is None,
     )
+
+
+def _bound_key(claims: dict | None) -> str | None:
+    """The ``cnf.jkt`` of a token this server signed (so its shape is the one it gave it)."""
+    cnf = claims.get("cnf") if claims else None
+    return cnf.get("jkt") if isinstance(cnf, dict) else None
 
 
 def access_token_active(record: AccessToken) -> bool:

@@ -316,8 +316,10 @@ def request_error(prompts: list[str]) -> OAuth2Error | None:
         return InvalidRequestError("'prompt=none' cannot be combined.")
     if request.args.get("response_mode", "query") not in RESPONSE_MODES:
         return InvalidRequestError("'response_mode' must be 'query' or 'form_post'.")
-    problem = codes.max_age_problem(request.args.get("max_age")) or codes.nonce_problem(
-        request.args.get("nonce")
+    problem = (
+        codes.max_age_problem(request.args.get("max_age"))
+        or codes.nonce_problem(request.args.get("nonce"))
+        or policy.dpop_jkt_problem(request.args.get("dpop_jkt"))
     )
     if problem:
         return InvalidRequestError(problem)

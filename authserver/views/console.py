@@ -70,6 +70,7 @@ def new_client() -> Response | str | tuple[str, int]:
                 owner=current_user,
                 post_logout_redirect_uris=(form.post_logout_redirect_uris.data or "").splitlines(),
                 backchannel_logout_uri=form.backchannel_logout_uri.data,
+                dpop_bound_access_tokens=bool(form.dpop_bound_access_tokens.data),
                 address=request.remote_addr,
             )
         except ServiceError as error:
@@ -156,6 +157,7 @@ def edit_client(client_id: str) -> Response | str | tuple[str, int]:
         form.backchannel_logout_uri.data = client.backchannel_logout_uri or ""
         form.scopes.data = scope_list(client.scope)
         form.grant_types.data = list(client.grant_types)
+        form.dpop_bound_access_tokens.data = client.dpop_bound_access_tokens
         form.client_type.data = "public" if client.is_public else "confidential"
     if form.validate_on_submit():
         was_verified = client.verified
@@ -168,6 +170,7 @@ def edit_client(client_id: str) -> Response | str | tuple[str, int]:
                 grant_types=form.grant_types.data or [],
                 post_logout_redirect_uris=(form.post_logout_redirect_uris.data or "").splitlines(),
                 address=request.remote_addr,
+                dpop_bound_access_tokens=bool(form.dpop_bound_access_tokens.data),
                 # sid is in every logout token, so "session required" keeps what it was.
                 backchannel=(
                     form.backchannel_logout_uri.data,

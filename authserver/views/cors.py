@@ -26,7 +26,8 @@ CLIENT_PATHS = {
     "/oauth/revoke": "POST",
     "/oauth/userinfo": "GET, POST",
 }
-ALLOWED_HEADERS = "Authorization, Content-Type"
+#: ``DPoP``: a browser client's proof (RFC 9449 §4.1).
+ALLOWED_HEADERS = "Authorization, Content-Type, DPoP"
 #: Dynamic registration (RFC 7591) and its management (RFC 7592), for any origin.
 REGISTRATION_PATH = "/oauth/register"
 REGISTRATION_METHODS = "POST"
@@ -81,8 +82,9 @@ def cors_headers(response: Response) -> Response:
     if preflight:
         _preflight_headers(response, methods)
     else:
-        # So a browser app can read a Bearer error's reason (RFC 6750 §3).
-        headers["Access-Control-Expose-Headers"] = "WWW-Authenticate"
+        # So a browser app can read a Bearer error's reason (RFC 6750 §3), and the nonce a
+        # use_dpop_nonce answer gives (RFC 9449 §8).
+        headers["Access-Control-Expose-Headers"] = "WWW-Authenticate, DPoP-Nonce"
     return response
 
 

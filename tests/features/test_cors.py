@@ -127,7 +127,7 @@ def test_preflight_allows_an_origin_of_any_registered_client(client, spa, path):
     assert answer.headers["Access-Control-Allow-Origin"] == SPA
     assert method in answer.headers["Access-Control-Allow-Methods"]
     allowed = {h.strip().lower() for h in answer.headers["Access-Control-Allow-Headers"].split(",")}
-    assert allowed == {"authorization", "content-type"}
+    assert allowed == {"authorization", "content-type", "dpop"}  # dpop: RFC 9449 proofs
     assert "Origin" in answer.headers["Vary"]
     assert "Access-Control-Allow-Credentials" not in answer.headers
 
@@ -160,6 +160,7 @@ def test_the_whole_browser_flow_of_a_single_page_app(logged_in, spa):
     assert answer.status_code == 200
     assert answer.headers["Access-Control-Allow-Origin"] == SPA
     assert "WWW-Authenticate" in answer.headers["Access-Control-Expose-Headers"]
+    assert "DPoP-Nonce" in answer.headers["Access-Control-Expose-Headers"]  # RFC 9449 §8
     assert "Origin" in answer.headers["Vary"]
     assert "Access-Control-Allow-Credentials" not in answer.headers
 

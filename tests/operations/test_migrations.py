@@ -10,10 +10,11 @@ from alembic.migration import MigrationContext
 from flask_migrate import downgrade, upgrade
 from sqlalchemy import inspect, select, text
 
-from authserver import create_app
+from authserver import PACKAGE_DIR, create_app
 from authserver.extensions import db
 from authserver.models import Base, User
 from authserver.services import clients, operator, users
+from authserver.services.schema import shipped_revisions
 from tests.databases import (
     drop_postgres_schema,
     postgres_url_for_tests,
@@ -163,6 +164,11 @@ def empty_app(test_database, tmp_path):
         drop_postgres_schema(url, schema)
 
 
+def _head() -> str:
+    [head] = shipped_revisions(PACKAGE_DIR / "migrations").heads
+    return head
+
+
 def _revision(app) -> str:
     with app.app_context():
         return db.session.scalar(text("SELECT version_num FROM alembic_version"))
@@ -224,10 +230,35 @@ def test_the_backchannel_downgrade_refuses_while_a_client_would_stop_being_told(
             downgrade(revision="0015_clientauth")
     said = capfd.readouterr().err
     assert "Cannot downgrade below 0016_backchannel without losing data: 1 client(s)" in said
-    assert _revision(empty_app) == "0016_backchannel"
+    # SQLite commits each step down (a later revision's may be done); PostgreSQL rolls all back.
+    assert _revision(empty_app) in ("0016_backchannel", _head())
     with empty_app.app_context():
         uri = db.session.scalar(text("SELECT backchannel_logout_uri FROM clients"))
         assert uri == "https://told.example.com/logout"
         db.session.rollback()
         downgrade(revision="0015_clientauth", x_arg=["drop_data=yes"])
     assert _revision(empty_app) == "0015_clientauth"
+
+
+def test_the_dpop_downgrade_refuses_while_a_client_requires_dpop(empty_app, capfd):
+    """0018: the older version would drop dpop_bound_access_tokens and hand bearer tokens out."""
+    with empty_app.app_context():
+        upgrade()
+        clients.create_client(
+            name="Bound App",
+            redirect_uris=["https://bound.example.com/cb"],
+            scope="openid",
+            dpop_bound_access_tokens=True,
+        )
+        db.session.commit()
+        capfd.readouterr()
+        with pytest.raises(SystemExit):
+            downgrade(revision="0016_backchannel")
+    said = capfd.readouterr().err
+    assert "Cannot downgrade below 0018_dpop without losing data: 1 client(s)" in said
+    assert _revision(empty_app) in ("0018_dpop", _head())
+    with empty_app.app_context():
+        assert db.session.scalar(text("SELECT dpop_bound_access_tokens FROM clients")) in (1, True)
+        db.session.rollback()
+        downgrade(revision="0016_backchannel", x_arg=["drop_data=yes"])
+    assert _revision(empty_app) == "0016_backchannel"

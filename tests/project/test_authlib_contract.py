@@ -12,8 +12,10 @@ import inspect
 import pytest
 from authlib.integrations.flask_oauth2 import AuthorizationServer
 from authlib.oauth2.rfc6749 import TokenEndpoint, grants
+from authlib.oauth2.rfc6749.hooks import Hookable
 from authlib.oauth2.rfc7523 import JWTBearerClientAssertion
 from authlib.oauth2.rfc7636 import CodeChallenge
+from authlib.oauth2.rfc8628 import DeviceCodeGrant
 from authlib.oidc.core.grants import OpenIDCode
 from authlib.oidc.rpinitiated import EndSessionEndpoint
 
@@ -83,3 +85,25 @@ def test_the_code_grant_still_asks_for_a_refresh_token_by_grant_type():
     relies on Authlib passing the grant check in, not deciding alone."""
     source = inspect.getsource(grants.AuthorizationCodeGrant)
     assert "include_refresh_token" in source
+
+
+@pytest.mark.parametrize(
+    "grant",
+    [
+        grants.AuthorizationCodeGrant,
+        grants.RefreshTokenGrant,
+        grants.ClientCredentialsGrant,
+        DeviceCodeGrant,
+    ],
+    ids=lambda g: g.__name__,
+)
+def test_each_token_grant_still_runs_the_hook_dpop_binds_on(grant):
+    """RFC 9449 binding (authserver/oauth2/dpop.py) runs on ``before_create_token_response``:
+    Authlib fires it only because ``create_token_response`` is ``@hooked``."""
+    calls = []
+    instance = grant.__new__(grant)
+    Hookable.__init__(instance)
+    instance.register_hook("before_create_token_response", lambda g, *a: calls.append(g))
+    with pytest.raises(Exception):  # noqa: B017 - the body fails on a bare instance
+        grant.create_token_response(instance)
+    assert calls == [instance]

@@ -7,9 +7,11 @@ import json
 import math
 import shutil
 import subprocess
+import time
 
 import pytest
 
+import dpopproof
 from bench import cli, loadgen, wrk
 from bench.baseline import create_app
 from bench.endpoints import Endpoint, form_encode
@@ -109,6 +111,25 @@ def test_the_resource_api_row_measures_one_event_per_page() -> None:
     introspect = cli.make_endpoint("introspect", ctx, args, {})
     assert introspect.baseline == ENDPOINTS["hello"].name
     assert "token_type_hint=access_token" in introspect.body
+
+
+def test_the_dpop_token_row_sends_a_fresh_proof_per_request() -> None:
+    """Beside the bearer client_credentials row: each request pops its own proof, made for the
+    token endpoint's URL, that the server's checker accepts once."""
+    ctx = cli.Context(
+        urls={"auth": "http://127.0.0.1:9"}, credentials={"redirect_uri": "x"},
+        browser=_Tokens(), basic="Basic x", rs_basic="",
+    )  # type: ignore[arg-type]  # fmt: skip
+    args = cli.parse_args(["--duration=1s", "--connections=2"])
+    endpoint = cli.make_endpoint("client_credentials_dpop", ctx, args, {})
+    assert endpoint.kind == "pop" and endpoint.headers["DPoP"] == "{item}"
+    assert endpoint.baseline == ENDPOINTS["insert"].name
+    assert len(set(endpoint.items)) == len(endpoint.items) >= 500
+    proof = dpopproof.check_proof(
+        endpoint.items[0], method="POST", url="http://127.0.0.1:9/oauth/token",
+        now=time.time(), max_age=60, leeway=5,
+    )  # fmt: skip
+    assert proof.jkt == dpopproof.thumbprint(ctx.prover.header["jwk"])
 
 
 def test_set_passes_settings_of_the_services_only() -> None:

@@ -7,6 +7,8 @@ import pytest
 from .api_testing import AUDIENCE, REALM, assert_bearer_error, bearer, challenge_params
 
 RESOURCE_METADATA = f"{AUDIENCE}/.well-known/oauth-protected-resource"
+#: RFC 9449 §7.1: every 401 offers the DPoP scheme beside Bearer, with its proof algorithms.
+DPOP_CHALLENGE = 'DPoP algs="ES256 RS256 PS256 EdDSA"'
 
 FORM = "application/x-www-form-urlencoded"
 
@@ -19,7 +21,7 @@ def test_request_without_token_gets_a_bare_challenge(client):
     response = client.get("/api/events")
     assert response.status_code == 401
     assert response.headers["WWW-Authenticate"] == (
-        f'Bearer realm="{REALM}", resource_metadata="{RESOURCE_METADATA}"'
+        f'Bearer realm="{REALM}", resource_metadata="{RESOURCE_METADATA}", {DPOP_CHALLENGE}'
     )
     assert response.get_json()["error"] == "unauthorized"
 
@@ -28,7 +30,7 @@ def test_other_authentication_scheme_gets_a_bare_challenge(client):
     response = client.get("/api/events", headers={"Authorization": "Basic YWxpY2U6c2VjcmV0"})
     assert response.status_code == 401
     assert response.headers["WWW-Authenticate"] == (
-        f'Bearer realm="{REALM}", resource_metadata="{RESOURCE_METADATA}"'
+        f'Bearer realm="{REALM}", resource_metadata="{RESOURCE_METADATA}", {DPOP_CHALLENGE}'
     )
 
 
@@ -41,7 +43,7 @@ def test_invalid_token_challenge_carries_error_and_description(client, make_toke
     assert response.headers["WWW-Authenticate"] == (
         f'Bearer realm="{REALM}", error="invalid_token", '
         'error_description="The access token is meant for another audience.", '
-        f'resource_metadata="{RESOURCE_METADATA}"'
+        f'resource_metadata="{RESOURCE_METADATA}", {DPOP_CHALLENGE}'
     )
 
 

@@ -25,11 +25,11 @@ def test_db_upgrade_creates_the_schema_on_an_empty_database(make_bare_app):
     assert table_names(app) == set()
     result = app.test_cli_runner().invoke(args=["db", "upgrade"])
     assert result.exit_code == 0, result.output
-    assert table_names(app) == {"alembic_version", "events"}
+    assert table_names(app) == {"alembic_version", "events", "dpop_proofs"}
     with app.app_context():
         with db.engine.connect() as connection:
             version = connection.execute(sa.text("SELECT version_num FROM alembic_version"))
-            assert version.scalar_one() == "0001"
+            assert version.scalar_one() == "0002"
 
 
 def test_autogenerate_finds_no_difference_between_models_and_migrations(make_bare_app):

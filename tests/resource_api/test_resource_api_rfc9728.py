@@ -20,7 +20,9 @@ def test_the_document_names_the_resource_and_its_authorization_server(client):
     assert document["authorization_servers"] == [ISSUER]
     assert set(document["scopes_supported"]) == {"profile", "email", "events:read", "events:write"}
     assert document["bearer_methods_supported"] == ["header", "body"]
-    assert "dpop_signing_alg_values_supported" not in document  # no DPoP yet
+    # RFC 9449 §7 via RFC 9728 §2: DPoP-bound tokens are honoured, bearer tokens still too.
+    assert document["dpop_signing_alg_values_supported"] == ["ES256", "RS256", "PS256", "EdDSA"]
+    assert document["dpop_bound_access_tokens_required"] is False
     assert response.headers["Access-Control-Allow-Origin"] == "*"
 
 
