@@ -123,9 +123,10 @@ class DefaultConfig:
     #: If set, POST /oauth/register requires this initial access token, sent as a Bearer token
     #: (RFC 7591 §3).
     REGISTRATION_INITIAL_ACCESS_TOKEN: Annotated[str | None, Optional(Text(secret=True))] = None
-    #: Fetch a client's ``jwks_uri`` (and metadata documents), and POST back-channel logout
-    #: tokens, over plain ``http`` to loopback addresses too; for development and tests only,
-    #: never in production (SSRF guard). `authserver serve --demo-client` on loopback sets it.
+    #: Fetch a client's ``jwks_uri``, and POST back-channel logout tokens, over plain ``http``
+    #: to loopback addresses too (metadata documents have ``CIMD_ALLOW_LOOPBACK``); for
+    #: development and tests only, never in production (SSRF guard). `authserver serve
+    #: --demo-client` on loopback sets it.
     OUTBOUND_ALLOW_LOOPBACK: Annotated[bool, Flag()] = False
     #: Accept an ``https`` URL as ``client_id``: an OAuth Client ID Metadata Document, fetched
     #: from that URL (SSRF guards), checked, cached per its HTTP headers; such a client is public.

@@ -274,3 +274,18 @@ def test_an_unknown_url_at_the_token_endpoint_is_invalid_client(
         },
     )
     assert_oauth_error(response, "invalid_client")
+
+
+def test_cleanup_forgets_failures_once_they_may_be_fetched_again(
+    logged_in: FlaskClient, documents: HostileServer, fake_clock, app: Flask
+):
+    from authserver.models import MetadataDocumentFailure
+    from authserver.services.cleanup import cleanup
+
+    documents.answers[PATH] = Answer(status=500)
+    _assert_error_page(_authorize(logged_in, documents.url(PATH)), "answered 500")
+    with app.app_context():
+        assert cleanup().counts["metadata_document_failures"] == 0  # still remembered
+        fake_clock.advance(31)
+        assert cleanup().counts["metadata_document_failures"] == 1
+        assert db.session.scalar(select(func.count()).select_from(MetadataDocumentFailure)) == 0
