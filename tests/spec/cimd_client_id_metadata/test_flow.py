@@ -228,3 +228,18 @@ def test_a_document_client_cannot_be_edited(
             raise AssertionError("a document client was edited")
         db.session.rollback()
         assert clients.find_client(agent.client_id).name == "Calendar Agent"
+
+
+def test_the_document_client_revokes_its_own_refresh_token(
+    logged_in: FlaskClient, agent: DocumentClient
+):
+    """RFC 7009 §2.1: a public client names itself; the grant then ends."""
+    verifier, challenge = pkce_pair()
+    code = _code(logged_in, agent, challenge)
+    tokens = _exchange(logged_in, agent, code, verifier).get_json()
+    revoked = logged_in.post(
+        "/oauth/revoke",
+        data={"token": tokens["refresh_token"], "client_id": agent.client_id},
+    )
+    assert revoked.status_code == 200
+    assert_oauth_error(refresh(logged_in, agent, tokens["refresh_token"]), "invalid_grant")
