@@ -50,9 +50,12 @@ def query_client(client_id: str) -> Client | None:
     """The client, from this process's cache (dropped whenever any client changes).
 
     A disabled client is not found: every endpoint then answers ``invalid_client``; nor is a
-    metadata document's client whose document, due again, could not be had or was refused.
+    metadata document's client whose document, due again, could not be had or was refused, nor
+    any such client while metadata documents are switched off.
     """
     cached = caches.cached(caches.CLIENTS, client_id, lambda: _detached(find_client(client_id)))
+    if cached is not None and not metadata_documents.honoured(cached):
+        return None
     if metadata_documents.names_document(client_id) and (
         cached is None or not metadata_documents.fresh(cached)
     ):
@@ -76,7 +79,8 @@ def resolve_client(client_id: str | None) -> Client | None:
     client is called that. Raises ``DocumentRefused`` when the document is not acceptable."""
     if isinstance(client_id, str) and metadata_documents.names_document(client_id):
         return metadata_documents.client_for(client_id, throttling.metadata_document_fetch_allowed)
-    return find_client(client_id)
+    client = find_client(client_id)
+    return client if client is None or metadata_documents.honoured(client) else None
 
 
 def _detached(row: Client | None) -> Client | None:

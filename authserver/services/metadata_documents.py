@@ -47,6 +47,12 @@ def names_document(client_id: object) -> bool:
     )
 
 
+def honoured(client: Client) -> bool:
+    """Whether ``client`` may be used at all: a metadata document's client only while documents
+    are accepted (switching ``CIMD_ENABLED`` off stops the clients it let in, at once)."""
+    return not client.metadata_document or bool(current_app.config["CIMD_ENABLED"])
+
+
 def fresh(client: Client) -> bool:
     """Whether ``client`` may be used as it is: registered here, or a document still trusted."""
     if not client.metadata_document:
@@ -63,13 +69,13 @@ def client_for(url: str, may_fetch_from: Callable[[str], bool]) -> Client:
     not be had or is refused (both remembered briefly), or a host fetched too often just now.
     A client registered here under a URL-shaped client_id is returned as it is.
     """
+    known = find_client(url)
+    if known is not None and fresh(known):
+        return known
     allow_loopback = bool(current_app.config["CIMD_ALLOW_LOOPBACK"])
     problem = policy.metadata_document_url_problem(url, allow_loopback)
     if problem:
         raise DocumentRefused(f"The client_id {problem}.")
-    known = find_client(url)
-    if known is not None and fresh(known):
-        return known
     now = clock.now()
     remembered = _recent_failure(url, now)
     if remembered is not None:

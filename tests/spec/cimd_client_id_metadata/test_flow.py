@@ -243,3 +243,18 @@ def test_the_document_client_revokes_its_own_refresh_token(
     )
     assert revoked.status_code == 200
     assert_oauth_error(refresh(logged_in, agent, tokens["refresh_token"]), "invalid_grant")
+
+
+def test_switching_documents_off_stops_the_clients_they_let_in(
+    logged_in: FlaskClient, agent: DocumentClient, app: Flask
+):
+    verifier, challenge = pkce_pair()
+    code = _code(logged_in, agent, challenge)
+    tokens = _exchange(logged_in, agent, code, verifier).get_json()
+    app.config["CIMD_ENABLED"] = False
+    assert_oauth_error(refresh(logged_in, agent, tokens["refresh_token"]), "invalid_client")
+    page = logged_in.get(
+        authorize_url(agent, code_challenge=challenge, code_challenge_method="S256")
+    )
+    assert page.status_code == 400 and "Location" not in page.headers
+    assert "not registered with this server" in page.data.decode()
