@@ -24,6 +24,7 @@ from .services import (
     cleanup,
     clients,
     keys,
+    metadata_check,
     node_check,
     operator,
     outbox,
@@ -148,6 +149,12 @@ def create_user(
     multiple=True,
     help="authorization_code, refresh_token, client_credentials (repeatable).",
 )
+@click.option(
+    "--post-logout-redirect-uri",
+    "post_logout_redirect_uris",
+    multiple=True,
+    help="Where RP-initiated logout may send the person back to (repeatable).",
+)
 @click.option("--public", is_flag=True, help="A public client (no secret; PKCE required).")
 @click.option("--owner", "owner_email", help="Email of the developer who owns it.")
 @click.option(
@@ -200,6 +207,7 @@ def create_client(
     redirect_uris: tuple[str, ...],
     scope: str,
     grant_types: tuple[str, ...],
+    post_logout_redirect_uris: tuple[str, ...],
     public: bool,
     owner_email: str | None,
     resource_server: bool,
@@ -231,6 +239,7 @@ def create_client(
             redirect_uris=list(redirect_uris),
             scope=scope,
             grant_types=list(grant_types) or None,
+            post_logout_redirect_uris=list(post_logout_redirect_uris),
             public=public,
             owner=owner,
             can_introspect_any=resource_server,
@@ -719,6 +728,19 @@ def cleanup_command(as_json: bool) -> None:
     _emit({**removed.counts, "total": removed.total}, as_json)
 
 
+def _served_metadata(issuer: str) -> dict[str, tuple[int, object]]:
+    """The discovery documents as this app serves them at each location clients look, asked
+    in-process (no network, and no request log line in the command's output)."""
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    served: dict[str, tuple[int, object]] = {}
+    for location in metadata_check.metadata_locations(issuer):
+        parts = urlsplit(location)
+        with app.test_request_context(parts.path, base_url=f"{parts.scheme}://{parts.netloc}"):
+            response = app.full_dispatch_request()
+            served[location] = (response.status_code, response.get_json(silent=True))
+    return served
+
+
 @click.command("check")
 @with_appcontext
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
@@ -733,17 +755,32 @@ def cleanup_command(as_json: bool) -> None:
     metavar="HOST:PORT",
     help="With --url: that node's metrics address (AUTHSERVER_METRICS_ADDRESS) to check too.",
 )
-def check_command(as_json: bool, url: str | None, metrics_address: str | None) -> None:
-    """Check the running configuration against RFC 9700 and deployment basics, or (--url) what
-    a running node shows over HTTP."""
+@click.option(
+    "--resource",
+    "resource_urls",
+    metavar="URL",
+    multiple=True,
+    help="A resource server's identifier (e.g. http://127.0.0.1:5001): check its RFC 9728 "
+    "metadata and 401 challenge over HTTP too. Repeatable.",
+)
+def check_command(
+    as_json: bool, url: str | None, metrics_address: str | None, resource_urls: tuple[str, ...]
+) -> None:
+    """Check the running configuration and the published metadata against RFC 9700, RFC 8414
+    and OpenID Connect Discovery, or (--url) what a running node shows over HTTP."""
     if metrics_address is not None and url is None:
         raise click.UsageError("--metrics goes with --url.")
     if url is not None:
         if urlsplit(url).scheme not in ("http", "https") or not urlsplit(url).netloc:
             raise click.UsageError(f"--url must be an http(s) URL, not {url!r}.")
-        findings = node_check.check_node(url, metrics_address)
+        findings = node_check.check_node(url, metrics_address, resource_urls)
     else:
-        findings = checks.run_checks(current_app.config)
+        issuer = current_app.config["ISSUER"]
+        findings = [
+            *checks.run_checks(current_app.config),
+            *checks.metadata_findings(_served_metadata(issuer), issuer),
+            *[f for resource in resource_urls for f in node_check.check_resource(resource, issuer)],
+        ]
     db.session.rollback()  # read only: whatever a check touched is not kept
     failed = [f for f in findings if f.status == checks.FAIL]
     if as_json:

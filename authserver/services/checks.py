@@ -16,9 +16,11 @@ from servicemetrics import MetricsConfigError, exposure, parse_address
 from .. import clock
 from ..config import is_loopback_url
 from ..extensions import limiter
-from . import keys, outbox
+from . import keys, metadata_check, outbox
 
 PASS, WARN, FAIL = "pass", "warn", "fail"
+#: A status for what a check could not look at: neither passed nor failed.
+SKIP = "skip"
 
 
 @dataclass(frozen=True)
@@ -245,3 +247,64 @@ def run_checks(config: Mapping) -> list[Finding]:
         _metrics(config),
         _outbox(config),
     ]
+
+
+#: Each metadata location as served: its HTTP status and its JSON body (None if not JSON).
+ServedDocuments = Mapping[str, tuple[int, object]]
+
+
+def metadata_findings(served: ServedDocuments, issuer: str) -> list[Finding]:
+    """The discovery documents at every location clients look (RFC 8414 §3.1, OIDC Discovery
+    §4.1), held against RFC 8414 and OIDC Discovery, and the same document at each."""
+    item = "metadata (RFC 8414)"
+    missing = [
+        f"{url} answered {status}"
+        for url, (status, body) in served.items()
+        if status != 200 or body is None
+    ]
+    if missing:
+        return [Finding(item, FAIL, "not served where clients look: " + "; ".join(missing))]
+    documents = list(served.values())
+    if any(body != documents[0][1] for _, body in documents):
+        return [
+            Finding(item, FAIL, "the locations serve different documents: " + ", ".join(served))
+        ]
+    problems = metadata_check.authorization_server_problems(documents[0][1], issuer)
+    if problems:
+        return [Finding(item, FAIL, "; ".join(problems))]
+    return [
+        Finding(item, PASS, f"one valid document at {len(served)} locations: " + ", ".join(served))
+    ]
+
+
+def resource_findings(
+    resource: str, served: tuple[int, object], challenge: tuple[int, str | None] | None, issuer: str
+) -> list[Finding]:
+    """A resource server's RFC 9728 metadata, and the challenge of its 401 (``challenge`` is
+    None when the resource's own URL could not be asked)."""
+    item = f"resource metadata (RFC 9728) {resource}"
+    status, body = served
+    location = metadata_check.protected_resource_metadata_location(resource)
+    if status != 200 or body is None:
+        findings = [Finding(item, FAIL, f"{location} answered {status}, not JSON metadata")]
+    else:
+        problems = metadata_check.protected_resource_problems(body, resource, issuer)
+        findings = [
+            Finding(item, FAIL, "; ".join(problems))
+            if problems
+            else Finding(item, PASS, f"valid at {location}")
+        ]
+    challenge_item = f"resource challenge {resource}"
+    if challenge is None or challenge[0] != 401 and challenge[0] < 500:
+        seen = "could not be asked" if challenge is None else f"answered {challenge[0]}"
+        findings.append(
+            Finding(challenge_item, SKIP, f"{resource} {seen} without a token: no 401 to read")
+        )
+    else:
+        problems = metadata_check.challenge_problems(challenge[0], challenge[1], resource)
+        findings.append(
+            Finding(challenge_item, FAIL, "; ".join(problems))
+            if problems
+            else Finding(challenge_item, PASS, "the 401 names its metadata (RFC 9728 §5.1)")
+        )
+    return findings

@@ -13,10 +13,9 @@ from urllib.parse import urlsplit
 
 import requests
 
-from .checks import FAIL, PASS, WARN, Finding
+from . import metadata_check
+from .checks import FAIL, PASS, SKIP, WARN, Finding, metadata_findings, resource_findings
 
-#: A status for what this check could not look at: neither passed nor failed.
-SKIP = "skip"
 #: Seconds to wait for each answer.
 TIMEOUT = 5.0
 #: What every node's metrics carry (a scrape of something else is not the node's metrics).
@@ -69,24 +68,35 @@ def _readiness(base: str) -> Finding:
     )
 
 
-def _discovery(base: str) -> tuple[Finding, str | None]:
+def _discovery(base: str) -> tuple[Finding, str | None, str | None]:
+    """The discovery finding, and the ``jwks_uri`` and ``issuer`` the node names."""
     url = base + "/.well-known/openid-configuration"
     answer = _get(url)
     if isinstance(answer, str):
-        return Finding("node discovery", FAIL, answer), None
+        return Finding("node discovery", FAIL, answer), None, None
     body = _json(answer)
     if answer.status_code != 200 or body is None:
-        return Finding(
-            "node discovery", FAIL, f"{url} answered {answer.status_code}, not JSON metadata"
-        ), None
+        return (
+            Finding(
+                "node discovery", FAIL, f"{url} answered {answer.status_code}, not JSON metadata"
+            ),
+            None,
+            None,
+        )
     issuer, jwks_uri = body.get("issuer"), body.get("jwks_uri")
     if not isinstance(issuer, str) or not isinstance(jwks_uri, str):
-        return Finding("node discovery", FAIL, "the metadata names no issuer or jwks_uri"), None
+        return (
+            Finding("node discovery", FAIL, "the metadata names no issuer or jwks_uri"),
+            None,
+            None,
+        )
     if urlsplit(issuer).scheme != "https":
-        return Finding(
-            "node discovery", WARN, f"issuer {issuer} is not https (RFC 9700 §2.6)"
-        ), jwks_uri
-    return Finding("node discovery", PASS, f"issuer {issuer}"), jwks_uri
+        return (
+            Finding("node discovery", WARN, f"issuer {issuer} is not https (RFC 9700 §2.6)"),
+            jwks_uri,
+            issuer,
+        )
+    return Finding("node discovery", PASS, f"issuer {issuer}"), jwks_uri, issuer
 
 
 def _jwks(base: str, jwks_uri: str | None) -> Finding:
@@ -126,15 +136,53 @@ def _metrics(address: str | None) -> Finding:
     return Finding("node metrics", PASS, f"{url} serves the node's metrics")
 
 
-def check_node(url: str, metrics_address: str | None = None) -> list[Finding]:
-    """What a running node at ``url`` shows over HTTP, one finding per item."""
+def _served(url: str) -> tuple[int, object]:
+    answer = _get(url)
+    if isinstance(answer, str):
+        return 0, None
+    return answer.status_code, _json(answer)
+
+
+def _metadata(base: str, issuer: str | None) -> list[Finding]:
+    """The documents at every location RFC 8414 §3.1 and OIDC Discovery §4.1 give for the
+    issuer the node names, asked of this node."""
+    if issuer is None:
+        return [Finding("metadata (RFC 8414)", SKIP, "not checked: no issuer from discovery")]
+    locations = metadata_check.metadata_locations(issuer)
+    served = {location: _served(base + urlsplit(location).path) for location in locations}
+    return metadata_findings(served, issuer)
+
+
+def check_resource(resource: str, issuer: str) -> list[Finding]:
+    """A resource server's RFC 9728 metadata, and the 401 its own URL answers without a token."""
+    served = _served(metadata_check.protected_resource_metadata_location(resource))
+    answer = _get(resource)
+    challenge = (
+        None
+        if isinstance(answer, str)
+        else (answer.status_code, answer.headers.get("WWW-Authenticate"))
+    )
+    return resource_findings(resource, served, challenge, issuer)
+
+
+def check_node(
+    url: str, metrics_address: str | None = None, resources: tuple[str, ...] = ()
+) -> list[Finding]:
+    """What a running node at ``url`` shows over HTTP, one finding per item, and each resource
+    server in ``resources`` as a client finds it from this node's issuer."""
     base = url.rstrip("/")
-    discovery, jwks_uri = _discovery(base)
+    discovery, jwks_uri, issuer = _discovery(base)
     return [
         _health(base),
         _readiness(base),
         discovery,
+        *_metadata(base, issuer),
         _jwks(base, jwks_uri),
+        *[
+            finding
+            for resource in resources
+            for finding in check_resource(resource, issuer or base)
+        ],
         _metrics(metrics_address),
         Finding(
             "node settings",

@@ -114,6 +114,8 @@ def register_views(
         for hook in reversed(csrf.before):
             # First, as before any of the blueprint's own checks (the console's login).
             _hooks(app.before_request_funcs, blueprint).insert(0, _on_unsafe_methods(app, hook))
+    # Before the CSRF check: a POSTed authorization request carries no token (OIDC Core §3.1.2.1).
+    _hooks(app.before_request_funcs, authorize.bp).insert(0, authorize.posted_authorization_request)
     for blueprint in PERSON_BLUEPRINTS:
         _hooks(app.after_request_funcs, blueprint).extend(login.after)
     for blueprint in CROSS_ORIGIN_BLUEPRINTS:

@@ -85,6 +85,22 @@ class Target:
         return Answer(with_issuer(authorization_server().handle_error_response(None, error)))
 
 
+def posted_authorization_request() -> Response | None:
+    """OIDC Core §3.1.2.1: the authorization request may also come POSTed, form-encoded. It is
+    the same request as by GET, so the browser is sent to that GET (303), before the CSRF check:
+    that check guards the consent form, which posts back to the request's URL with its token,
+    whereas a request carries none (anyone may send one, as anyone may send a link). A request
+    run here instead would have to read every parameter from two places."""
+    if request.method != "POST" or request.query_string:
+        return None
+    if request.mimetype != "application/x-www-form-urlencoded":
+        return None
+    if not request.form or "csrf_token" in request.form:
+        return None
+    query = urlencode(list(request.form.items(multi=True)))
+    return redirect(url_for("authorize.authorize") + "?" + query, code=303)
+
+
 @bp.route("/oauth/authorize", methods=["GET", "POST"])
 def authorize() -> Response | str | tuple[str, int]:
     target = None

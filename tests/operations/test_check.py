@@ -82,3 +82,45 @@ def test_a_metrics_address_without_a_host_fails_the_check(app):
     assert result.exit_code == 1
     failed = [c for c in json.loads(result.output)["checks"] if c["status"] == "fail"]
     assert [c["item"] for c in failed] == ["metrics exposure"]
+
+
+def test_the_metadata_passes_rfc_8414_at_both_locations(app):
+    checks = {c["item"]: c for c in json.loads(run_check(app, "--json").output)["checks"]}
+    metadata = checks["metadata (RFC 8414)"]
+    assert metadata["status"] == "pass", metadata
+    assert "2 locations" in metadata["detail"]
+    assert "/.well-known/oauth-authorization-server" in metadata["detail"]
+
+
+@pytest.mark.parametrize(
+    "app_config",
+    [{"ISSUER": "http://127.0.0.1:5000/tenant", "DEFAULT_AUDIENCE": "http://127.0.0.1:5001"}],
+)
+def test_an_issuer_with_a_path_is_served_at_all_three_locations(app):
+    checks = {c["item"]: c for c in json.loads(run_check(app, "--json").output)["checks"]}
+    metadata = checks["metadata (RFC 8414)"]
+    assert metadata["status"] == "pass", metadata
+    for location in (
+        "/.well-known/oauth-authorization-server/tenant",
+        "/.well-known/openid-configuration/tenant",
+        "/tenant/.well-known/openid-configuration",
+    ):
+        assert location in metadata["detail"]
+
+
+def test_metadata_that_breaks_rfc_8414_fails_the_check(app, monkeypatch):
+    from authserver.oauth2 import metadata as metadata_module
+
+    built = metadata_module.server_metadata
+
+    def without_s256():
+        document = built()
+        document["code_challenge_methods_supported"] = ["plain"]
+        return document
+
+    monkeypatch.setattr("authserver.views.oidc.server_metadata", without_s256)
+    result = run_check(app, "--json")
+    assert result.exit_code == 1
+    failed = [c for c in json.loads(result.output)["checks"] if c["status"] == "fail"]
+    assert [c["item"] for c in failed] == ["metadata (RFC 8414)"]
+    assert "S256" in failed[0]["detail"] and "plain" in failed[0]["detail"]

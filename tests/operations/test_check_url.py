@@ -144,3 +144,100 @@ def _checker_app() -> Flask:
             {"TESTING": True, "DATABASE_URL": "sqlite://", "SMTP_URL": "smtp://127.0.0.1:9"}
         )
     return _CHECKER
+
+
+def _resource_server(resource: str, issuer: str, *, names_metadata: bool = True) -> Flask:
+    """A resource server the way an MCP server is one: its identifier has a path, which a
+    request without a token answers with a challenge naming the RFC 9728 document."""
+    from urllib.parse import urlsplit
+
+    path = urlsplit(resource).path
+    stand_in = Flask("resource")
+
+    @stand_in.get(f"/.well-known/oauth-protected-resource{path}")
+    def metadata():
+        return jsonify(
+            resource=resource, authorization_servers=[issuer], bearer_methods_supported=["header"]
+        )
+
+    @stand_in.get(path)
+    def protected():
+        challenge = "Bearer"
+        if names_metadata:
+            origin = resource[: -len(path)]
+            challenge += f' resource_metadata="{origin}/.well-known/oauth-protected-resource{path}"'
+        return jsonify(error="invalid_token"), 401, {"WWW-Authenticate": challenge}
+
+    return stand_in
+
+
+def test_a_resource_server_is_checked_against_rfc_9728(app):
+    issuer = app.config["ISSUER"]
+    port = free_port()
+    resource = f"http://127.0.0.1:{port}/mcp"
+    server = make_server("127.0.0.1", port, _resource_server(resource, issuer), threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        with served(app) as url:
+            code, body = check(app, "--url", url, "--resource", resource)
+        offline_code, offline = check(app, "--resource", resource)
+    finally:
+        server.shutdown()
+        thread.join()
+    assert code == 0, body
+    items = by_item(body)
+    assert items[f"resource metadata (RFC 9728) {resource}"]["status"] == "pass"
+    assert items[f"resource challenge {resource}"]["status"] == "pass"
+    assert items["metadata (RFC 8414)"]["status"] == "pass"
+    assert offline_code == 0, offline
+    assert by_item(offline)[f"resource metadata (RFC 9728) {resource}"]["status"] == "pass"
+
+
+def test_a_resource_server_that_does_not_name_its_metadata_or_this_issuer_fails(app):
+    port = free_port()
+    resource = f"http://127.0.0.1:{port}/mcp"
+    stand_in = _resource_server(resource, "https://elsewhere.example", names_metadata=False)
+    server = make_server("127.0.0.1", port, stand_in, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        code, body = check(app, "--resource", resource)
+    finally:
+        server.shutdown()
+        thread.join()
+    assert code == 1
+    items = by_item(body)
+    metadata = items[f"resource metadata (RFC 9728) {resource}"]
+    assert metadata["status"] == "fail" and "does not name this issuer" in metadata["detail"]
+    challenge = items[f"resource challenge {resource}"]
+    assert challenge["status"] == "fail" and "resource_metadata" in challenge["detail"]
+
+
+def test_the_resource_api_metadata_passes(app, tmp_path):
+    """The real resource API: its document passes; its root is no protected path, so the
+    challenge is honestly not checked rather than passed."""
+    from resource_api import create_app as create_api
+
+    port = free_port()
+    audience = f"http://127.0.0.1:{port}"
+    api = create_api(
+        {
+            "TESTING": True,
+            "ISSUER": app.config["ISSUER"],
+            "AUDIENCE": audience,
+            "DATABASE_URL": f"sqlite:///{tmp_path / 'api.sqlite3'}",
+        }
+    )
+    server = make_server("127.0.0.1", port, api, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        code, body = check(app, "--resource", audience)
+    finally:
+        server.shutdown()
+        thread.join()
+    assert code == 0, body
+    items = by_item(body)
+    assert items[f"resource metadata (RFC 9728) {audience}"]["status"] == "pass"
+    assert items[f"resource challenge {audience}"]["status"] == "skip"

@@ -9,6 +9,7 @@ from sqlalchemy import select
 from authserver.extensions import db
 from authserver.models import Client, SigningKey, User
 from authserver.security.secrets import hash_secret
+from authserver.services.clients import find_client
 from tests.helpers import basic_auth, login
 
 
@@ -106,6 +107,19 @@ def test_public_client_gets_no_secret(app):
     )
     assert result.exit_code == 0, result.output
     assert "client_secret" not in json.loads(result.output)
+
+
+def test_clients_create_registers_post_logout_redirect_uris(app):
+    """RP-Initiated Logout §3: the operator registers where logout may send people back;
+    an address RFC 9700 would refuse as a redirect is refused here too."""
+    base = ["clients", "create", "--name", "X", "--scope", "openid"]
+    base += ["--redirect-uri", "https://x.example/cb", "--json"]
+    result = _run(app, *base, "--post-logout-redirect-uri", "https://x.example/bye")
+    assert result.exit_code == 0, result.output
+    client_id = json.loads(result.output)["client_id"]
+    with app.app_context():
+        assert find_client(client_id).post_logout_redirect_uris == ["https://x.example/bye"]
+    _assert_one_line_failure(_run(app, *base, "--post-logout-redirect-uri", "http://evil.example/"))
 
 
 def test_clients_create_refuses_bad_input_with_one_line(app):
