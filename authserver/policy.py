@@ -679,6 +679,8 @@ METADATA_FAILURE_CACHE = 30
 METADATA_GRANT_TYPES = ("authorization_code", "refresh_token")
 #: The longest ``client_name`` kept; a longer one is cut (it is shown, never trusted).
 METADATA_NAME_MAX = 120
+#: As many redirect URIs as the console lets a developer register.
+METADATA_MAX_REDIRECT_URIS = 10
 
 
 def names_metadata_document(client_id: object, allow_loopback: bool) -> bool:
@@ -749,8 +751,8 @@ def metadata_document_problem(
     uris = document.get("redirect_uris")
     if not isinstance(uris, list) or not uris or not all(isinstance(u, str) for u in uris):
         return "redirect_uris must be a non-empty list of strings"
-    if len(uris) > 10:
-        return "redirect_uris lists more than 10 URIs"
+    if len(uris) > METADATA_MAX_REDIRECT_URIS:
+        return f"redirect_uris lists more than {METADATA_MAX_REDIRECT_URIS} URIs"
     for uri in uris:
         problem = redirect_uri_problem(uri)
         if problem:

@@ -93,6 +93,10 @@ BAD_DOCUMENTS = {
         lambda d: Answer(body=_good(d, redirect_uris=[{"uri": REDIRECT}])),
         "redirect_uris must be a non-empty list of strings",
     ),
+    "eleven redirect_uris": (
+        lambda d: Answer(body=_good(d, redirect_uris=[f"{REDIRECT}/{n}" for n in range(11)])),
+        "redirect_uris lists more than 10 URIs",
+    ),
     "a javascript redirect": (
         lambda d: Answer(body=_good(d, redirect_uris=["javascript:alert(1)"])),
         "a redirect URI",
