@@ -123,10 +123,20 @@ class DefaultConfig:
     #: If set, POST /oauth/register requires this initial access token, sent as a Bearer token
     #: (RFC 7591 §3).
     REGISTRATION_INITIAL_ACCESS_TOKEN: Annotated[str | None, Optional(Text(secret=True))] = None
-    #: Fetch a client's ``jwks_uri`` (and metadata documents), and POST back-channel logout
-    #: tokens, over plain ``http`` to loopback addresses too; for development and tests only,
-    #: never in production (SSRF guard). `authserver serve --demo-client` on loopback sets it.
+    #: Fetch a client's ``jwks_uri``, and POST back-channel logout tokens, over plain ``http``
+    #: to loopback addresses too (metadata documents have ``CIMD_ALLOW_LOOPBACK``); for
+    #: development and tests only, never in production (SSRF guard). `authserver serve
+    #: --demo-client` on loopback sets it.
     OUTBOUND_ALLOW_LOOPBACK: Annotated[bool, Flag()] = False
+    #: Accept an ``https`` URL as ``client_id``: an OAuth Client ID Metadata Document, fetched
+    #: from that URL (SSRF guards), checked, cached per its HTTP headers; such a client is public.
+    CIMD_ENABLED: Annotated[bool, Flag()] = True
+    #: Also accept ``http://127.0.0.1…``/``localhost`` metadata document URLs, and fetch them
+    #: from loopback addresses; for development and tests only, never in production.
+    CIMD_ALLOW_LOOPBACK: Annotated[bool, Flag()] = False
+    #: Metadata document fetches per host per minute, over every worker and node: a page of
+    #: made-up URLs on one host must not turn this server into that host's load generator.
+    CIMD_FETCHES_PER_HOST_PER_MINUTE: Annotated[int, Whole(1, 10_000, "fetches")] = 30
     #: Every client must send its authorization requests through PAR (RFC 9126 §5); clients
     #: can also be registered to require it one by one.
     REQUIRE_PUSHED_AUTHORIZATION_REQUESTS: Annotated[bool, Flag()] = False

@@ -11,7 +11,7 @@ import enum
 import hmac
 import ipaddress
 import re
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -721,3 +721,178 @@ def passkey_methods(backup_eligible: bool, user_verified: bool) -> list[str]:
     PIN or biometric) adds ``user``, and with it ``mfa`` (something held and something known
     or been)."""
     return amr_with([], "swk" if backup_eligible else "hwk", *(["user"] if user_verified else []))
+
+
+# --- Client ID Metadata Documents (draft-ietf-oauth-client-id-metadata-document) -------------
+
+#: The longest client_id stored (the column's width): room for a metadata document's URL.
+CLIENT_ID_MAX_LENGTH = 2048
+#: A metadata document is kept for what its HTTP caching headers say, within these bounds
+#: (seconds): never refetched more than once a minute per client, never trusted past a day.
+METADATA_CACHE_MIN = 60
+METADATA_CACHE_MAX = 86_400
+#: ... and for an hour when the headers say nothing.
+METADATA_CACHE_DEFAULT = 3600
+#: A document that could not be had (or was refused) is not asked for again this soon.
+METADATA_FAILURE_CACHE = 30
+#: What a metadata-document client may do: it authenticates with nothing (a public client).
+METADATA_GRANT_TYPES = ("authorization_code", "refresh_token")
+#: The longest ``client_name`` kept; a longer one is cut (it is shown, never trusted).
+METADATA_NAME_MAX = 120
+#: As many redirect URIs as the console lets a developer register.
+METADATA_MAX_REDIRECT_URIS = 10
+
+
+def names_metadata_document(client_id: object, allow_loopback: bool) -> bool:
+    """Whether ``client_id`` is meant as a metadata document's URL (``https://``, or plain
+    ``http://`` when loopback documents are allowed); whether it is a good one is
+    ``metadata_document_url_problem``'s question."""
+    if not isinstance(client_id, str):
+        return False
+    return client_id.startswith("https://") or (allow_loopback and client_id.startswith("http://"))
+
+
+def metadata_document_url_problem(url: str, allow_loopback: bool) -> str | None:
+    """Why ``url`` cannot be a client_id naming a metadata document (draft §3), or None: an
+    ``https`` URL (``http`` to 127.0.0.1/[::1]/localhost only when ``allow_loopback``) with a
+    path, no fragment, no user name or password, no ``.``/``..`` segments, printable ASCII, at
+    most ``CLIENT_ID_MAX_LENGTH`` characters."""
+    if len(url) > CLIENT_ID_MAX_LENGTH:
+        return f"is longer than {CLIENT_ID_MAX_LENGTH} characters"
+    if not url.isascii() or not url.isprintable() or " " in url:
+        return "must be printable ASCII without spaces"
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError on a malformed port
+    except ValueError:
+        return "is not a valid URL"
+    host = parts.hostname or ""
+    if not host:
+        return "has no host"
+    if parts.scheme == "http":
+        if not (allow_loopback and _is_loopback_name(host)):
+            return "must be an https URL"
+    elif parts.scheme != "https":
+        return "must be an https URL"
+    if "#" in url:
+        return "must not contain a fragment"
+    if parts.username is not None or parts.password is not None:
+        return "must not contain a user name or password"
+    if not parts.path or parts.path == "/":
+        return "must have a path"
+    if any(segment in (".", "..") for segment in parts.path.split("/")):
+        return "must not contain . or .. path segments"
+    return None
+
+
+def _is_loopback_name(host: str) -> bool:
+    return host == "localhost" or _is_ip_loopback(host)
+
+
+@dataclass(frozen=True)
+class MetadataClient:
+    """What a checked metadata document registers: a public client of these redirect URIs."""
+
+    name: str
+    redirect_uris: list[str]
+    scope: str
+    grant_types: list[str]
+    client_uri: str | None
+
+
+def metadata_document_problem(
+    document: Mapping[str, Any], url: str, redirect_uri_problem: Callable[[str], str | None]
+) -> str | None:
+    """Why ``document`` (a JSON object fetched from ``url``) is no acceptable Client ID Metadata
+    Document, or None. ``redirect_uri_problem(uri)`` says why a redirect URI could not be
+    registered here (the same rule as every other client's)."""
+    if document.get("client_id") != url:
+        return "its client_id is not the URL it was fetched from"
+    uris = document.get("redirect_uris")
+    if not isinstance(uris, list) or not uris or not all(isinstance(u, str) for u in uris):
+        return "redirect_uris must be a non-empty list of strings"
+    if len(uris) > METADATA_MAX_REDIRECT_URIS:
+        return f"redirect_uris lists more than {METADATA_MAX_REDIRECT_URIS} URIs"
+    for uri in uris:
+        problem = redirect_uri_problem(uri)
+        if problem:
+            return f"a redirect URI {problem}"
+    method = document.get("token_endpoint_auth_method", PUBLIC_METHOD)
+    if method != PUBLIC_METHOD:
+        return "token_endpoint_auth_method must be 'none' (such a client has no secret)"
+    for secretish in ("client_secret", "client_secret_expires_at"):
+        if secretish in document:
+            return f"a metadata document must not carry {secretish}"
+    grant_types = document.get("grant_types", ["authorization_code"])
+    if (
+        not isinstance(grant_types, list)
+        or not grant_types
+        or not all(isinstance(g, str) for g in grant_types)
+    ):
+        return "grant_types must be a list of strings"
+    if not set(grant_types) <= set(METADATA_GRANT_TYPES):
+        return "grant_types may hold only authorization_code and refresh_token"
+    if "authorization_code" not in grant_types:
+        return "grant_types must include authorization_code"
+    response_types = document.get("response_types", ["code"])
+    if response_types != ["code"]:
+        return "response_types may only be ['code']"
+    for text in ("client_name", "scope", "client_uri", "logo_uri"):
+        if text in document and not isinstance(document[text], str):
+            return f"{text} must be a string"
+    return None
+
+
+def metadata_client(document: Mapping[str, Any], url: str) -> MetadataClient:
+    """What a checked document (``metadata_document_problem`` found nothing) registers: its
+    name (else the host it came from), its redirect URIs, the scopes it names that the catalogue
+    has (every one when it names none), its grant types, and ``client_uri`` when it is an
+    https URL on the document's own host (an address the page may show as text)."""
+    host = urlsplit(url).hostname or url
+    name = " ".join(str(document.get("client_name") or "").split())
+    name = "".join(c for c in name if c.isprintable())[:METADATA_NAME_MAX] or host
+    named = scope_list(document.get("scope"))
+    scope = join_scopes([s for s in named if s in CATALOGUE] if named else list(CATALOGUE))
+    grant_types = [g for g in METADATA_GRANT_TYPES if g in document.get("grant_types", [])]
+    client_uri = document.get("client_uri")
+    if not (
+        isinstance(client_uri, str)
+        and len(client_uri) <= 2000
+        and client_uri.isprintable()
+        and client_uri.startswith("https://")
+        and urlsplit(client_uri).hostname == urlsplit(url).hostname
+    ):
+        client_uri = None
+    return MetadataClient(
+        name=name,
+        redirect_uris=list(dict.fromkeys(document["redirect_uris"])),
+        scope=scope,
+        grant_types=grant_types or ["authorization_code"],
+        client_uri=client_uri,
+    )
+
+
+def metadata_cache_seconds(
+    max_age: int | None,
+    expires: datetime | None,
+    date: datetime | None,
+    now: datetime,
+) -> int:
+    """How long a fetched document is kept (RFC 9111 §4.2.1): ``Cache-Control: max-age``
+    first, else ``Expires`` counted from the answer's ``Date`` (else from now), else
+    ``METADATA_CACHE_DEFAULT``; always within ``METADATA_CACHE_MIN``..``METADATA_CACHE_MAX``
+    (``no-store`` is the floor: the client's row must live through its sign-in)."""
+    if max_age is not None:
+        seconds = max_age
+    elif expires is not None:
+        seconds = int((expires - (date or now)).total_seconds())
+    else:
+        seconds = METADATA_CACHE_DEFAULT
+    return max(METADATA_CACHE_MIN, min(METADATA_CACHE_MAX, seconds))
+
+
+def only_loopback_redirects(redirect_uris: Iterable[str]) -> bool:
+    """Every redirect URI goes to this very machine: any local program could be the app the
+    document names (draft §6: the consent page must say so)."""
+    hosts = [urlsplit(uri).hostname or "" for uri in redirect_uris]
+    return bool(hosts) and all(_is_loopback_name(host) for host in hosts)

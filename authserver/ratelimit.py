@@ -305,3 +305,9 @@ def claim_window(key: str, seconds: float) -> bool:
     """True for the first caller of ``key`` in a window of ``seconds``, over every process and
     node on this database: a fixed-window counter whose first hit wins."""
     return _add(_engine(), f"claim:{key}", seconds, 1)[0] == 1
+
+
+def within_window(key: str, seconds: float, limit: int) -> bool:
+    """Count one use of ``key`` in a fixed window of ``seconds``, over every process and node on
+    this database: True while at most ``limit`` uses fell in the window."""
+    return _add(_engine(), f"window:{key}", seconds, 1)[0] <= limit

@@ -72,7 +72,7 @@ from flask_limiter.util import get_remote_address
 from flask_login import current_user
 
 from .extensions import limiter
-from .ratelimit import BATCHED_MARK, CACHED_MARK
+from .ratelimit import BATCHED_MARK, CACHED_MARK, within_window
 from .security.addresses import email_key
 from .security.http_basic import basic_client_id
 
@@ -168,6 +168,14 @@ def _short(value: str) -> str:
     if len(value) <= 64 and value.isprintable() and "/" not in value:
         return value
     return "sha256-" + hashlib.sha256(value.encode("utf-8", "surrogatepass")).hexdigest()[:32]
+
+
+def metadata_document_fetch_allowed(host: str) -> bool:
+    """Whether one more Client ID Metadata Document may be fetched from ``host`` this minute
+    (``CIMD_FETCHES_PER_HOST_PER_MINUTE``, over every worker and node): made-up URLs on one
+    host must not make this server that host's load generator."""
+    limit = int(current_app.config["CIMD_FETCHES_PER_HOST_PER_MINUTE"])
+    return within_window(f"metadata-fetch:{_short(host)}", 60, limit)
 
 
 def _client_key() -> str:

@@ -1,7 +1,7 @@
 from .audit import AuditEvent
 from .base import Base
 from .cache_version import CacheVersion
-from .client import Client, ClientResource
+from .client import Client, ClientResource, MetadataDocumentFailure
 from .device import DeviceAuthorization
 from .factor import Passkey, RecoveryCode, TotpCredential
 from .grant import AuthorizationCode, Consent
@@ -23,6 +23,7 @@ __all__ = [
     "Client",
     "ClientResource",
     "Consent",
+    "MetadataDocumentFailure",
     "OneTimeLink",
     "OutboxMessage",
     "DeviceAuthorization",

@@ -5,7 +5,7 @@ from datetime import datetime
 from sqlalchemy import JSON, ForeignKey, Integer, String, text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from .. import clock
+from .. import clock, policy
 from .base import Base, UTCDateTime
 
 
@@ -27,7 +27,7 @@ class AuditEvent(Base):
         ForeignKey("users.id", ondelete="SET NULL"), index=True
     )
     #: The client's public ``client_id`` (not a foreign key: the record outlives the client).
-    client_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    client_id: Mapped[str | None] = mapped_column(String(policy.CLIENT_ID_MAX_LENGTH), index=True)
     #: Who acted: ``user:<sub>``, ``client:<client_id>``, ``operator`` or ``anonymous``.
     actor: Mapped[str] = mapped_column(String(100), default="anonymous")
     address: Mapped[str | None] = mapped_column(String(45))

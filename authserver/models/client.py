@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from urllib.parse import urlsplit
 
 from sqlalchemy import JSON, Boolean, ForeignKey, String, Text, UniqueConstraint
 from sqlalchemy import false as sa_false
@@ -22,7 +23,8 @@ class Client(Base):
     __tablename__ = "clients"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    client_id: Mapped[str] = mapped_column(String(64), unique=True)
+    #: Wide enough for a Client ID Metadata Document's URL (``policy.CLIENT_ID_MAX_LENGTH``).
+    client_id: Mapped[str] = mapped_column(String(policy.CLIENT_ID_MAX_LENGTH), unique=True)
     #: SHA-256 of the secret; None for public clients.
     client_secret_hash: Mapped[str | None] = mapped_column(String(64))
     name: Mapped[str] = mapped_column(String(120))
@@ -73,6 +75,18 @@ class Client(Base):
     dpop_bound_access_tokens: Mapped[bool] = mapped_column(
         Boolean, default=False, server_default=sa_false()
     )
+    #: Its client_id is the URL of a Client ID Metadata Document, which says what it is: the row
+    #: is made and refreshed from the document (``services/metadata_documents.py``), never
+    #: edited by hand; consent, tokens and revocation hold to it like to any other client.
+    metadata_document: Mapped[bool] = mapped_column(
+        Boolean, default=False, server_default=sa_false()
+    )
+    #: When the document was last fetched, and until when that copy is trusted (its HTTP
+    #: caching headers, within ``policy.METADATA_CACHE_MIN``..``METADATA_CACHE_MAX``).
+    metadata_fetched_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    metadata_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    #: The document's ``client_uri`` (an https page on the document's own host), shown as text.
+    client_uri: Mapped[str | None] = mapped_column(String(2000))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.now)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.now, onupdate=clock.now)
 
@@ -119,8 +133,23 @@ class Client(Base):
 
     @property
     def self_service(self) -> bool:
-        """Registered by a developer (console) or through RFC 7591, not by the operator."""
-        return self.owner_id is not None or self.registration_token_hash is not None
+        """Registered by a developer (console), through RFC 7591 or by a metadata document,
+        not by the operator."""
+        return (
+            self.owner_id is not None
+            or self.registration_token_hash is not None
+            or self.metadata_document
+        )
+
+    @property
+    def document_host(self) -> str | None:
+        """The host (and port) a metadata document's client came from, None for others: the
+        one thing about such an app this server has checked, as pages name it."""
+        if not self.metadata_document:
+            return None
+        parts = urlsplit(self.client_id)
+        host = parts.hostname or self.client_id
+        return f"{host}:{parts.port}" if parts.port else host
 
     def check_endpoint_auth_method(self, method: str, endpoint: str) -> bool:
         return policy.client_may_use(self.token_endpoint_auth_method, method, endpoint)
@@ -175,3 +204,15 @@ class ClientResource(Base):
     uri: Mapped[str] = mapped_column(String(500), index=True)
 
     client: Mapped[Client] = relationship()
+
+
+class MetadataDocumentFailure(Base):
+    """A Client ID Metadata Document that could not be had or was refused, remembered for
+    ``policy.METADATA_FAILURE_CACHE`` seconds over every worker and node, so a broken or hostile
+    URL is not fetched again at each request. Keyed by the URL's SHA-256 (URLs are long)."""
+
+    __tablename__ = "metadata_document_failures"
+
+    url_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    reason: Mapped[str] = mapped_column(String(300))
+    retry_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)

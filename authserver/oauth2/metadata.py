@@ -58,6 +58,9 @@ def server_metadata() -> dict:
     }
     if config["REGISTRATION_ENABLED"]:
         metadata["registration_endpoint"] = f"{issuer}/oauth/register"
+    if config["CIMD_ENABLED"]:
+        # draft-ietf-oauth-client-id-metadata-document §4: an https URL may be the client_id.
+        metadata["client_id_metadata_document_supported"] = True
     return metadata
 
 

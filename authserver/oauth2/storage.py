@@ -20,13 +20,14 @@ from flask import current_app
 from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.orm import make_transient_to_detached
 
-from .. import clock, policy
+from .. import clock, policy, throttling
 from ..extensions import db
 from ..models import Client, RefreshToken, TokenFamily, User
 from ..scopes import scope_list
 from ..security.secrets import new_secret
-from ..services import caches, consents, tokens
+from ..services import caches, consents, metadata_documents, tokens
 from ..services.clients import find_client
+from ..services.metadata_documents import DocumentRefused
 
 
 @dataclass(frozen=True)
@@ -48,13 +49,38 @@ class Grantor:
 def query_client(client_id: str) -> Client | None:
     """The client, from this process's cache (dropped whenever any client changes).
 
-    A disabled client is not found: every endpoint then answers ``invalid_client``.
+    A disabled client is not found: every endpoint then answers ``invalid_client``; nor is a
+    metadata document's client whose document, due again, could not be had or was refused, nor
+    any such client while metadata documents are switched off.
     """
     cached = caches.cached(caches.CLIENTS, client_id, lambda: _detached(find_client(client_id)))
+    if cached is not None and not metadata_documents.honoured(cached):
+        return None
+    if metadata_documents.names_document(client_id) and (
+        cached is None or not metadata_documents.fresh(cached)
+    ):
+        try:
+            return _enabled(resolve_client(client_id))
+        except DocumentRefused:
+            return None
     if cached is not None and cached.disabled_at is not None:
         return None
     # Into this request's session without a query (SQLAlchemy's documented caching recipe).
     return db.session.merge(cached, load=False) if cached is not None else None
+
+
+def _enabled(client: Client | None) -> Client | None:
+    return client if client is not None and client.disabled_at is None else None
+
+
+def resolve_client(client_id: str | None) -> Client | None:
+    """The client ``client_id`` names: registered here, or described by the metadata document
+    at that URL (fetched when not kept or expired, fetches throttled per host); None when no
+    client is called that. Raises ``DocumentRefused`` when the document is not acceptable."""
+    if isinstance(client_id, str) and metadata_documents.names_document(client_id):
+        return metadata_documents.client_for(client_id, throttling.metadata_document_fetch_allowed)
+    client = find_client(client_id)
+    return client if client is None or metadata_documents.honoured(client) else None
 
 
 def _detached(row: Client | None) -> Client | None:

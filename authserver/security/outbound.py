@@ -28,6 +28,8 @@ import socket
 import ssl
 import time
 from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 from urllib.parse import urlencode, urlsplit
 
 #: Sizes the callers use: a client's key set, a metadata document.
@@ -54,7 +56,11 @@ class Fetched:
     document: dict
     #: Seconds the sender lets us keep it (``Cache-Control: max-age``); None: it did not say;
     #: 0: ``no-store`` or ``no-cache``.
-    max_age: int | None
+    max_age: int | None = None
+    #: The answer's ``Expires`` and ``Date`` headers (RFC 9111 §5.3, RFC 9110 §6.6.1), when
+    #: present and readable; an unreadable ``Expires`` means "already expired" (RFC 9111 §5.3).
+    expires: datetime | None = None
+    date: datetime | None = None
 
 
 def address_problem(address: IPAddress, allow_loopback: bool = False) -> str | None:
@@ -169,6 +175,11 @@ def fetch_json(
             raise FetchRefused(f"The document is larger than {max_bytes} bytes.")
         body = _read_bounded(connection, response, max_bytes, deadline)
         max_age = _max_age(response.getheader("Cache-Control") or "")
+        date = _http_date(response.getheader("Date"))
+        expires_header = response.getheader("Expires")
+        expires = _http_date(expires_header)
+        if expires_header is not None and expires is None:
+            expires = date or datetime.fromtimestamp(0, UTC)
     except (OSError, http.client.HTTPException, ssl.SSLError) as error:
         raise _unreachable(error) from error
     finally:
@@ -179,7 +190,7 @@ def fetch_json(
         raise FetchRefused("The document is not readable JSON.") from error
     if not isinstance(document, dict):
         raise FetchRefused("The document is not a JSON object.")
-    return Fetched(document, max_age)
+    return Fetched(document, max_age, expires, date)
 
 
 def post_form(
@@ -256,3 +267,14 @@ def _max_age(cache_control: str) -> int | None:
         return 0
     found = _MAX_AGE.search(cache_control)
     return int(found.group(1)) if found else None
+
+
+def _http_date(value: str | None) -> datetime | None:
+    """An HTTP date (IMF-fixdate or the obsolete forms) as an aware UTC datetime, or None."""
+    if not value:
+        return None
+    try:
+        parsed = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)

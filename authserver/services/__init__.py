@@ -9,7 +9,9 @@ it: ``tokens.end_compromised_grant`` (a replayed code or refresh token revokes i
 the request that revealed it is refused), ``audit.record_refusal`` (the record that a request
 was refused), ``sessions.live_session`` (a session's last use, on a connection of its own),
 ``devices.note_poll`` (a device's poll, on a connection of its own: the poll is answered with
-an error, yet the next one must see it for ``slow_down``), ``cleanup`` (one transaction per
+an error, yet the next one must see it for ``slow_down``), ``metadata_documents.client_for`` (a
+client's row filled from its metadata document, and a failed fetch remembered: caches every
+worker shares, no part of the request that needed them), ``cleanup`` (one transaction per
 batch) and ``outbox.deliver_due`` (the delivery's claims and outcomes, in the background, never
 part of a request).
 """

@@ -89,6 +89,19 @@ def _entry(
     }
 
 
+def entry(
+    event: str,
+    *,
+    outcome: str = "success",
+    client_id: str | None = None,
+    actor: str | None = None,
+    **detail: str | int | bool | None,
+) -> dict:
+    """The column values of one event, for a caller that writes it on a connection of its own
+    (``metadata_documents``: a cache filled outside the request's unit of work)."""
+    return _entry(event, outcome, None, None, client_id, actor, None, detail)
+
+
 def record(
     event: str,
     *,

@@ -22,7 +22,7 @@ from collections.abc import Callable, Hashable
 from typing import TypeVar
 
 from flask import Flask, current_app, g
-from sqlalchemy import event, select
+from sqlalchemy import Connection, event, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, SessionTransaction
@@ -131,6 +131,20 @@ def bump(name: str) -> None:
     store = _store(_the_app())
     store.drop(name)  # the rest of this transaction reads the change it makes
     db.session.info.setdefault(_BUMPED, set()).add((store, name))
+
+
+def bump_on(connection: Connection, name: str) -> None:
+    """``bump`` in a transaction of the caller's own (``connection``), for a write that is no
+    part of the request's unit of work; dropped here at once, elsewhere at their next check."""
+    table = CacheVersion.__table__
+    dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
+    statement = dialect.insert(table).values(name=name, version=1)
+    connection.execute(
+        statement.on_conflict_do_update(
+            index_elements=[table.c.name], set_={"version": table.c.version + 1}
+        )
+    )
+    _store(_the_app()).drop(name)
 
 
 @event.listens_for(Session, "after_commit")

@@ -19,6 +19,7 @@ from ..models import (
     AuditEvent,
     AuthorizationCode,
     DeviceAuthorization,
+    MetadataDocumentFailure,
     OneTimeLink,
     OutboxMessage,
     PushedRequest,
@@ -142,5 +143,9 @@ def cleanup(now: datetime | None = None) -> Removed:
     removed.counts["refresh_retry_answers"] = erase_stale_retry_answers(now, life)
     removed.counts["rate_limit_counters"] = _delete_in_batches(
         RateLimitCounter, RateLimitCounter.expires_at <= now.timestamp(), key="key"
+    )
+    # Metadata documents that failed a while ago may be fetched again; the row has done its job.
+    removed.counts["metadata_document_failures"] = _delete_in_batches(
+        MetadataDocumentFailure, MetadataDocumentFailure.retry_at <= now, key="url_hash"
     )
     return removed

@@ -260,6 +260,10 @@ def update_client(
     name and where it sends them back. A new name or a changed set of redirect URIs is another
     app, so the "verified" mark goes with it (audited); scopes, grant types and post-logout
     URIs do not change who people are dealing with, so it stays."""
+    if client.metadata_document:
+        raise ServiceError(
+            "This client is described by its metadata document; change the document instead."
+        )
     name, uris, scope, grants = validate_registration(
         name, redirect_uris, scope_list(scope), grant_types, client.is_public
     )
@@ -374,7 +378,9 @@ def find_client(client_id: str | None) -> Client | None:
 
     Checked before the query because PostgreSQL refuses a NUL byte in a string outright.
     """
-    if not isinstance(client_id, str) or not client_id or len(client_id) > 64:
+    if not isinstance(client_id, str) or not client_id:
+        return None
+    if len(client_id) > policy.CLIENT_ID_MAX_LENGTH:
         return None
     if not client_id.isprintable():
         return None

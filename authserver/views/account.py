@@ -107,6 +107,21 @@ def apps() -> str:
     )
 
 
+@bp.post("/apps/revoke")
+@login_required
+def revoke_named() -> Response:
+    """``revoke``, the client named in the form: a metadata document's client_id is a URL,
+    whose slashes a path segment cannot carry."""
+    return revoke(request.form.get("client_id", ""))
+
+
+@bp.post("/apps/revoke-scope")
+@login_required
+def revoke_scope_named() -> Response:
+    """``revoke_scope``, the client named in the form (see ``revoke_named``)."""
+    return revoke_scope(request.form.get("client_id", ""))
+
+
 @bp.post("/apps/<client_id>/revoke")
 @login_required
 def revoke(client_id: str) -> Response:

@@ -43,10 +43,11 @@ from ..models import Client, UserSession
 from ..oauth2 import authorization_server
 from ..oauth2.errors import InvalidTargetError, refusal_reason
 from ..oauth2.server import parameter_problem
-from ..oauth2.storage import Grantor
+from ..oauth2.storage import Grantor, resolve_client
 from ..scopes import REQUIRED_SCOPES, describe, join_scopes, scope_list
 from ..services import audit, codes, consents, factors, locks, pushed_requests, resources, sessions
 from ..services.clients import find_client
+from ..services.metadata_documents import DocumentRefused
 from ..services.tokens import decode_id_token_hint
 from . import pushed, reauthentication
 from .auth import begin_second_step
@@ -215,7 +216,18 @@ def trusted_target() -> Target:
             raise Answer(
                 error_page("Invalid request", f"The parameter '{name}' was sent more than once.")
             )
-    client = find_client(request.args.get("client_id"))
+    try:
+        client = resolve_client(request.args.get("client_id"))
+    except DocumentRefused as refused:
+        # No redirect: the document that would list where answers may go is not trusted.
+        raise Answer(
+            error_page(
+                "Application not recognised",
+                "The application that sent you here names itself by a web address whose "
+                f"description this server could not accept. Nothing was shared with it. "
+                f"{refused}",
+            )
+        ) from None
     if client is None:
         raise Answer(
             error_page(
@@ -505,6 +517,9 @@ def consent_page(
         form=ActionForm(),
         user=current_user,
         registered_by=registered_by(client),
+        document_host=client.document_host,
+        local_only=client.metadata_document
+        and policy.only_loopback_redirects(client.redirect_uris),
         return_host=return_host,
         resources=named_resources(resources),
         action=action or request.full_path,
@@ -527,6 +542,8 @@ def registered_by(client: Client) -> str:
     a person can trust is the operator's own word (an app it registered or verified) and the
     host they are sent back to, which the page shows apart.
     """
+    if client.metadata_document:
+        return "described by a document its developer published on the web"
     if not client.self_service:
         return "registered by the operator of this server"
     if client.verified:

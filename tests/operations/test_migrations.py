@@ -13,8 +13,8 @@ from sqlalchemy import inspect, select, text
 from authserver import PACKAGE_DIR, create_app
 from authserver.extensions import db
 from authserver.models import Base, User
-from authserver.services import clients, operator, users
 from authserver.services.schema import shipped_revisions
+from authserver.services import clients, operator, users
 from tests.databases import (
     drop_postgres_schema,
     postgres_url_for_tests,
@@ -164,14 +164,14 @@ def empty_app(test_database, tmp_path):
         drop_postgres_schema(url, schema)
 
 
-def _head() -> str:
-    [head] = shipped_revisions(PACKAGE_DIR / "migrations").heads
-    return head
-
-
 def _revision(app) -> str:
     with app.app_context():
         return db.session.scalar(text("SELECT version_num FROM alembic_version"))
+
+
+def _head() -> str:
+    [head] = shipped_revisions(PACKAGE_DIR / "migrations").heads
+    return head
 
 
 def test_a_downgrade_that_would_enable_a_disabled_account_refuses(empty_app, capfd):
@@ -225,19 +225,73 @@ def test_the_backchannel_downgrade_refuses_while_a_client_would_stop_being_told(
             backchannel_logout_uri="https://told.example.com/logout",
         )
         db.session.commit()
+        # At 0016 itself: on PostgreSQL a refused downgrade rolls back every step it took, so
+        # starting from the head would leave the head, not 0016, in place.
+        downgrade(revision="0016_backchannel")
         capfd.readouterr()
         with pytest.raises(SystemExit):
             downgrade(revision="0015_clientauth")
     said = capfd.readouterr().err
     assert "Cannot downgrade below 0016_backchannel without losing data: 1 client(s)" in said
-    # SQLite commits each step down (a later revision's may be done); PostgreSQL rolls all back.
-    assert _revision(empty_app) in ("0016_backchannel", _head())
+    assert _revision(empty_app) == "0016_backchannel"
     with empty_app.app_context():
         uri = db.session.scalar(text("SELECT backchannel_logout_uri FROM clients"))
         assert uri == "https://told.example.com/logout"
         db.session.rollback()
         downgrade(revision="0015_clientauth", x_arg=["drop_data=yes"])
     assert _revision(empty_app) == "0015_clientauth"
+
+
+def test_the_metadata_document_downgrade_refuses_while_a_url_names_a_client(empty_app, capfd):
+    """0017: the older, narrower client_id columns cannot hold a metadata document's URL."""
+    url = "https://agent.example/" + "c" * 100 + "/client.json"
+    with empty_app.app_context():
+        upgrade()
+        clients.create_client(
+            name="Short App", redirect_uris=["https://short.example/cb"], scope="openid"
+        )
+        db.session.execute(
+            text(
+                "INSERT INTO clients (client_id, name, redirect_uris, post_logout_redirect_uris,"
+                " scope, grant_types, is_public, can_introspect_any, verified,"
+                " require_pushed_authorization_requests, backchannel_logout_session_required,"
+                " metadata_document, created_at, updated_at) VALUES (:url, 'Agent', '[]', '[]',"
+                " 'openid', '[]', :yes, :no, :no, :no, :no, :yes, :now, :now)"
+            ),
+            {"url": url, "yes": True, "no": False, "now": datetime(2026, 1, 1)},
+        )
+        db.session.execute(
+            text(
+                "INSERT INTO audit_events (at, event, outcome, client_id, actor, detail, repeats)"
+                " VALUES (:now, 'client.created', 'success', :url, 'metadata-document', '{}', 1)"
+            ),
+            {"url": url, "now": datetime(2026, 1, 1)},
+        )
+        db.session.commit()
+        capfd.readouterr()
+        with pytest.raises(SystemExit):
+            downgrade(revision="0016_backchannel")
+    said = capfd.readouterr().err
+    assert "Cannot downgrade below 0017_cimd without losing data: 1 client(s)" in said
+    assert "1 audit event(s)" in said
+    # SQLite commits each step down (0018's lost nothing); PostgreSQL rolls all back.
+    assert _revision(empty_app) in ("0017_cimd", _head())
+    with empty_app.app_context():
+        assert db.session.scalar(text("SELECT count(*) FROM clients")) == 2
+        db.session.rollback()
+        downgrade(revision="0016_backchannel", x_arg=["drop_data=yes"])
+    assert _revision(empty_app) == "0016_backchannel"
+    with empty_app.app_context():
+        names = db.session.scalars(text("SELECT name FROM clients")).all()
+        assert names == ["Short App"]
+        assert (
+            db.session.scalar(
+                text("SELECT client_id FROM audit_events WHERE actor = 'metadata-document'")
+            )
+            is None
+        )
+        db.session.rollback()
+        upgrade()
 
 
 def test_the_dpop_downgrade_refuses_while_a_client_requires_dpop(empty_app, capfd):
@@ -253,12 +307,12 @@ def test_the_dpop_downgrade_refuses_while_a_client_requires_dpop(empty_app, capf
         db.session.commit()
         capfd.readouterr()
         with pytest.raises(SystemExit):
-            downgrade(revision="0016_backchannel")
+            downgrade(revision="0017_cimd")
     said = capfd.readouterr().err
     assert "Cannot downgrade below 0018_dpop without losing data: 1 client(s)" in said
     assert _revision(empty_app) in ("0018_dpop", _head())
     with empty_app.app_context():
         assert db.session.scalar(text("SELECT dpop_bound_access_tokens FROM clients")) in (1, True)
         db.session.rollback()
-        downgrade(revision="0016_backchannel", x_arg=["drop_data=yes"])
-    assert _revision(empty_app) == "0016_backchannel"
+        downgrade(revision="0017_cimd", x_arg=["drop_data=yes"])
+    assert _revision(empty_app) == "0017_cimd"

@@ -1,12 +1,11 @@
 """DPoP (RFC 9449)
 
 Revision ID: 0018_dpop
-Revises: 0016_backchannel
+Revises: 0017_cimd
 Create Date: 2026-12-06 00:45:00.000000
 
 Clients may be registered for DPoP-bound access tokens only; authorization codes keep the
 request's dpop_jkt; token families keep the key a public client's refresh tokens are bound to.
-(Written against 0016_backchannel while 0017_cimd is added in parallel; rechained at merge.)
 
 The downgrade refuses, changing nothing, while any client requires DPoP, any code awaits a
 DPoP key or any grant's refresh tokens are bound to one: the older version would silently drop
@@ -20,7 +19,7 @@ from authserver.migrations.guard import refuse_losing
 
 # revision identifiers, used by Alembic.
 revision = '0018_dpop'
-down_revision = '0016_backchannel'
+down_revision = '0017_cimd'
 branch_labels = None
 depends_on = None
 
