@@ -13,8 +13,8 @@ from sqlalchemy import inspect, select, text
 from authserver import PACKAGE_DIR, create_app
 from authserver.extensions import db
 from authserver.models import Base, User
-from authserver.services.schema import shipped_revisions
 from authserver.services import clients, operator, users
+from authserver.services.schema import shipped_revisions
 from tests.databases import (
     drop_postgres_schema,
     postgres_url_for_tests,
