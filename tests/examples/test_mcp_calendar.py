@@ -1,7 +1,7 @@
 """The MCP server example (examples/mcp_calendar) with the real authorization server and
 resource API, each in its own process on free loopback ports, driven by the MCP SDK's own
 client: its OAuth (``OAuthClientProvider``: RFC 9728 then RFC 8414 discovery, RFC 7591
-registration, the authorization code with PKCE and ``resource``) over its streamable HTTP
+registration or a Client ID Metadata Document served over https from loopback, the authorization code with PKCE and ``resource``) over its streamable HTTP
 transport. The "browser" that logs in and consents is a ``requests`` session posting the
 server's forms with their CSRF tokens, as a person's browser would.
 
@@ -13,14 +13,19 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import datetime as dt
+import ipaddress
 import json
 import os
 import re
+import ssl
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, quote, urlsplit
@@ -30,14 +35,16 @@ import httpx2
 import pytest
 import requests
 import sqlalchemy as sa
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 from mcp.client.auth import AuthorizationCodeResult, OAuthClientProvider
-from mcp.client.auth.utils import should_use_client_metadata_url
 from mcp.client.session import ClientSession
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.auth import (
     OAuthClientInformationFull,
     OAuthClientMetadata,
-    OAuthMetadata,
     OAuthToken,
 )
 from mcp.shared.exceptions import MCPError
@@ -106,8 +113,87 @@ def _run(argv: list[str], env: dict) -> str:
     return result.stdout
 
 
+class MetadataDocuments:
+    """An https server on loopback serving Client ID Metadata Documents, as a desktop MCP
+    client's vendor would host its own. Its certificate is self-signed; the authorization
+    server's process trusts it through ``SSL_CERT_FILE`` (read by ``ssl``'s default context)."""
+
+    def __init__(self, workdir: Path) -> None:
+        key = ec.generate_private_key(ec.SECP256R1())
+        name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+        now = dt.datetime.now(dt.UTC)
+        certificate = (
+            x509.CertificateBuilder()
+            .subject_name(name)
+            .issuer_name(name)
+            .public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - dt.timedelta(minutes=5))
+            .not_valid_after(now + dt.timedelta(hours=2))
+            .add_extension(
+                x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+                critical=False,
+            )
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .sign(key, hashes.SHA256())
+        )
+        self.certificate = workdir / "documents-ca.pem"
+        self.certificate.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+        key_file = workdir / "documents-key.pem"
+        key_file.write_bytes(
+            key.private_bytes(
+                serialization.Encoding.PEM,
+                serialization.PrivateFormat.PKCS8,
+                serialization.NoEncryption(),
+            )
+        )
+        self.documents: dict[str, bytes] = {}
+        self.fetched: list[str] = []
+        documents, fetched = self.documents, self.fetched
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                fetched.append(self.path)
+                body = documents.get(self.path)
+                self.send_response(200 if body is not None else 404)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Cache-Control", "max-age=300")
+                self.end_headers()
+                self.wfile.write(body or b"{}")
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(self.certificate, key_file)
+        self.server = ThreadingHTTPServer(("127.0.0.1", free_port()), Handler)
+        self.server.socket = context.wrap_socket(self.server.socket, server_side=True)
+        self.origin = f"https://127.0.0.1:{self.server.server_port}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def publish(self, path: str, document: dict[str, Any]) -> str:
+        url = self.origin + path
+        self.documents[path] = json.dumps({"client_id": url, **document}).encode()
+        return url
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.thread.join()
+        self.server.server_close()
+
+
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+def documents(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MetadataDocuments]:
+    served = MetadataDocuments(tmp_path_factory.mktemp("metadata_documents"))
+    yield served
+    served.close()
+
+
+@pytest.fixture(scope="module")
+def stack(
+    tmp_path_factory: pytest.TempPathFactory, documents: MetadataDocuments
+) -> Iterator[Stack]:
     workdir = tmp_path_factory.mktemp("mcp_calendar")
     auth_port, api_port, mcp_port = free_port(), free_port(), free_port()
     issuer, api = f"http://127.0.0.1:{auth_port}", f"http://127.0.0.1:{api_port}"
@@ -129,6 +215,10 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         "AUTHSERVER_RATELIMIT_ENABLED": "false",
         # MCP clients register themselves (RFC 7591); off by default, on for this test.
         "AUTHSERVER_REGISTRATION_ENABLED": "1",
+        # ...or name themselves by a metadata document, served here from loopback over https
+        # with the test's own certificate.
+        "AUTHSERVER_CIMD_ALLOW_LOOPBACK": "1",
+        "SSL_CERT_FILE": str(documents.certificate),
         "RESOURCE_API_DATABASE_URL": urls["api"],
         "RESOURCE_API_ISSUER": issuer,
         "RESOURCE_API_AUDIENCE": api,
@@ -208,10 +298,15 @@ class Person:
         self.asked_for: list[str] = []
         self.authorization_urls: list[str] = []
         self.callback: dict[str, list[str]] = {}
+        self.consent_page = ""
+        self.refusal: requests.Response | None = None
 
     async def open(self, authorization_url: str) -> None:
         self.authorization_urls.append(authorization_url)
         consent = self.session.get(authorization_url, timeout=10)
+        if consent.status_code >= 400:
+            self.refusal = consent
+            raise AssertionError(f"the authorization endpoint refused: {consent.status_code}")
         if not self.authorization_urls[:-1]:  # the first time: not logged in yet
             assert consent.url.startswith(f"{self.stack.issuer}/login"), consent.text[:500]
             consent = self.session.post(
@@ -224,6 +319,7 @@ class Person:
                 timeout=10,
             )
         assert consent.url.startswith(f"{self.stack.issuer}/oauth/authorize"), consent.text[:500]
+        self.consent_page = consent.text
         self.asked_for = re.findall(r'name="scope" value="([^"]+)"', consent.text)
         grant = self.grants[min(len(self.authorization_urls), len(self.grants)) - 1]
         granted = [s for s in self.asked_for if grant is None or s in grant]
@@ -263,14 +359,23 @@ def _client_metadata() -> OAuthClientMetadata:
     )
 
 
-async def _use_tools(stack: Stack, person: Person, storage: MemoryStorage, calls: list) -> list:
-    """Connect with the SDK's OAuth and run ``calls`` (tool name, arguments) in order."""
+async def _use_tools(
+    stack: Stack,
+    person: Person,
+    storage: MemoryStorage,
+    calls: list,
+    client_metadata: OAuthClientMetadata | None = None,
+    client_metadata_url: str | None = None,
+) -> list:
+    """Connect with the SDK's OAuth and run ``calls`` (tool name, arguments) in order; with
+    ``client_metadata_url``, the SDK names itself by that metadata document."""
     auth = OAuthClientProvider(
         server_url=stack.mcp,
-        client_metadata=_client_metadata(),
+        client_metadata=client_metadata or _client_metadata(),
         storage=storage,
         redirect_handler=person.open,
         callback_handler=person.code,
+        client_metadata_url=client_metadata_url,
     )
     results = []
     async with httpx2.AsyncClient(auth=auth, timeout=30) as http:
@@ -296,6 +401,18 @@ def _events_of(stack: Stack, sub: str) -> list[str]:
                 sa.text("SELECT title FROM events WHERE owner_sub = :sub ORDER BY id"), {"sub": sub}
             )
             return [row[0] for row in rows]
+    finally:
+        engine.dispose()
+
+
+def _registrations(stack: Stack) -> int:
+    """Clients registered any way but by a metadata document."""
+    engine = sa.create_engine(stack.database_urls["auth"])
+    try:
+        with engine.connect() as connection:
+            return connection.execute(
+                sa.text("SELECT count(*) FROM clients WHERE NOT metadata_document")
+            ).scalar_one()
     finally:
         engine.dispose()
 
@@ -473,15 +590,63 @@ def test_a_token_without_events_read_is_403_insufficient_scope(stack):
     assert 'error="insufficient_scope"' in answer.headers["WWW-Authenticate"]
 
 
-@pytest.mark.skip(
-    reason="TODO(lead): enable after merging Client ID Metadata Documents (another branch): "
-    "the SDK then uses an https client_metadata_url as client_id instead of registering"
-)
-def test_the_sdk_uses_a_client_id_metadata_document_when_the_server_supports_it(stack):
-    metadata = OAuthMetadata.model_validate(
-        requests.get(f"{stack.issuer}/.well-known/oauth-authorization-server", timeout=10).json()
+def test_an_mcp_client_named_by_its_metadata_document_signs_in_without_registering(
+    stack, documents
+):
+    """The SDK's Client ID Metadata Document path (MCP authorization 2025-11-25): the server
+    advertises client_id_metadata_document_supported, so the SDK sends its document's https URL
+    as client_id instead of registering; the server fetches and checks the document, shows its
+    host on the consent page, and the tools work as for a registered client."""
+    metadata = _client_metadata()
+    url = documents.publish(
+        "/mcp-client.json",
+        {
+            "client_name": "Desktop agent",
+            "redirect_uris": [str(uri) for uri in metadata.redirect_uris or []],
+            "grant_types": ["authorization_code", "refresh_token"],
+            "response_types": ["code"],
+            "token_endpoint_auth_method": "none",
+        },
     )
-    # The SDK sends an https URL (with a path) as client_id when the server advertises
-    # client_id_metadata_document_supported; the flow itself then needs that document served
-    # over https where the server may fetch it (its SSRF guards apply).
-    assert should_use_client_metadata_url(metadata, "https://client.example/mcp-client.json")
+    person, storage = Person(stack), MemoryStorage()
+    registrations_before = _registrations(stack)
+    (listed,) = anyio.run(
+        _use_tools,
+        stack,
+        person,
+        storage,
+        [("list_events", {})],
+        metadata,
+        url,
+    )
+    assert not listed.is_error, listed.content
+    assert parse_qs(urlsplit(person.authorization_urls[0]).query)["client_id"] == [url]
+    # The consent page names the host the document came from, and warns that every redirect
+    # goes to the person's own computer (any local program could claim that name).
+    assert f"<strong>From {urlsplit(url).netloc}.</strong>" in person.consent_page
+    assert "Any program on your computer could be" in person.consent_page
+    assert storage.client_info is not None and storage.client_info.client_id == url
+    assert storage.tokens is not None
+    assert _claims(storage.tokens.access_token)["client_id"] == url
+    assert _registrations(stack) == registrations_before  # nothing registered by RFC 7591
+    assert documents.fetched.count("/mcp-client.json") == 1  # kept per its Cache-Control
+
+
+def test_a_metadata_document_that_lies_about_its_client_id_is_refused(stack, documents):
+    """A document whose client_id is not its own URL: the authorization endpoint answers an
+    error page and never redirects to the document's redirect URI."""
+    metadata = _client_metadata()
+    url = documents.origin + "/liar.json"
+    documents.documents["/liar.json"] = json.dumps(
+        {
+            "client_id": documents.origin + "/someone-else.json",
+            "redirect_uris": [str(uri) for uri in metadata.redirect_uris or []],
+            "token_endpoint_auth_method": "none",
+        }
+    ).encode()
+    person, storage = Person(stack), MemoryStorage()
+    with pytest.raises((BaseExceptionGroup, AssertionError)):
+        anyio.run(_use_tools, stack, person, storage, [("list_events", {})], metadata, url)
+    assert storage.tokens is None
+    assert person.refusal is not None and person.refusal.status_code == 400
+    assert "client_id" in person.refusal.text
