@@ -165,6 +165,27 @@ def _proxies(config: Mapping) -> Finding:
     )
 
 
+def _outbound_loopback(config: Mapping) -> Finding:
+    """Fetching from loopback (metadata documents, client key sets, logout receivers) is for a
+    development machine: on a public server it lets anyone who names a client make this server
+    request its own private ports (SSRF, RFC 9700 §4.x, the CIMD draft's security notes)."""
+    item = "outbound requests to loopback"
+    allowed = [
+        name for name in ("CIMD_ALLOW_LOOPBACK", "OUTBOUND_ALLOW_LOOPBACK") if config.get(name)
+    ]
+    if not allowed:
+        return Finding(item, PASS, "refused (private, loopback and link-local addresses)")
+    settings = " and ".join(f"AUTHSERVER_{name}" for name in allowed)
+    if is_loopback_url(str(config["ISSUER"])):
+        return Finding(item, PASS, f"allowed by {settings}: fine on a development machine")
+    return Finding(
+        item,
+        FAIL,
+        f"{settings} let anyone who names a client make this public server call its own "
+        "loopback ports: turn it off",
+    )
+
+
 def _throttling(config: Mapping) -> Finding:
     uri = str(config.get("RATELIMIT_STORAGE_URI", ""))
     if uri.startswith("memory"):
@@ -243,6 +264,7 @@ def run_checks(config: Mapping) -> list[Finding]:
         _signing_key(now),
         _keys_at_rest(),
         _proxies(config),
+        _outbound_loopback(config),
         _throttling(config),
         _metrics(config),
         _outbox(config),

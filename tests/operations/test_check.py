@@ -124,3 +124,35 @@ def test_metadata_that_breaks_rfc_8414_fails_the_check(app, monkeypatch):
     failed = [c for c in json.loads(result.output)["checks"] if c["status"] == "fail"]
     assert [c["item"] for c in failed] == ["metadata (RFC 8414)"]
     assert "S256" in failed[0]["detail"] and "plain" in failed[0]["detail"]
+
+
+@pytest.mark.parametrize(
+    ("app_config", "status"),
+    [
+        ({}, "pass"),
+        ({"CIMD_ALLOW_LOOPBACK": True}, "pass"),  # the test issuer is on loopback
+        (
+            {
+                "CIMD_ALLOW_LOOPBACK": True,
+                "ISSUER": "https://id.example.com",
+                "SECRET_KEY": "k" * 40,
+                "SESSION_COOKIE_SECURE": True,
+                "TRUSTED_PROXIES": 1,
+            },
+            "fail",
+        ),
+        (
+            {
+                "OUTBOUND_ALLOW_LOOPBACK": True,
+                "ISSUER": "https://id.example.com",
+                "SECRET_KEY": "k" * 40,
+                "SESSION_COOKIE_SECURE": True,
+                "TRUSTED_PROXIES": 1,
+            },
+            "fail",
+        ),
+    ],
+)
+def test_fetching_from_loopback_fails_the_check_on_a_public_server(app, status):
+    checks = {c["item"]: c for c in json.loads(run_check(app, "--json").output)["checks"]}
+    assert checks["outbound requests to loopback"]["status"] == status
