@@ -1,7 +1,8 @@
 """The MCP server example (examples/mcp_calendar) with the real authorization server and
 resource API, each in its own process on free loopback ports, driven by the MCP SDK's own
 client: its OAuth (``OAuthClientProvider``: RFC 9728 then RFC 8414 discovery, RFC 7591
-registration or a Client ID Metadata Document served over https from loopback, the authorization code with PKCE and ``resource``) over its streamable HTTP
+registration or a Client ID Metadata Document served over https from loopback, the
+authorization code with PKCE and ``resource``) over its streamable HTTP
 transport. The "browser" that logs in and consents is a ``requests`` session posting the
 server's forms with their CSRF tokens, as a person's browser would.
 

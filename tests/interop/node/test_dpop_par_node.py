@@ -29,8 +29,8 @@ from .test_openid_client_node import (
     NODE_DIR,
     PASSWORD,
     PROJECT_ROOT,
+    Browser,
     Server,
-    browser_consents,
     read_log,
     wait_until_serving,
 )
@@ -136,7 +136,9 @@ def test_openid_client_binds_par_code_refresh_and_api_calls_to_its_key(services)
         first = json.loads(rp.stdout.readline() or '{"error": "the client printed nothing"}')
         assert "authorize" in first, (first, "".join(server.log[-30:]))
         assert "request_uri=" in first["authorize"]  # pushed, not sent in the URL
-        callback = browser_consents(server.issuer, first["authorize"])
+        browser = Browser(server.issuer)
+        browser.log_in()
+        callback = browser.consent(first["authorize"])
         output, errors = rp.communicate(callback + "\n", timeout=FLOW_SECONDS)
     finally:
         if rp.poll() is None:
