@@ -205,6 +205,9 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         "AUTHSERVER_RATELIMIT_ENABLED": "false",
         "AUTHSERVER_SMTP_URL": smtp_url,
         "AUTHSERVER_OUTBOX_INTERVAL": "0.2",
+        # A client_id of http://127.0.0.1… names a metadata document served by a test
+        # (test_metadata_document_client.py); only such client_ids behave differently.
+        "AUTHSERVER_CIMD_ALLOW_LOOPBACK": "1",
         "RESOURCE_API_DATABASE_URL": urls["api"],
         "RESOURCE_API_ISSUER": issuer,
         "RESOURCE_API_AUDIENCE": api,

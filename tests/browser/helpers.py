@@ -90,6 +90,16 @@ def register_app(
     return client_id, secret
 
 
+def tab_to(page: Page, selector: str, limit: int = 40) -> None:
+    """Press Tab until ``selector`` has the focus."""
+    target = page.locator(selector)
+    for _ in range(limit):
+        page.keyboard.press("Tab")
+        if target.evaluate("el => el === document.activeElement"):
+            return
+    raise AssertionError(f"Tab never reached {selector}")
+
+
 def log_out_of_server(page: Page, issuer: str) -> None:
     page.goto(f"{issuer}/account/apps")
     page.get_by_role("button", name=re.compile("^log out$", re.I)).click()

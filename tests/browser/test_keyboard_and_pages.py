@@ -11,17 +11,7 @@ require_browser_tools()
 from playwright.sync_api import Page, expect  # noqa: E402
 
 from .conftest import PASSWORD, Stack, new_email  # noqa: E402
-from .helpers import check_page, log_out_of_server, register_app, sign_up  # noqa: E402
-
-
-def tab_to(page: Page, selector: str, limit: int = 40) -> None:
-    """Press Tab until ``selector`` has the focus."""
-    target = page.locator(selector)
-    for _ in range(limit):
-        page.keyboard.press("Tab")
-        if target.evaluate("el => el === document.activeElement"):
-            return
-    raise AssertionError(f"Tab never reached {selector}")
+from .helpers import check_page, log_out_of_server, register_app, sign_up, tab_to  # noqa: E402
 
 
 def test_login_and_consent_with_the_keyboard_only(page: Page, stack: Stack, screenshots):
