@@ -188,6 +188,10 @@ def test_metadata_document_client_from_consent_to_keyboard_revocation(
     )
     expect(card.get_by_role("heading").locator("b")).to_have_count(0)
     check_page(page, "cimd-connected-apps")
+    # Each card's buttons name their app to a screen reader: several cards, no two alike.
+    expect(card.get_by_role("button", name=f"Remove access {APP_NAME}", exact=True)).to_have_count(
+        1
+    )
     tab_to(
         page,
         f'form[action$="/account/apps/revoke"]:has(input[value="{app_server.client_id}"]) button',
