@@ -21,6 +21,7 @@ from mcp.server.mcpserver.exceptions import ToolError
 from mcp.server.transport_security import TransportSecuritySettings
 from mcp_types import ToolAnnotations
 from pydantic import AnyHttpUrl, Field
+from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -196,7 +197,17 @@ def create_app(settings: Settings, http: httpx2.AsyncClient | None = None) -> AS
         Route(WELL_KNOWN, metadata, methods=["GET"]),
         Route(urlsplit(settings.resource_metadata_url).path, metadata, methods=["GET"]),
     ]
-    return ScopeChallenge(app, settings, verifier, TOOL_SCOPES, path)
+    # Browser-based MCP clients (the Inspector's page) call /mcp from their own origin with a
+    # bearer token, never a cookie, so any origin may; the SDK's DNS-rebinding guard still
+    # checks Host and Origin. They must read the 401's challenge to find the metadata.
+    return CORSMiddleware(
+        ScopeChallenge(app, settings, verifier, TOOL_SCOPES, path),
+        allow_origins=["*"],
+        allow_methods=["GET", "POST", "DELETE"],
+        allow_headers=["Authorization", "Content-Type", "Mcp-Session-Id", "Mcp-Protocol-Version"],
+        expose_headers=["WWW-Authenticate", "Mcp-Session-Id"],
+        max_age=600,
+    )
 
 
 def _transport_security(settings: Settings) -> TransportSecuritySettings | None:

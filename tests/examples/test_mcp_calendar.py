@@ -651,3 +651,32 @@ def test_a_metadata_document_that_lies_about_its_client_id_is_refused(stack, doc
     assert storage.tokens is None
     assert person.refusal is not None and person.refusal.status_code == 400
     assert "client_id" in person.refusal.text
+
+
+def test_a_browser_based_client_may_call_the_mcp_endpoint_and_read_its_challenge(stack):
+    """An MCP client in a page on another origin (the Inspector's): the preflight is allowed,
+    and the 401 it gets first exposes WWW-Authenticate, where it learns of the metadata."""
+    origin = "http://localhost:6274"
+    preflight = requests.options(
+        stack.mcp,
+        headers={
+            "Origin": origin,
+            "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": "authorization, content-type, mcp-protocol-version",
+        },
+        timeout=10,
+    )
+    assert preflight.status_code == 200
+    assert preflight.headers["Access-Control-Allow-Origin"] in ("*", origin)
+    assert "authorization" in preflight.headers["Access-Control-Allow-Headers"].lower()
+    assert "Access-Control-Allow-Credentials" not in preflight.headers
+    unauthorized = requests.post(
+        stack.mcp,
+        json={"jsonrpc": "2.0", "id": 1, "method": "tools/list"},
+        headers={"Origin": origin, "Accept": "application/json, text/event-stream"},
+        timeout=10,
+    )
+    assert unauthorized.status_code == 401
+    assert unauthorized.headers["Access-Control-Allow-Origin"] == "*"
+    assert "www-authenticate" in unauthorized.headers["Access-Control-Expose-Headers"].lower()
+    assert "resource_metadata=" in unauthorized.headers["WWW-Authenticate"]
