@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 from datetime import UTC, datetime
 
-from flask import Flask, request
+from flask import Flask, abort, request
 from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy import DateTime, String, event
 from sqlalchemy.engine import Engine
@@ -66,12 +66,29 @@ def create_app(database_url: str | None = None) -> Flask:
         db.session.commit()
         return {"id": row.id}, 201
 
+    @app.get("/read")
+    def read() -> dict:
+        # One indexed read (the primary key), as a token lookup is: a floor for endpoints that
+        # read one row, which ``--all`` measures beside ``/hello``.
+        row = db.session.get(Row, SEEDED_ROW)
+        if row is None:
+            abort(404)
+        return {"id": row.id, "name": row.name}
+
     return app
 
 
+#: The row ``/read`` reads, made with the table.
+SEEDED_ROW = 1
+
+
 def create_schema(database_url: str) -> None:
-    """Create the one table (run once, before the workers start)."""
+    """Create the one table with the row ``/read`` reads (run once, before the workers start)."""
     app = create_app(database_url)
     with app.app_context():
         db.create_all()
+        if db.session.get(Row, SEEDED_ROW) is None:
+            # The first row of a new table (no id given: PostgreSQL's sequence must make it).
+            db.session.add(Row(name="read", created_at=datetime.now(UTC)))
+            db.session.commit()
         db.engine.dispose()

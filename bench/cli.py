@@ -179,6 +179,8 @@ def make_endpoint(
         return endpoint("baseline", "GET", "/hello")
     if key == "insert":
         return endpoint("baseline", "POST", "/insert", headers=FORM, body="name=bench")
+    if key == "read":
+        return endpoint("baseline", "GET", "/read")
     if key == "client_credentials":
         body = "grant_type=client_credentials&scope=events%3Aread"
         return endpoint("auth", "POST", "/oauth/token", headers=auth, body=body)

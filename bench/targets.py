@@ -35,6 +35,8 @@ class Measured:
 ENDPOINTS: dict[str, Measured] = {
     "hello": Measured("GET /hello (bare Flask: the limit)"),
     "insert": Measured("POST /insert (bare Flask + 1 row)"),
+    # A floor for endpoints that read one row (no target refers to it; --all, --only read).
+    "read": Measured("GET /read (bare Flask + 1 indexed read)"),
     "client_credentials": Measured(
         "POST /oauth/token client_credentials", "insert", Target(0.7, p99_ms=25)
     ),

@@ -417,5 +417,8 @@ def test_baseline_app(tmp_path) -> None:
     baseline.create_schema(url)
     client = create_app(url).test_client()
     assert client.get("/hello").get_json() == {"hello": "world"}
+    assert client.get("/read").get_json() == {"id": 1, "name": "read"}
     response = client.post("/insert", data={"name": "x"})
-    assert response.status_code == 201 and response.get_json() == {"id": 1}
+    assert response.status_code == 201 and response.get_json() == {"id": 2}
+    baseline.create_schema(url)  # again: the seeded row is not made twice
+    assert client.post("/insert", data={"name": "y"}).get_json() == {"id": 3}
