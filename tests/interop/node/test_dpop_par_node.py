@@ -30,9 +30,8 @@ from .test_openid_client_node import (
     PASSWORD,
     PROJECT_ROOT,
     Browser,
+    FlaskRun,
     Server,
-    read_log,
-    wait_until_serving,
 )
 
 pytestmark = pytest.mark.skipif(
@@ -41,27 +40,6 @@ pytestmark = pytest.mark.skipif(
 )
 
 REDIRECT_URI = "http://127.0.0.1:8766/callback"
-
-
-def _start(app: str, port: int, env: dict[str, str], log: list[str]):
-    process = subprocess.Popen(  # noqa: S603 - fixed argv: this interpreter, our apps
-        [sys.executable, "-m", "flask", "--app", app, "run"]
-        + ["--host", "127.0.0.1", "--port", str(port), "--no-reload", "--no-debugger"],
-        cwd=PROJECT_ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    reader, lines = read_log(process, log)
-    return process, reader, lines
-
-
-def _stop(process, reader) -> None:
-    process.terminate()
-    process.wait(timeout=10)
-    reader.join(timeout=10)
-    process.stderr.close()
 
 
 @pytest.fixture
@@ -94,17 +72,17 @@ def services(tmp_path: Path) -> Iterator[tuple[Server, str]]:
         cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=60, check=False,
     )  # fmt: skip
     assert upgraded.returncode == 0, upgraded.stderr
-    auth = _start("authserver", auth_port, env, live.log)
+    auth = FlaskRun("authserver", auth_port, env, live.log)
     api_log: list[str] = []
-    resource = _start("resource_api", api_port, env, api_log)
+    resource = FlaskRun("resource_api", api_port, env, api_log)
     try:
-        wait_until_serving(auth[2], live.log)
-        wait_until_serving(resource[2], api_log)
+        auth.wait_until_serving()
+        resource.wait_until_serving()
         live.log.extend(api_log)  # one log to show when the flow fails
         yield live, api
     finally:
-        _stop(*auth[:2])
-        _stop(*resource[:2])
+        auth.stop()
+        resource.stop()
 
 
 def test_openid_client_binds_par_code_refresh_and_api_calls_to_its_key(services) -> None:

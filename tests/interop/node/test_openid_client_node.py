@@ -108,6 +108,33 @@ def wait_until_serving(lines: queue.Queue, log: list[str]) -> None:
     raise AssertionError("server did not start:\n" + "".join(log))
 
 
+class FlaskRun:
+    """One app served by ``flask run`` on a loopback port, its stderr read into ``log``."""
+
+    def __init__(self, app: str, port: int, env: dict[str, str], log: list[str]) -> None:
+        self.process = subprocess.Popen(  # noqa: S603 - fixed argv: this interpreter, our app
+            [sys.executable, "-m", "flask", "--app", app, "run"]
+            + ["--host", "127.0.0.1", "--port", str(port), "--no-reload", "--no-debugger"],
+            cwd=PROJECT_ROOT,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        self.log = log
+        self.reader, self.lines = read_log(self.process, log)
+
+    def wait_until_serving(self) -> None:
+        wait_until_serving(self.lines, self.log)
+
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.wait(timeout=10)
+        self.reader.join(timeout=10)  # the pipe is at its end once the server has exited
+        assert self.process.stderr is not None
+        self.process.stderr.close()
+
+
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[Server]:
     port = free_port()
@@ -129,24 +156,12 @@ def server(tmp_path: Path) -> Iterator[Server]:
     live.flask(
         "users", "create", "--email", EMAIL, "--password", PASSWORD, "--name", NAME, "--json"
     )
-    process = subprocess.Popen(  # noqa: S603 - fixed argv: this interpreter, our app
-        [sys.executable, "-m", "flask", "--app", "authserver", "run"]
-        + ["--host", "127.0.0.1", "--port", str(port), "--no-reload", "--no-debugger"],
-        cwd=PROJECT_ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    reader, lines = read_log(process, live.log)
+    served = FlaskRun("authserver", port, env, live.log)
     try:
-        wait_until_serving(lines, live.log)
+        served.wait_until_serving()
         yield live
     finally:
-        process.terminate()
-        process.wait(timeout=10)
-        reader.join(timeout=10)  # the pipe is at its end once the server has exited
-        process.stderr.close()
+        served.stop()
 
 
 class Browser:
