@@ -406,31 +406,29 @@ def _events_of(stack: Stack, sub: str) -> list[str]:
         engine.dispose()
 
 
-def _registrations(stack: Stack) -> int:
-    """Clients registered any way but by a metadata document."""
-    engine = sa.create_engine(stack.database_urls["auth"])
+def _count(url: str, query: str, **parameters: str) -> int:
+    """One ``SELECT count(*)`` on a service's own database."""
+    engine = sa.create_engine(url)
     try:
         with engine.connect() as connection:
-            return connection.execute(
-                sa.text("SELECT count(*) FROM clients WHERE NOT metadata_document")
-            ).scalar_one()
+            return connection.execute(sa.text(query), parameters).scalar_one()
     finally:
         engine.dispose()
+
+
+def _registrations(stack: Stack) -> int:
+    """Clients registered any way but by a metadata document."""
+    return _count(
+        stack.database_urls["auth"], "SELECT count(*) FROM clients WHERE NOT metadata_document"
+    )
 
 
 def _exchanges_by_mcp_server(stack: Stack) -> int:
-    engine = sa.create_engine(stack.database_urls["auth"])
-    try:
-        with engine.connect() as connection:
-            return connection.execute(
-                sa.text(
-                    "SELECT count(*) FROM audit_events "
-                    "WHERE event = 'token.exchanged' AND client_id = :client"
-                ),
-                {"client": stack.demo["mcp_client_id"]},
-            ).scalar_one()
-    finally:
-        engine.dispose()
+    return _count(
+        stack.database_urls["auth"],
+        "SELECT count(*) FROM audit_events WHERE event = 'token.exchanged' AND client_id = :client",
+        client=stack.demo["mcp_client_id"],
+    )
 
 
 # --- the tests ----------------------------------------------------------------------------------

@@ -20,8 +20,8 @@ from tests.processes import free_port
 
 
 @contextmanager
-def served(wsgi_app) -> Iterator[str]:
-    server = make_server("127.0.0.1", free_port(), wsgi_app, threaded=True)
+def served(wsgi_app, port: int | None = None) -> Iterator[str]:
+    server = make_server("127.0.0.1", port or free_port(), wsgi_app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
@@ -175,16 +175,10 @@ def test_a_resource_server_is_checked_against_rfc_9728(app):
     issuer = app.config["ISSUER"]
     port = free_port()
     resource = f"http://127.0.0.1:{port}/mcp"
-    server = make_server("127.0.0.1", port, _resource_server(resource, issuer), threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
+    with served(_resource_server(resource, issuer), port):
         with served(app) as url:
             code, body = check(app, "--url", url, "--resource", resource)
         offline_code, offline = check(app, "--resource", resource)
-    finally:
-        server.shutdown()
-        thread.join()
     assert code == 0, body
     items = by_item(body)
     assert items[f"resource metadata (RFC 9728) {resource}"]["status"] == "pass"
@@ -198,14 +192,8 @@ def test_a_resource_server_that_does_not_name_its_metadata_or_this_issuer_fails(
     port = free_port()
     resource = f"http://127.0.0.1:{port}/mcp"
     stand_in = _resource_server(resource, "https://elsewhere.example", names_metadata=False)
-    server = make_server("127.0.0.1", port, stand_in, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
+    with served(stand_in, port):
         code, body = check(app, "--resource", resource)
-    finally:
-        server.shutdown()
-        thread.join()
     assert code == 1
     items = by_item(body)
     metadata = items[f"resource metadata (RFC 9728) {resource}"]
@@ -229,14 +217,8 @@ def test_the_resource_api_metadata_passes(app, tmp_path):
             "DATABASE_URL": f"sqlite:///{tmp_path / 'api.sqlite3'}",
         }
     )
-    server = make_server("127.0.0.1", port, api, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
+    with served(api, port):
         code, body = check(app, "--resource", audience)
-    finally:
-        server.shutdown()
-        thread.join()
     assert code == 0, body
     items = by_item(body)
     assert items[f"resource metadata (RFC 9728) {audience}"]["status"] == "pass"
