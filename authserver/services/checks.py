@@ -317,7 +317,7 @@ def resource_findings(
             else Finding(item, PASS, f"valid at {location}")
         ]
     challenge_item = f"resource challenge {resource}"
-    if challenge is None or challenge[0] != 401 and challenge[0] < 500:
+    if challenge is None or (challenge[0] != 401 and challenge[0] < 500):
         seen = "could not be asked" if challenge is None else f"answered {challenge[0]}"
         findings.append(
             Finding(challenge_item, SKIP, f"{resource} {seen} without a token: no 401 to read")

@@ -99,17 +99,24 @@ def protected_resource_metadata_location(resource: str) -> str:
     )
 
 
-def _identifier_problems(name: str, value: Any, rfc: str) -> list[str]:
+def _identifier_problems(
+    name: str, value: Any, expected: str, shape_rfc: str, equal_rfc: str
+) -> list[str]:
     """An issuer or resource identifier: an https URL (http on loopback is the development
-    allowance of this server) with no query or fragment."""
+    allowance of this server) with no query or fragment, equal to the one it was asked for
+    (clients refuse a document naming another)."""
     if not isinstance(value, str) or not value:
-        return [f"{name} is missing or not a string ({rfc})"]
+        return [f"{name} is missing or not a string ({shape_rfc})"]
     parts = urlsplit(value)
     problems = []
     if parts.scheme != "https" and not (parts.scheme == "http" and is_loopback_url(value)):
-        problems.append(f"{name} {value!r} is not an https URL ({rfc})")
+        problems.append(f"{name} {value!r} is not an https URL ({shape_rfc})")
     if parts.query or parts.fragment or "?" in value or "#" in value:
-        problems.append(f"{name} {value!r} has a query or fragment ({rfc})")
+        problems.append(f"{name} {value!r} has a query or fragment ({shape_rfc})")
+    if value != expected:
+        problems.append(
+            f"{name} {value!r} is not {expected!r}: clients must refuse the document ({equal_rfc})"
+        )
     return problems
 
 
@@ -156,12 +163,13 @@ def authorization_server_problems(
     Discovery §3), or what MCP clients and RFC 9700 need and it lacks."""
     if not isinstance(document, Mapping):
         return ["the metadata is not a JSON object (RFC 8414 §3.2)"]
-    problems = _identifier_problems("issuer", document.get("issuer"), "RFC 8414 §2")
-    if document.get("issuer") != expected_issuer:
-        problems.append(
-            f"issuer {document.get('issuer')!r} is not {expected_issuer!r}: clients must refuse "
-            "the document (RFC 8414 §3.3, OIDC Discovery §4.3)"
-        )
+    problems = _identifier_problems(
+        "issuer",
+        document.get("issuer"),
+        expected_issuer,
+        "RFC 8414 §2",
+        "RFC 8414 §3.3, OIDC Discovery §4.3",
+    )
     problems += _shape_problems(document)
     problems += _endpoint_problems(document, expected_issuer)
     grants = _listed(document, "grant_types_supported") or ["authorization_code", "implicit"]
@@ -221,12 +229,9 @@ def protected_resource_problems(document: object, resource: str, issuer: str) ->
     client from getting a token for it here."""
     if not isinstance(document, Mapping):
         return ["the metadata is not a JSON object (RFC 9728 §3.2)"]
-    problems = _identifier_problems("resource", document.get("resource"), "RFC 9728 §2")
-    if document.get("resource") != resource:
-        problems.append(
-            f"resource {document.get('resource')!r} is not {resource!r}: clients must refuse "
-            "the document (RFC 9728 §3.3)"
-        )
+    problems = _identifier_problems(
+        "resource", document.get("resource"), resource, "RFC 9728 §2", "RFC 9728 §3.3"
+    )
     servers = document.get("authorization_servers")
     if not (isinstance(servers, list) and all(isinstance(s, str) for s in servers)):
         problems.append(
