@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 
 from flask import Flask
@@ -23,6 +24,7 @@ from .scheduled import init_cleanup_schedule, init_outbox_schedule
 from .sessions_cookie import BrowserOnlySessionInterface
 from .views import register_views
 from .views.public_documents import PublicDocuments
+from .writer_queue import use_writer_queue
 
 #: The templates, static files and migration scripts ship inside the package (and its wheel).
 PACKAGE_DIR = Path(__file__).resolve().parent
@@ -76,11 +78,15 @@ def create_app(test_config: dict | None = None) -> Flask:
     return app
 
 
+@event.listens_for(Engine, "do_connect")
+def _sqlite_writer_queue(dialect, connection_record, cargs, cparams) -> None:
+    use_writer_queue(dialect.name, cargs, cparams)
+
+
 @event.listens_for(Engine, "connect")
 def _sqlite_foreign_keys(dbapi_connection, connection_record) -> None:
     # SQLite ignores ON DELETE CASCADE unless asked, per connection.
-    module = type(dbapi_connection).__module__
-    if module.startswith("sqlite3"):
+    if isinstance(dbapi_connection, sqlite3.Connection):
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA foreign_keys=ON")
         # WAL: readers never block the writer, so a throttling count or a session's last use

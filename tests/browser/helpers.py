@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import Page, expect
 
 from .conftest import PASSWORD, SPA_DIR, screenshots_dir
@@ -17,7 +18,7 @@ BLOCKING = ("serious", "critical")
 def check_page(page: Page, name: str) -> None:
     """axe-core on the page as it is now (no serious or critical violation), and a screenshot."""
     page.wait_for_load_state("load")
-    page.screenshot(path=str(screenshots_dir() / f"{name}.png"), full_page=True)
+    _screenshot(page, screenshots_dir() / f"{name}.png")
     if not page.evaluate("() => typeof window.axe !== 'undefined'"):
         page.add_script_tag(path=str(_AXE))
     results = page.evaluate("async () => await window.axe.run(document)")
@@ -28,6 +29,21 @@ def check_page(page: Page, name: str) -> None:
         if v["impact"] in BLOCKING
     ]
     assert bad == [], f"{name} ({page.url}) has accessibility violations:\n" + "\n".join(bad)
+
+
+def _screenshot(page: Page, path: Path, tries: int = 3) -> None:
+    """A full-page screenshot. Chromium sometimes answers "Unable to capture screenshot" while
+    the page it just navigated to is not painted yet (seen on a busy two-core machine): that
+    is retried after the page settles, not reported as a failure of the page."""
+    for attempt in range(tries):
+        try:
+            page.screenshot(path=str(path), full_page=True)
+            return
+        except PlaywrightError as error:
+            if "Unable to capture screenshot" not in str(error) or attempt == tries - 1:
+                raise
+            page.wait_for_load_state("networkidle")
+            page.wait_for_timeout(100)
 
 
 def sign_up(page: Page, issuer: str, email: str, name: str = "Ada Browser") -> None:

@@ -48,6 +48,7 @@ ALLOWED: dict[str, set[str]] = {
     "scheduled": BOTTOM | {"extensions", "services", "ratelimit", "mail", "metrics"},
     "mail": BOTTOM | {"services"},
     "migrations": set(),
+    "writer_queue": set(),
     "gunicorn_settings": {"config"},
     "launcher": {"__init__", "gunicorn_settings"},
     "wsgi": {"__init__"},
@@ -62,6 +63,7 @@ ALLOWED: dict[str, set[str]] = {
         "metrics",
         "scheduled",
         "storage_watch",
+        "writer_queue",
     },
 }
 
