@@ -55,6 +55,9 @@ def create_app(test_config: dict | None = None) -> Flask:
         )
 
     db.init_app(app)
+    with app.app_context():
+        # This app's engine only: a resource API in the same process keeps plain connections.
+        event.listen(db.engine, "do_connect", _sqlite_writer_queue)
     # Batch mode, so later ALTERs work on SQLite too.
     migrate.init_app(app, db, directory=str(PACKAGE_DIR / "migrations"), render_as_batch=True)
     # Their request hooks go only on the blueprints they apply to (``register_views``).
@@ -78,7 +81,6 @@ def create_app(test_config: dict | None = None) -> Flask:
     return app
 
 
-@event.listens_for(Engine, "do_connect")
 def _sqlite_writer_queue(dialect, connection_record, cargs, cparams) -> None:
     use_writer_queue(dialect.name, cargs, cparams)
 
