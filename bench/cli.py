@@ -120,8 +120,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         args.threads = max(1, min(os.cpu_count() or 1, 4))
     args.threads = min(args.threads, args.connections)
     selected = args.only or (list(ENDPOINTS) if args.all else DEFAULT_ENDPOINTS)
-    # Ratios need their baseline measured in the same round.
-    needed = {ENDPOINTS[key].baseline for key in selected} - {None}
+    # Ratios need their baseline (and floor) measured in the same round.
+    needed = {ENDPOINTS[key].baseline for key in selected} | {
+        ENDPOINTS[key].floor for key in selected
+    }
+    needed -= {None}
     args.endpoints = [key for key in ENDPOINTS if key in selected or key in needed]
     return args
 
@@ -281,6 +284,7 @@ def measure_in_rounds(
             ENDPOINTS[key].name,
             baseline=ENDPOINTS[baseline].name if (baseline := ENDPOINTS[key].baseline) else None,
             target=ENDPOINTS[key].target,
+            floor=ENDPOINTS[floor].name if (floor := ENDPOINTS[key].floor) else None,
         )
         for key in keys
     }

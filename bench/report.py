@@ -45,6 +45,7 @@ class Row:
     runs: list[Result] = field(default_factory=list)
     baseline: str | None = None  # the name of the row it is compared with
     target: Target | None = None
+    floor: str | None = None  # the name of the bare row that bounds it (``Measured.floor``)
     note: str = ""
 
     @property
@@ -118,8 +119,23 @@ def shortfalls(rows: list[Row]) -> list[str]:
             )
         if row.target.p99_ms is not None and p99 >= row.target.p99_ms:
             reasons.append(f"p99 {_ms(p99)}, target < {row.target.p99_ms:g}ms")
-        found.append(f"{row.endpoint}: {'; '.join(reasons)}")
+        found.append(f"{row.endpoint}: {'; '.join(reasons)}{_beside_floor(row, by_name)}")
     return found
+
+
+def _beside_floor(row: Row, by_name: dict[str, Row]) -> str:
+    """Where the row stands against its floor: a bare app doing only the read it must do."""
+    floor = by_name.get(row.floor or "")
+    if floor is None:
+        return ""
+    ceiling = ratio(Row(floor.endpoint, floor.runs, baseline=row.baseline), by_name)
+    reached = ratio(Row(row.endpoint, row.runs, baseline=floor.endpoint), by_name)
+    if ceiling is None or reached is None:
+        return ""
+    return (
+        f" (its floor, {_short(floor.endpoint)}, reached {ceiling:.2f} x {_short(row.baseline)};"
+        f" this row is {reached:.2f} x {_short(floor.endpoint)})"
+    )
 
 
 def _short(name: str | None) -> str:

@@ -15,7 +15,17 @@ import dpopproof
 from bench import cli, loadgen, wrk
 from bench.baseline import create_app
 from bench.endpoints import Endpoint, form_encode
-from bench.report import MET, SHORT, Result, Row, format_table, ratio, verdict, write_json
+from bench.report import (
+    MET,
+    SHORT,
+    Result,
+    Row,
+    format_table,
+    ratio,
+    shortfalls,
+    verdict,
+    write_json,
+)
 from bench.targets import DEFAULT_ENDPOINTS, ENDPOINTS, Target
 
 WRK_OUTPUT = """\
@@ -67,10 +77,12 @@ def test_only_adds_the_baselines_its_ratios_need() -> None:
 
 
 def test_the_default_table_is_the_issues_with_its_targets() -> None:
-    """Issue 15's table: the two baselines, then four endpoints each held to a ratio."""
+    """Issue 15's table: the two baselines and the one-read floor, then four endpoints each
+    held to a ratio."""
     assert DEFAULT_ENDPOINTS == [
         "hello",
         "insert",
+        "read",
         "client_credentials",
         "introspect",
         "jwks",
@@ -80,6 +92,7 @@ def test_the_default_table_is_the_issues_with_its_targets() -> None:
     assert targets == {
         "hello": (None, None),
         "insert": (None, None),
+        "read": (None, None),
         "client_credentials": ("insert", Target(0.7, p99_ms=25)),
         "introspect": ("hello", Target(0.5)),
         "jwks": ("hello", Target(0.85)),
@@ -304,8 +317,13 @@ def _run(rps: float, p99_ms: float = 10.0, non2xx: int = 0) -> Result:
 def _row(key: str, *rps: float, p99_ms: float = 10.0) -> Row:
     measured = ENDPOINTS[key]
     baseline = ENDPOINTS[measured.baseline].name if measured.baseline else None
+    floor = ENDPOINTS[measured.floor].name if measured.floor else None
     return Row(
-        measured.name, [_run(r, p99_ms) for r in rps], baseline=baseline, target=measured.target
+        measured.name,
+        [_run(r, p99_ms) for r in rps],
+        baseline=baseline,
+        target=measured.target,
+        floor=floor,
     )
 
 
@@ -394,6 +412,28 @@ def test_table() -> None:
     )
     assert "GET /api/me (resource API): failed" in table
     assert not math.isnan(rows[0].runs[0].ok_rps)
+
+
+def test_a_shortfall_is_told_beside_its_floor() -> None:
+    """Introspection must read the database once: a bare app doing just that bounds it."""
+    rows = [
+        _row("hello", 4000, 5000, 6000),
+        _row("read", 1600, 2000, 2400),
+        _row("introspect", 1000, 1000, 1500),
+    ]
+    short = shortfalls(rows)
+    assert short == [
+        "POST /oauth/introspect (access token): 0.25 x /hello, target >= 0.50 x"
+        " (its floor, /read, reached 0.40 x /hello; this row is 0.62 x /read)"
+    ]
+    # Without its floor measured, the sentence is the plain one.
+    assert shortfalls(rows[::2]) == [
+        "POST /oauth/introspect (access token): 0.25 x /hello, target >= 0.50 x"
+    ]
+
+
+def test_only_measures_the_floor_beside_its_row() -> None:
+    assert cli.parse_args(["--only", "introspect"]).endpoints == ["hello", "read", "introspect"]
 
 
 def test_json_has_each_row_with_its_runs_target_and_verdict(tmp_path) -> None:
