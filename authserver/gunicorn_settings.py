@@ -20,6 +20,7 @@ them the service's name and its ``*_LOG_FORMAT``. A worker's app installs its ow
 ``gunicorn.error`` in place of this one (``jsonlog.configure_logging``), in the same shape.
 """
 
+import gc
 import logging
 import os
 import sys
@@ -113,6 +114,15 @@ def on_starting(server) -> None:
             print(f"Error: {error}", file=sys.stderr)
             raise SystemExit(4) from None
     _metrics.on_starting(server)
+
+
+def post_worker_init(worker) -> None:
+    """Once the worker has made its app: everything made so far (modules, the app, its
+    caches) is moved out of the garbage collector's reach (``gc.freeze``). It lives as long as
+    the process, and otherwise each full collection would walk all of it again, pausing
+    whichever request triggered it for milliseconds: the tail of every endpoint's latency."""
+    gc.collect()
+    gc.freeze()
 
 
 when_ready = _metrics.when_ready
