@@ -163,19 +163,16 @@ class WriterQueueCursor(sqlite3.Cursor):
     connection: WriterQueueConnection
 
     def execute(self, sql: str, parameters: Any = (), /) -> WriterQueueCursor:
-        if is_write(sql):
-            self.connection.wait_to_write()
-        try:
-            super().execute(sql, parameters)
-        finally:
-            self.connection.after_statement()
-        return self
+        return self._in_turn(super().execute, sql, parameters)
 
     def executemany(self, sql: str, seq_of_parameters: Any, /) -> WriterQueueCursor:
+        return self._in_turn(super().executemany, sql, seq_of_parameters)
+
+    def _in_turn(self, run: Any, sql: str, parameters: Any) -> WriterQueueCursor:
         if is_write(sql):
             self.connection.wait_to_write()
         try:
-            super().executemany(sql, seq_of_parameters)
+            run(sql, parameters)
         finally:
             self.connection.after_statement()
         return self

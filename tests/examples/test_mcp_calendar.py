@@ -469,6 +469,19 @@ def test_an_mcp_client_signs_in_with_the_sdk_and_its_tools_reach_the_calendar(st
     assert _exchanges_by_mcp_server(stack) >= 1
 
 
+def _list_tools_with(stack, token: str) -> requests.Response:
+    """A bare ``tools/list`` to the MCP server with ``token``, as any HTTP client sends it."""
+    return requests.post(
+        stack.mcp,
+        json={"jsonrpc": "2.0", "id": 1, "method": "tools/list"},
+        headers={
+            "Authorization": f"Bearer {token}",
+            "Accept": "application/json, text/event-stream",
+        },
+        timeout=10,
+    )
+
+
 def test_a_token_for_the_resource_api_is_refused_by_the_mcp_server(stack):
     # The demo client's own token: aud = the API, not the MCP server.
     token = requests.post(
@@ -479,15 +492,7 @@ def test_a_token_for_the_resource_api_is_refused_by_the_mcp_server(stack):
     ).json()["access_token"]
     assert _claims(token)["aud"] == stack.api
 
-    answer = requests.post(
-        stack.mcp,
-        json={"jsonrpc": "2.0", "id": 1, "method": "tools/list"},
-        headers={
-            "Authorization": f"Bearer {token}",
-            "Accept": "application/json, text/event-stream",
-        },
-        timeout=10,
-    )
+    answer = _list_tools_with(stack, token)
     assert answer.status_code == 401
     challenge = answer.headers["WWW-Authenticate"]
     assert challenge.startswith("Bearer ")
@@ -576,15 +581,7 @@ def test_a_token_without_events_read_is_403_insufficient_scope(stack):
     assert storage.tokens is not None
     token = storage.tokens.access_token
     assert "events:read" not in _claims(token)["scope"].split()
-    answer = requests.post(
-        stack.mcp,
-        json={"jsonrpc": "2.0", "id": 1, "method": "tools/list"},
-        headers={
-            "Authorization": f"Bearer {token}",
-            "Accept": "application/json, text/event-stream",
-        },
-        timeout=10,
-    )
+    answer = _list_tools_with(stack, token)
     assert answer.status_code == 403
     assert 'error="insufficient_scope"' in answer.headers["WWW-Authenticate"]
 
